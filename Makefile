@@ -1,0 +1,43 @@
+# Registro: the two commands are `make run` and `make test`. Both install what is
+# missing (Debian packages, the Python environment) and start what they need.
+SHELL := /bin/bash
+export UV_PYTHON_DOWNLOADS := never
+
+PYTHON ?= python3.11
+UV_VERSION ?= 0.13.9
+VENV := .venv
+BIN := $(VENV)/bin
+
+RUN_PACKAGES := redis-server chromium chromium-driver
+TEST_PACKAGES := $(RUN_PACKAGES) postgresql prometheus prometheus-redis-exporter wrk openssl
+
+.PHONY: help run test venv system-deps-run system-deps-test lint clean
+
+help:
+	@echo "make run    - start Registro locally (Redis, demo legacy system, worker, API)"
+	@echo "make test   - install what the tests need and run them"
+
+system-deps-run:
+	@scripts/install-system-deps.sh $(RUN_PACKAGES)
+
+system-deps-test:
+	@scripts/install-system-deps.sh $(TEST_PACKAGES)
+
+venv: $(VENV)/.synced
+
+$(VENV)/.synced: pyproject.toml uv.lock
+	@command -v uv >/dev/null || $(PYTHON) -m pip install --quiet --root-user-action=ignore "uv==$(UV_VERSION)"
+	uv sync --frozen --all-extras --python $(PYTHON)
+	@touch $@
+
+run: system-deps-run venv
+	$(BIN)/registro up
+
+test: system-deps-test venv
+	$(BIN)/pytest
+
+lint: venv
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,1 @@
+"""kopf operator that scales the worker Deployment from the queue depth."""

@@ -1,0 +1,49 @@
+"""Failure classes shared by the scraper, the worker and the API.
+
+Permanent failures will fail again if retried (the OS does not exist, the
+credentials are wrong, the site changed under the profile). Transient ones may
+pass on a later try (timeouts, HTTP 5xx, a WebDriver session that died).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    NOT_FOUND = "not_found"
+    LOGIN_FAILED = "login_failed"
+    PROFILE_MISMATCH = "profile_mismatch"
+    INVALID_DATA = "invalid_data"
+    TIMEOUT = "timeout"
+    HTTP_ERROR = "http_error"
+    WEBDRIVER_ERROR = "webdriver_error"
+    RATE_LIMITED = "rate_limited"
+    RETRIES_EXHAUSTED = "retries_exhausted"
+    TIME_LIMIT = "time_limit"
+
+
+class ScrapeError(Exception):
+    """Base class. ``artifacts`` lists the screenshot/page-source files saved for it."""
+
+    transient: bool = False
+
+    def __init__(self, reason: Reason, message: str, *, artifacts: list[str] | None = None):
+        super().__init__(message)
+        self.reason = Reason(reason)
+        self.message = message
+        self.artifacts = artifacts or []
+
+    def __reduce__(self):  # picklable across processes (Celery result backend)
+        return (self.__class__, (self.reason, self.message), {"artifacts": self.artifacts})
+
+    def __str__(self) -> str:
+        return f"{self.reason.value}: {self.message}"
+
+
+class PermanentScrapeError(ScrapeError):
+    transient = False
+
+
+class TransientScrapeError(ScrapeError):
+    transient = True

@@ -1,0 +1,100 @@
+"""Database tables (SQLAlchemy 2.x). Each row is keyed by its natural key."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import Date, DateTime, ForeignKey, Integer, Numeric, String, Text, func
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class _Timestamps:
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class Cliente(_Timestamps, Base):
+    __tablename__ = "cliente"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cnpj: Mapped[str] = mapped_column(String(14), unique=True)
+    razao_social: Mapped[str] = mapped_column(String(200))
+    nome_fantasia: Mapped[str | None] = mapped_column(String(200))
+    inscricao_estadual: Mapped[str | None] = mapped_column(String(30))
+    logradouro: Mapped[str | None] = mapped_column(String(200))
+    numero: Mapped[str | None] = mapped_column(String(20))
+    complemento: Mapped[str | None] = mapped_column(String(100))
+    bairro: Mapped[str | None] = mapped_column(String(100))
+    cidade: Mapped[str | None] = mapped_column(String(100))
+    uf: Mapped[str | None] = mapped_column(String(2))
+    cep: Mapped[str | None] = mapped_column(String(8))
+    telefone: Mapped[str | None] = mapped_column(String(20))
+    email: Mapped[str | None] = mapped_column(String(200))
+    contato_nome: Mapped[str | None] = mapped_column(String(120))
+    contato_cargo: Mapped[str | None] = mapped_column(String(120))
+
+    equipamentos: Mapped[list[Equipamento]] = relationship(back_populates="cliente")
+
+
+class Equipamento(_Timestamps, Base):
+    __tablename__ = "equipamento"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    numero_serie: Mapped[str] = mapped_column(String(60), unique=True)
+    cliente_id: Mapped[int | None] = mapped_column(ForeignKey("cliente.id"))
+    tipo: Mapped[str | None] = mapped_column(String(100))
+    fabricante: Mapped[str | None] = mapped_column(String(100))
+    modelo: Mapped[str | None] = mapped_column(String(100))
+    potencia_cv: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    tensao_v: Mapped[int | None] = mapped_column(Integer)
+    corrente_a: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    rotacao_rpm: Mapped[int | None] = mapped_column(Integer)
+    frequencia_hz: Mapped[int | None] = mapped_column(Integer)
+    ano_fabricacao: Mapped[int | None] = mapped_column(Integer)
+    grau_protecao: Mapped[str | None] = mapped_column(String(10))
+    carcaca: Mapped[str | None] = mapped_column(String(20))
+    peso_kg: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    tag_identificacao: Mapped[str | None] = mapped_column(String(60))
+    classe_isolamento: Mapped[str | None] = mapped_column(String(5))
+
+    cliente: Mapped[Cliente | None] = relationship(back_populates="equipamentos")
+
+
+class OrdemServico(_Timestamps, Base):
+    __tablename__ = "ordem_servico"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    numero_os: Mapped[str] = mapped_column(String(20), unique=True)
+    cliente_id: Mapped[int] = mapped_column(ForeignKey("cliente.id"))
+    equipamento_id: Mapped[int] = mapped_column(ForeignKey("equipamento.id"))
+    data_abertura: Mapped[dt.date | None] = mapped_column(Date)
+    data_previsao: Mapped[dt.date | None] = mapped_column(Date)
+    data_conclusao: Mapped[dt.date | None] = mapped_column(Date)
+    status: Mapped[str | None] = mapped_column(String(60))
+    prioridade: Mapped[str | None] = mapped_column(String(30))
+    setor: Mapped[str | None] = mapped_column(String(100))
+    tecnico_responsavel: Mapped[str | None] = mapped_column(String(120))
+    defeito_relatado: Mapped[str | None] = mapped_column(Text)
+    diagnostico: Mapped[str | None] = mapped_column(Text)
+    servico_executado: Mapped[str | None] = mapped_column(Text)
+    horas_trabalhadas: Mapped[Decimal | None] = mapped_column(Numeric(8, 2))
+    valor_mao_obra: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    valor_pecas: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    valor_total: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    garantia_dias: Mapped[int | None] = mapped_column(Integer)
+    nota_fiscal: Mapped[str | None] = mapped_column(String(30))
+    observacoes: Mapped[str | None] = mapped_column(Text)
+    scraped_fields: Mapped[int] = mapped_column(Integer, default=0)
+    scraped_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    cliente: Mapped[Cliente] = relationship()
+    equipamento: Mapped[Equipamento] = relationship()

@@ -1,0 +1,62 @@
+"""The task contract and the queue depth the operator scales on.
+
+Shared by the API (which enqueues and exports the depth), the worker (which
+consumes) and the operator (which reads the exported metric).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+import redis
+
+TASK_NAME = "registro.scrape_os"
+QUEUE_NAME = "scraping"
+TASK_ID_PREFIX = "scraping_"
+
+# kombu's Redis transport keeps one list per priority step ("<queue>\x06\x16<step>",
+# step 0 being the bare queue name) and a hash of delivered-but-unacknowledged
+# messages (late acknowledgement keeps a running task there until it finishes).
+PRIORITY_STEPS = (0, 3, 6, 9)
+PRIORITY_SEP = "\x06\x16"
+UNACKED_KEY = "unacked"
+
+NUMERO_OS_RE = re.compile(r"^[0-9]{1,12}$")
+
+
+def task_id_for(numero_os: str) -> str:
+    return f"{TASK_ID_PREFIX}{numero_os}"
+
+
+def priority_queue_keys(queue: str = QUEUE_NAME) -> list[str]:
+    return [queue if step == 0 else f"{queue}{PRIORITY_SEP}{step}" for step in PRIORITY_STEPS]
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    waiting: int  # in Redis, not yet delivered to any worker
+    in_progress: int  # delivered to a worker, not yet acknowledged
+
+    @property
+    def total(self) -> int:
+        return self.waiting + self.in_progress
+
+
+def read_queue_depth(client: redis.Redis, queue: str = QUEUE_NAME) -> QueueDepth:
+    """Waiting messages over every priority sub-queue, plus unacknowledged ones of ``queue``."""
+    pipe = client.pipeline(transaction=False)
+    for key in priority_queue_keys(queue):
+        pipe.llen(key)
+    pipe.hvals(UNACKED_KEY)
+    *lengths, unacked = pipe.execute()
+    in_progress = 0
+    for raw in unacked:
+        try:
+            _message, _exchange, routing_key = json.loads(raw)
+        except (ValueError, TypeError):
+            continue
+        if routing_key == queue:
+            in_progress += 1
+    return QueueDepth(waiting=sum(lengths), in_progress=in_progress)

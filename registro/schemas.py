@@ -1,0 +1,109 @@
+"""The shape of one scraped service order: what the scraper returns, what is stored.
+
+These pydantic models are the contract between the scraper, the records and the API.
+Field names are Portuguese, as the legacy systems and the users call them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", from_attributes=True)
+
+
+class ClienteData(_Record):
+    cnpj: str = Field(pattern=r"^\d{14}$", description="14 digits, no punctuation")
+    razao_social: str
+    nome_fantasia: str | None = None
+    inscricao_estadual: str | None = None
+    logradouro: str | None = None
+    numero: str | None = None
+    complemento: str | None = None
+    bairro: str | None = None
+    cidade: str | None = None
+    uf: str | None = Field(None, pattern=r"^[A-Z]{2}$")
+    cep: str | None = Field(None, pattern=r"^\d{8}$")
+    telefone: str | None = Field(None, description="digits only, with area code")
+    email: str | None = None
+    contato_nome: str | None = None
+    contato_cargo: str | None = None
+
+
+class EquipamentoData(_Record):
+    numero_serie: str
+    tipo: str | None = None
+    fabricante: str | None = None
+    modelo: str | None = None
+    potencia_cv: Decimal | None = None
+    tensao_v: int | None = None
+    corrente_a: Decimal | None = None
+    rotacao_rpm: int | None = None
+    frequencia_hz: int | None = None
+    ano_fabricacao: int | None = None
+    grau_protecao: str | None = None
+    carcaca: str | None = None
+    peso_kg: Decimal | None = None
+    tag_identificacao: str | None = None
+    classe_isolamento: str | None = None
+
+
+class OrdemServicoData(_Record):
+    numero_os: str
+    data_abertura: dt.date | None = None
+    data_previsao: dt.date | None = None
+    data_conclusao: dt.date | None = None
+    status: str | None = None
+    prioridade: str | None = None
+    setor: str | None = None
+    tecnico_responsavel: str | None = None
+    defeito_relatado: str | None = None
+    diagnostico: str | None = None
+    servico_executado: str | None = None
+    horas_trabalhadas: Decimal | None = None
+    valor_mao_obra: Decimal | None = None
+    valor_pecas: Decimal | None = None
+    valor_total: Decimal | None = None
+    garantia_dias: int | None = None
+    nota_fiscal: str | None = None
+    observacoes: str | None = None
+
+
+class ScrapedOS(_Record):
+    """Everything read from one OS page, normalised."""
+
+    cliente: ClienteData
+    equipamento: EquipamentoData
+    os: OrdemServicoData
+
+    def field_count(self) -> int:
+        """Fields that carried a value on the page."""
+        return sum(
+            v is not None
+            for part in (self.cliente, self.equipamento, self.os)
+            for v in part.model_dump().values()
+        )
+
+    def flat(self) -> dict[str, object]:
+        """``{"cliente.cnpj": ..., "os.status": ...}``: handy for comparisons."""
+        out: dict[str, object] = {}
+        for section in ("cliente", "equipamento", "os"):
+            for k, v in getattr(self, section).model_dump().items():
+                out[f"{section}.{k}"] = v
+        return out
+
+
+SECTIONS: dict[str, type[_Record]] = {
+    "cliente": ClienteData,
+    "equipamento": EquipamentoData,
+    "os": OrdemServicoData,
+}
+
+# Every field a profile may fill, as "section.field".
+ALL_FIELDS: tuple[str, ...] = tuple(
+    f"{section}.{name}" for section, model in SECTIONS.items() for name in model.model_fields
+)

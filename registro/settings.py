@@ -1,0 +1,74 @@
+"""All configuration, read once from the environment (and an optional ``.env``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _env(name: str) -> AliasChoices:
+    """Accept ``REGISTRO_<NAME>`` and, for well-known names, the bare ``<NAME>``."""
+    return AliasChoices(f"REGISTRO_{name}", name)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    # --- storage -------------------------------------------------------
+    database_url: str = Field(
+        "sqlite:///./var/registro.db", validation_alias=_env("DATABASE_URL"),
+        description="SQLAlchemy URL. SQLite file by default; PostgreSQL in production.",
+    )
+    redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=_env("REDIS_URL"))
+
+    # --- the legacy site and the browser ---------------------------------
+    site_profile: Path | None = Field(
+        None, validation_alias=_env("SITE_PROFILE"),
+        description="Site profile (YAML). Default: the demo legacy system's profile.",
+    )
+    legacy_url: str | None = Field(
+        None, validation_alias=_env("LEGACY_URL"),
+        description="Overrides the profile's base_url.",
+    )
+    legacy_username: str = Field("demo", validation_alias=_env("LEGACY_USERNAME"))
+    legacy_password: SecretStr = Field(SecretStr("demo"), validation_alias=_env("LEGACY_PASSWORD"))
+    selenium_url: str | None = Field(
+        None, validation_alias=_env("SELENIUM_URL"),
+        description="WebDriver endpoint (a browser sidecar). Unset: start local chromedriver.",
+    )
+    chromium_binary: str = Field("/usr/bin/chromium", validation_alias=_env("CHROMIUM_BINARY"))
+    chromedriver_binary: str = Field(
+        "/usr/bin/chromedriver", validation_alias=_env("CHROMEDRIVER_BINARY")
+    )
+    page_timeout_s: float = Field(20.0, validation_alias=_env("PAGE_TIMEOUT_S"))
+    session_max_scrapes: int = Field(
+        50, ge=1, validation_alias=_env("SESSION_MAX_SCRAPES"),
+        description="Recycle the browser session after this many scrapes.",
+    )
+    artifacts_dir: Path = Field(
+        Path("./var/artifacts"), validation_alias=_env("ARTIFACTS_DIR"),
+        description="Screenshots and page sources of failed scrapes.",
+    )
+
+    # --- API ------------------------------------------------------------
+    api_keys: SecretStr = Field(
+        SecretStr(""), validation_alias=_env("API_KEYS"),
+        description="Comma-separated API keys accepted as 'Authorization: Bearer <key>'.",
+    )
+
+    # --- worker (the guide's production settings) -----------------------
+    task_time_limit_s: int = Field(300, ge=1, validation_alias=_env("TASK_TIME_LIMIT_S"))
+    task_soft_time_limit_s: int = Field(240, ge=1, validation_alias=_env("TASK_SOFT_TIME_LIMIT_S"))
+    task_max_retries: int = Field(3, ge=0, validation_alias=_env("TASK_MAX_RETRIES"))
+    worker_concurrency: int = Field(1, ge=1, validation_alias=_env("WORKER_CONCURRENCY"))
+
+    def api_key_list(self) -> list[str]:
+        return [k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()]
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

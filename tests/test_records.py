@@ -1,0 +1,71 @@
+"""Idempotent saving of scraped OS records, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from registro.db import session_scope
+from registro.models import Cliente, Equipamento, OrdemServico
+from registro.records import find_os, public_data, save_scraped, to_scraped
+from registro.schemas import ClienteData, EquipamentoData, OrdemServicoData, ScrapedOS
+
+
+def _scraped(numero_os="1001", cnpj="11222333000181", serie="SN-77", total="1234.56"):
+    return ScrapedOS(
+        cliente=ClienteData(cnpj=cnpj, razao_social="Metalúrgica São João Ltda", uf="SP"),
+        equipamento=EquipamentoData(numero_serie=serie, fabricante="WEG", potencia_cv=Decimal("7.5")),
+        os=OrdemServicoData(numero_os=numero_os, data_abertura=dt.date(2024, 3, 5),
+                            valor_total=Decimal(total), status="Em análise"),
+    )
+
+
+def _counts(url):
+    with session_scope(url) as s:
+        return tuple(s.scalar(sa.select(sa.func.count()).select_from(m))
+                     for m in (Cliente, Equipamento, OrdemServico))
+
+
+def test_save_twice_gives_same_ids_and_no_duplicates(db_url):
+    with session_scope(db_url) as s:
+        first = save_scraped(s, _scraped())
+    with session_scope(db_url) as s:
+        second = save_scraped(s, _scraped())
+    assert first == second
+    assert _counts(db_url) == (1, 1, 1)
+
+
+def test_save_updates_changed_fields(db_url):
+    with session_scope(db_url) as s:
+        ids = save_scraped(s, _scraped(total="10.00"))
+    with session_scope(db_url) as s:
+        assert save_scraped(s, _scraped(total="99.90")) == ids
+    with session_scope(db_url) as s:
+        row = find_os(s, "1001")
+        assert row.valor_total == Decimal("99.90")
+        assert row.cliente.razao_social == "Metalúrgica São João Ltda"
+        data = public_data(to_scraped(row))
+    assert data["numero_os"] == "1001"
+    assert data["cliente"] == "Metalúrgica São João Ltda"
+    assert data["ordem_servico"]["data_abertura"] == "2024-03-05"
+
+
+def test_shared_cliente_across_orders(db_url):
+    with session_scope(db_url) as s:
+        a = save_scraped(s, _scraped("1"))
+        b = save_scraped(s, _scraped("2", serie="SN-88"))
+    assert a.cliente_id == b.cliente_id
+    assert a.equipamento_id != b.equipamento_id
+    assert _counts(db_url) == (1, 2, 2)
+
+
+def test_failed_transaction_leaves_nothing(db_url):
+    try:
+        with session_scope(db_url) as s:
+            save_scraped(s, _scraped())
+            raise RuntimeError("crash after saving, before commit")
+    except RuntimeError:
+        pass
+    assert _counts(db_url) == (0, 0, 0)

@@ -1,0 +1,1 @@
+"""Celery worker and Selenium scraper."""
