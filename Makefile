@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 RUN_PACKAGES := redis-server chromium chromium-driver
 TEST_PACKAGES := $(RUN_PACKAGES) postgresql prometheus prometheus-redis-exporter wrk openssl
 
-.PHONY: help run test venv system-deps-run system-deps-test lint clean
+.PHONY: help run test venv system-deps-run system-deps-test lint clean helm-tool k8s-manifests
 
 help:
 	@echo "make run    - start Registro locally (Redis, demo legacy system, worker, API)"
@@ -33,8 +33,16 @@ $(VENV)/.synced: pyproject.toml uv.lock
 run: system-deps-run venv
 	$(BIN)/registro up
 
-test: system-deps-test venv
+test: system-deps-test venv helm-tool
 	$(BIN)/pytest
+
+# Helm v3 built from the Go module proxy, cached outside the repo (delivery).
+helm-tool:
+	@scripts/build-helm.sh >/dev/null
+
+# Regenerate the plain manifests in k8s/ from the chart (delivery).
+k8s-manifests: helm-tool
+	scripts/render-k8s.sh
 
 lint: venv
 	$(BIN)/ruff check .
