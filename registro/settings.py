@@ -65,6 +65,61 @@ class Settings(BaseSettings):
     task_max_retries: int = Field(3, ge=0, validation_alias=_env("TASK_MAX_RETRIES"))
     worker_concurrency: int = Field(1, ge=1, validation_alias=_env("WORKER_CONCURRENCY"))
 
+    # --- async pipeline (API, queue, worker; see api/README.md) -----------
+    api_rate_limit_per_minute: int = Field(
+        600, ge=1, validation_alias=_env("API_RATE_LIMIT_PER_MINUTE"),
+        description="Requests per API key per minute (Redis fixed window); beyond: 429.",
+    )
+    api_max_body_bytes: int = Field(
+        16384, ge=0, validation_alias=_env("API_MAX_BODY_BYTES"),
+        description="Largest request body accepted; beyond: 413.",
+    )
+    redis_socket_timeout_s: float = Field(
+        0.5, gt=0, validation_alias=_env("REDIS_SOCKET_TIMEOUT_S"),
+        description="Connect/read timeout of the API's Redis calls (bounds every answer).",
+    )
+    redis_max_connections: int = Field(
+        1200, ge=10, validation_alias=_env("REDIS_MAX_CONNECTIONS"),
+        description="Redis connection pool size per API process (size it for peak clients).",
+    )
+    broker_visibility_timeout_s: int = Field(
+        900, ge=1, validation_alias=_env("BROKER_VISIBILITY_TIMEOUT_S"),
+        description="Unacknowledged tasks of a lost worker are redelivered after this; "
+        "keep it above the task hard time limit.",
+    )
+    legacy_rate_per_minute: float = Field(
+        60.0, gt=0, validation_alias=_env("LEGACY_RATE_PER_MINUTE"),
+        description="Global budget of scrapes per minute against the legacy system, "
+        "shared by every worker (token bucket in Redis).",
+    )
+    legacy_rate_burst: int = Field(
+        3, ge=1, validation_alias=_env("LEGACY_RATE_BURST"),
+        description="Token bucket capacity: scrapes that may start back to back.",
+    )
+    fallback_max_browsers: int = Field(
+        2, ge=0, validation_alias=_env("FALLBACK_MAX_BROWSERS"),
+        description="Concurrent synchronous fallback scrapes per API process; beyond: 503.",
+    )
+    worker_heartbeat_s: float = Field(
+        2.0, gt=0, validation_alias=_env("WORKER_HEARTBEAT_S"),
+        description="How often a worker refreshes its heartbeat key in Redis (TTL = 3x).",
+    )
+    worker_metrics_port: int = Field(
+        9808, ge=0, validation_alias=_env("WORKER_METRICS_PORT"),
+        description="Prometheus port of the worker (0 disables).",
+    )
+
+    # --- operator (see operator/README.md) ---------------------------------
+    operator_metrics_port: int = Field(
+        9809, ge=0, validation_alias=_env("OPERATOR_METRICS_PORT"),
+        description="Prometheus port of the operator's own metrics (0 disables).",
+    )
+    operator_tick_s: float = Field(
+        1.0, gt=0, le=60, validation_alias=_env("OPERATOR_TICK_S"),
+        description="The operator's timer tick; each ScraperPool is polled every "
+        "spec.pollIntervalSeconds, checked at this granularity.",
+    )
+
     def api_key_list(self) -> list[str]:
         return [k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()]
 

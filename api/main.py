@@ -1,0 +1,126 @@
+"""The FastAPI application: ``uvicorn registro.api.main:app`` or ``registro api``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from registro.api import metrics
+from registro.api.deps import make_redis
+from registro.api.fallback import FallbackScrapers
+from registro.api.routes import desenvolvimento, health
+from registro.settings import Settings, get_settings
+from registro.worker.celery_app import make_celery
+
+log = logging.getLogger("registro.api")
+
+
+class MissingApiKeys(RuntimeError):
+    pass
+
+
+class BodyLimitAndMetrics:
+    """ASGI middleware: refuse bodies over the limit (413) and time every request by
+    its route template (``/api/.../{numero_os}``, never the raw path)."""
+
+    def __init__(self, app, max_body: int):
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        status_holder = {"code": 500}
+
+        async def send_wrapper(message):
+            if message["type"] == "http.response.start":
+                status_holder["code"] = message["status"]
+            await send(message)
+
+        try:
+            declared = dict(scope.get("headers") or []).get(b"content-length")
+            if declared is not None and (not declared.isdigit()
+                                         or int(declared) > self.max_body):
+                await _too_large(self.max_body)(scope, receive, send_wrapper)
+                return
+            received = 0
+
+            async def limited_receive():
+                nonlocal received
+                message = await receive()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    if received > self.max_body:
+                        raise _BodyTooLarge()
+                return message
+
+            try:
+                await self.app(scope, limited_receive, send_wrapper)
+            except _BodyTooLarge:
+                await _too_large(self.max_body)(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            metrics.REQUEST_LATENCY.labels(scope.get("method", ""), template,
+                                           str(status_holder["code"])).observe(
+                time.perf_counter() - started)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _too_large(limit: int) -> JSONResponse:
+    return JSONResponse(status_code=413,
+                        content={"detail": f"request body larger than {limit} bytes"})
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    api_keys = settings.api_key_list()
+    if not api_keys:
+        raise MissingApiKeys(
+            "no API key configured: set REGISTRO_API_KEYS (comma-separated), "
+            "or run `registro up`, which generates a local one")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        app.state.fallback.close()
+        app.state.redis.close()
+
+    app = FastAPI(
+        title="Registro API",
+        description="Looks up service orders (OS): from the local database, else by a "
+                    "queued scrape of the legacy system (synchronous fallback when the "
+                    "queue is down). Every endpoint but health, docs and metrics needs "
+                    "`Authorization: Bearer <key>`.",
+        version="0.1.0", lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.api_keys = api_keys
+    app.state.redis = make_redis(settings)
+    app.state.celery = make_celery(settings)
+    app.state.fallback = FallbackScrapers(settings)
+    metrics.QUEUE_COLLECTOR.client_factory = lambda: app.state.redis
+
+    app.include_router(health.router)
+    app.include_router(desenvolvimento.router)
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus_metrics():
+        return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_middleware(BodyLimitAndMetrics, max_body=settings.api_max_body_bytes)
+    return app
+
+
+def app_factory() -> FastAPI:
+    """For ``uvicorn --factory registro.api.main:app_factory``."""
+    return create_app()

@@ -1,0 +1,130 @@
+"""Pipeline state kept in Redis, shared by the API and the workers.
+
+- claim ``registro:claim:<numero_os>``: SET NX by the API, so one OS has at most one
+  task queued or running; released by the worker when the task ends.
+- task record ``registro:task:<task_id>``: written by the API for every task it
+  created, so an unknown task id is a 404 rather than Celery's eternal PENDING.
+- durations ``registro:durations``: the last measured task durations, for the
+  queue's time estimate.
+- heartbeats ``registro:worker:<hostname>``: one key per live worker, with a TTL.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import redis
+
+CLAIM_PREFIX = "registro:claim:"
+TASK_PREFIX = "registro:task:"
+DURATIONS_KEY = "registro:durations"
+HEARTBEAT_PREFIX = "registro:worker:"
+FAILURE_PREFIX = "registro:failure:"
+DURATIONS_KEPT = 50
+TASK_RECORD_TTL_S = 7 * 24 * 3600
+DEFAULT_DURATION_S = 30.0  # before any task has been measured
+
+
+def claim_ttl_s(time_limit_s: int, max_retries: int) -> int:
+    """Long enough to cover every try at its hard limit plus backoff."""
+    return time_limit_s * (max_retries + 1) + 600
+
+
+def try_claim(client: redis.Redis, numero_os: str, token: str, ttl_s: int) -> bool:
+    """Atomic: True for exactly one caller until the claim is released or expires."""
+    return bool(client.set(CLAIM_PREFIX + numero_os, token, nx=True, ex=ttl_s))
+
+
+_RELEASE_IF_OWNER = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def release_claim(client: redis.Redis, numero_os: str, token: str | None) -> bool:
+    """Release a claim only if it is still the one taken with ``token``."""
+    if token is None:
+        return False
+    return bool(client.eval(_RELEASE_IF_OWNER, 1, CLAIM_PREFIX + numero_os, token))
+
+
+def claim_holder(client: redis.Redis, numero_os: str) -> str | None:
+    raw = client.get(CLAIM_PREFIX + numero_os)
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
+def record_failure(client: redis.Redis, task_id: str, reason: str, message: str) -> None:
+    payload = json.dumps({"reason": reason, "message": message})
+    client.set(FAILURE_PREFIX + task_id, payload, ex=TASK_RECORD_TTL_S)
+
+
+def read_failure(client: redis.Redis, task_id: str) -> dict | None:
+    raw = client.get(FAILURE_PREFIX + task_id)
+    return json.loads(raw) if raw else None
+
+
+def clear_failure(client: redis.Redis, task_id: str) -> None:
+    client.delete(FAILURE_PREFIX + task_id)
+
+
+def record_task(client: redis.Redis, task_id: str, numero_os: str) -> None:
+    payload = json.dumps({"numero_os": numero_os, "created_at": time.time()})
+    client.set(TASK_PREFIX + task_id, payload, ex=TASK_RECORD_TTL_S)
+
+
+def read_task(client: redis.Redis, task_id: str) -> dict | None:
+    raw = client.get(TASK_PREFIX + task_id)
+    return json.loads(raw) if raw else None
+
+
+def record_duration(client: redis.Redis, seconds: float) -> None:
+    pipe = client.pipeline(transaction=False)
+    pipe.lpush(DURATIONS_KEY, f"{seconds:.3f}")
+    pipe.ltrim(DURATIONS_KEY, 0, DURATIONS_KEPT - 1)
+    pipe.execute()
+
+
+def recent_mean_duration(client: redis.Redis) -> float:
+    values = [float(v) for v in client.lrange(DURATIONS_KEY, 0, DURATIONS_KEPT - 1)]
+    return sum(values) / len(values) if values else DEFAULT_DURATION_S
+
+
+def heartbeat(client: redis.Redis, hostname: str, concurrency: int, ttl_s: float) -> None:
+    payload = json.dumps({"concurrency": concurrency, "at": time.time()})
+    client.set(HEARTBEAT_PREFIX + hostname, payload, px=int(ttl_s * 1000))
+
+
+def forget_worker(client: redis.Redis, hostname: str) -> None:
+    client.delete(HEARTBEAT_PREFIX + hostname)
+
+
+def workers_online(client: redis.Redis) -> tuple[int, int]:
+    """(workers, total concurrency) from live heartbeat keys."""
+    keys = list(client.scan_iter(match=HEARTBEAT_PREFIX + "*", count=100))
+    if not keys:
+        return 0, 0
+    slots = 0
+    for raw in client.mget(keys):
+        if raw:
+            slots += int(json.loads(raw).get("concurrency", 1))
+    return len(keys), slots
+
+
+def estimate_seconds(depth: int, slots: int, mean_duration_s: float) -> tuple[float, float]:
+    """Best and worst case until a new task finishes: it waits for ``depth`` tasks
+    spread over ``slots`` parallel scrapes, then runs for one duration."""
+    slots = max(slots, 1)
+    rounds_ahead = depth / slots
+    best = mean_duration_s * (1 + math.floor(rounds_ahead))
+    worst = mean_duration_s * (1 + math.ceil(rounds_ahead)) * 1.5
+    return best, worst
+
+
+def humanize_range(best_s: float, worst_s: float) -> str:
+    """Portuguese, like the guide's "2-5 minutos"."""
+    if worst_s < 90:
+        return f"{max(1, round(best_s))}-{max(2, round(worst_s))} segundos"
+    lo, hi = max(1, round(best_s / 60)), max(2, math.ceil(worst_s / 60))
+    return f"{lo}-{max(hi, lo + 1)} minutos"

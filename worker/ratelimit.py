@@ -1,0 +1,69 @@
+"""One global budget of requests to the legacy system, shared by every worker.
+
+Celery's ``rate_limit`` (the guide's ``10/h``) is enforced by each worker on its
+own, so N workers make N times the traffic. This token bucket lives in Redis and
+is updated by one Lua script (atomic on the server, clock from Redis ``TIME``),
+so the budget holds however many workers the operator starts.
+"""
+
+from __future__ import annotations
+
+import time
+
+import redis
+
+BUCKET_KEY = "registro:ratelimit:legacy"
+
+# KEYS[1] bucket hash; ARGV[1] tokens per second, ARGV[2] capacity.
+# Returns 0 when a token was taken, else the milliseconds until one is available.
+_TOKEN_BUCKET = """
+local rate = tonumber(ARGV[1])
+local capacity = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(state[1])
+local ts = tonumber(state[2])
+if tokens == nil then tokens = capacity; ts = now end
+tokens = math.min(capacity, tokens + math.max(0, now - ts) * rate)
+local wait_ms = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+else
+  wait_ms = math.ceil((1 - tokens) / rate * 1000)
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / rate * 1000) + 1000)
+return wait_ms
+"""
+
+
+class GlobalRateLimiter:
+    def __init__(self, client: redis.Redis, per_minute: float, burst: int,
+                 key: str = BUCKET_KEY):
+        self._script = client.register_script(_TOKEN_BUCKET)
+        self.rate_per_s = per_minute / 60.0
+        self.burst = burst
+        self.key = key
+
+    def try_acquire(self) -> float:
+        """Take a token if one is there; else return the seconds to wait."""
+        wait_ms = int(self._script(keys=[self.key], args=[self.rate_per_s, self.burst]))
+        return wait_ms / 1000.0
+
+    def acquire(self, max_wait_s: float, on_wait=None) -> float:
+        """Block until a token is taken; returns the seconds waited.
+
+        Raises ``TimeoutError`` if it would take longer than ``max_wait_s``.
+        ``on_wait(seconds)`` is called before each sleep (metrics, progress).
+        """
+        started = time.monotonic()
+        while True:
+            wait_s = self.try_acquire()
+            if wait_s <= 0:
+                return time.monotonic() - started
+            if time.monotonic() - started + wait_s > max_wait_s:
+                raise TimeoutError(f"legacy rate limit: no token within {max_wait_s:.0f}s")
+            if on_wait is not None:
+                on_wait(wait_s)
+            time.sleep(wait_s)
