@@ -9,18 +9,31 @@ CACHE="${REGISTRO_TOOLS_CACHE:-/root/.cache/registro-tools}"
 DEST="$CACHE/helm-$HELM_VERSION"
 BIN="$DEST/helm"
 
-if [[ -x "$BIN" ]] && "$BIN" version --short 2>/dev/null | grep -q "^${HELM_VERSION}"; then
+# Bump STAMP when the build recipe changes, so cached binaries are rebuilt.
+STAMP="recipe-2"
+if [[ -x "$BIN" && "$(cat "$DEST/.stamp" 2>/dev/null)" == "$STAMP" ]] \
+        && "$BIN" version --short 2>/dev/null | grep -q "^${HELM_VERSION}"; then
     echo "$BIN"
     exit 0
 fi
 
 command -v go >/dev/null || { echo "build-helm: Go toolchain not found (need go >= 1.24)" >&2; exit 1; }
 
+# Helm's default Kubernetes version (used by `helm template` and lint) comes from
+# the client-go it is built with, as Helm's own Makefile does: 1.(minor of v0.x).
+GOMOD="$(go mod download -json "helm.sh/helm/v3@${HELM_VERSION}" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
+CLIENT_GO="$(awk '$1 == "k8s.io/client-go" {print $2}' "$GOMOD")"
+K8S_MINOR="$(echo "$CLIENT_GO" | cut -d. -f2)"
+[[ -n "$K8S_MINOR" ]] || { echo "build-helm: cannot read k8s.io/client-go from $GOMOD" >&2; exit 1; }
+
 mkdir -p "$DEST"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
 LDFLAGS="-s -w -X helm.sh/helm/v3/internal/version.version=${HELM_VERSION} -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+    LDFLAGS+=" -X ${pkg}.k8sVersionMajor=1 -X ${pkg}.k8sVersionMinor=${K8S_MINOR}"
+done
 
 echo "build-helm: building helm ${HELM_VERSION} (a cold build takes several minutes)" >&2
 # go install builds the module with its own go.mod (exact dependency versions).
@@ -36,5 +49,6 @@ fi
 
 install -m 0755 "$WORK/bin/helm" "$BIN.tmp"
 mv -f "$BIN.tmp" "$BIN"
+echo "$STAMP" > "$DEST/.stamp"
 "$BIN" version --short >&2
 echo "$BIN"
