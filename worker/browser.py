@@ -1,0 +1,112 @@
+"""WebDriver sessions: a remote browser (``SELENIUM_URL``, the pod's sidecar) or a
+local headless Chromium driven by Debian's chromedriver.
+
+``open_browser(settings)`` returns a ``Browser`` holding the driver and whatever
+must be cleaned up with it; ``Browser.quit()`` always leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.remote.webdriver import WebDriver
+
+from registro.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Headless Chromium as root, without network beyond loopback (see shared notes).
+CHROMIUM_FLAGS = (
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+    "--no-first-run", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--disable-quic", "--window-size=1280,1024",
+    "--disable-extensions", "--mute-audio", "--no-default-browser-check",
+)
+
+
+def chrome_options(settings: Settings, user_data_dir: str | None) -> Options:
+    opts = Options()
+    for flag in CHROMIUM_FLAGS:
+        opts.add_argument(flag)
+    if user_data_dir:
+        opts.add_argument(f"--user-data-dir={user_data_dir}")
+    opts.page_load_strategy = "normal"
+    return opts
+
+
+@dataclass
+class Browser:
+    driver: WebDriver
+    remote: bool
+    service: Service | None = None
+    user_data_dir: str | None = None
+    _closed: bool = field(default=False, repr=False)
+
+    @property
+    def driver_pid(self) -> int | None:
+        """The local chromedriver's pid (its children are the Chromium processes)."""
+        proc = getattr(self.service, "process", None)
+        return proc.pid if proc is not None else None
+
+    def alive(self) -> bool:
+        """Cheap liveness check: one round trip."""
+        try:
+            return self.driver.execute_script("return 1") == 1
+        except Exception:  # noqa: BLE001 - any failure means the session is unusable
+            return False
+
+    def quit(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.driver.quit()
+        except Exception as exc:  # noqa: BLE001 - the session may already be gone
+            log.warning("driver.quit failed (%s); killing the local driver", exc)
+        if self.service is not None:
+            try:
+                self.service.stop()
+            except Exception:  # noqa: BLE001
+                pass
+            proc = getattr(self.service, "process", None)
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+        if self.user_data_dir:
+            shutil.rmtree(self.user_data_dir, ignore_errors=True)
+
+
+def open_browser(settings: Settings) -> Browser:
+    """Start a WebDriver session (remote when ``SELENIUM_URL`` is set)."""
+    if settings.selenium_url:
+        driver = webdriver.Remote(
+            command_executor=settings.selenium_url, options=chrome_options(settings, None)
+        )
+        browser = Browser(driver=driver, remote=True)
+    else:
+        user_data_dir = tempfile.mkdtemp(prefix="registro-chromium-")
+        opts = chrome_options(settings, user_data_dir)
+        opts.binary_location = settings.chromium_binary
+        service = Service(executable_path=settings.chromedriver_binary)
+        try:
+            driver = webdriver.Chrome(service=service, options=opts)
+        except Exception:
+            shutil.rmtree(user_data_dir, ignore_errors=True)
+            try:
+                service.stop()
+            except Exception:  # noqa: BLE001
+                pass
+            raise
+        browser = Browser(driver=driver, remote=False, service=service,
+                          user_data_dir=user_data_dir)
+    timeout = settings.page_timeout_s
+    browser.driver.set_page_load_timeout(timeout)
+    browser.driver.set_script_timeout(timeout)
+    log.info("browser session started (%s)", "remote " + settings.selenium_url
+             if settings.selenium_url else "local chromedriver")
+    return browser

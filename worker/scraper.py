@@ -1,0 +1,436 @@
+"""The scraping engine: one reused, logged-in browser session driven by a site profile.
+
+Public API (stable; the Celery pipeline and the CLI use it)::
+
+    from registro.worker.scraper import Scraper, scrape_and_save
+
+    with Scraper(settings) as scraper:                 # profile: settings.site_profile or demo
+        scraped = scraper.scrape("12345", progress=cb)  # -> registro.schemas.ScrapedOS
+        scraped, ids = scrape_and_save(scraper, settings.database_url, "12346", progress=cb)
+
+    progress(step: str, percent: int, message: str) is called with the steps
+    "connected", "logged_in", "searching", "extracting" (and "saving" by scrape_and_save).
+
+    Counters for metrics: scraper.sessions_started, scraper.sessions_recycled,
+    scraper.scrapes_done.
+
+Failures raise ``registro.errors.PermanentScrapeError`` (not_found, login_failed,
+profile_mismatch, invalid_data) or ``TransientScrapeError`` (timeout, http_error,
+webdriver_error); ``exc.artifacts`` lists the screenshot (PNG) and page source
+(HTML) saved under ``settings.artifacts_dir``.
+
+Session policy: the browser is started lazily, logged in once and reused; before
+each scrape a one-round-trip liveness check runs; a page showing the login form
+(the site's session expired) triggers a transparent re-login; the session is
+recycled after ``settings.session_max_scrapes`` scrapes and after any WebDriver error.
+A ``Scraper`` is not thread-safe: use one per worker process/thread.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import urllib3.exceptions
+from pydantic import ValidationError
+from selenium.common.exceptions import (
+    JavascriptException, NoSuchFrameException, StaleElementReferenceException,
+    TimeoutException, WebDriverException,
+)
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+from registro.errors import PermanentScrapeError, Reason, ScrapeError, TransientScrapeError
+from registro.queue import NUMERO_OS_RE
+from registro.schemas import SECTIONS, ScrapedOS
+from registro.settings import Settings
+from registro.worker import parsers, scripts
+from registro.worker.browser import Browser, open_browser
+from registro.worker.profile import (
+    Block, Condition, SiteProfile, Step, load_profile, parser_chain,
+)
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, str], None]
+
+# Errors meaning the WebDriver session (or its connection) is broken.
+_DRIVER_ERRORS = (WebDriverException, urllib3.exceptions.HTTPError, ConnectionError)
+POLL_S = 0.05
+
+
+def _noop(step: str, percent: int, message: str) -> None:
+    pass
+
+
+def _locator(loc: str) -> tuple[str, str]:
+    return (By.XPATH, loc[6:]) if loc.startswith("xpath:") else (By.CSS_SELECTOR, loc)
+
+
+def _cond(c: Condition) -> dict[str, Any]:
+    return c.model_dump(exclude_none=True)
+
+
+class Scraper:
+    def __init__(self, settings: Settings, profile: SiteProfile | None = None):
+        self.settings = settings
+        self.profile = profile or load_profile(settings.site_profile)
+        self.base_url = (settings.legacy_url or self.profile.base_url).rstrip("/")
+        self.empty_markers = tuple(self.profile.empty_markers)
+        self.timeout = settings.page_timeout_s
+        self._chains = {k: parser_chain(k, spec) for k, spec in self.profile.field_specs().items()}
+        self._browser: Browser | None = None
+        self._logged_in = False
+        self._scrapes_in_session = 0
+        self.sessions_started = 0
+        self.sessions_recycled = 0
+        self.scrapes_done = 0
+        self.logins = 0
+
+    # --- lifecycle -------------------------------------------------------
+    def __enter__(self) -> Scraper:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Quit the browser (no process is left behind)."""
+        if self._browser is not None:
+            browser, self._browser = self._browser, None
+            browser.quit()
+        self._logged_in = False
+        self._scrapes_in_session = 0
+
+    @property
+    def browser(self) -> Browser | None:
+        return self._browser
+
+    def _recycle(self, why: str) -> None:
+        if self._browser is not None:
+            log.info("recycling browser session: %s", why)
+            self.sessions_recycled += 1
+            self.close()
+
+    def _ensure_session(self) -> Browser:
+        if self._browser is not None:
+            if self._scrapes_in_session >= self.settings.session_max_scrapes:
+                self._recycle(f"{self._scrapes_in_session} scrapes done")
+            elif not self._browser.alive():
+                self._recycle("liveness check failed")
+        if self._browser is None:
+            self._browser = open_browser(self.settings)
+            self.sessions_started += 1
+            self._logged_in = False
+            self._scrapes_in_session = 0
+        return self._browser
+
+    @property
+    def driver(self):
+        assert self._browser is not None
+        return self._browser.driver
+
+    # --- the scrape --------------------------------------------------------
+    def scrape(self, numero_os: str, progress: Progress | None = None) -> ScrapedOS:
+        numero_os = str(numero_os).strip()
+        if not NUMERO_OS_RE.match(numero_os):
+            raise ValueError(f"invalid OS number {numero_os!r}: 1 to 12 digits")
+        progress = progress or _noop
+        try:
+            try:
+                self._ensure_session()
+                progress("connected", 10, "Browser session ready")
+                result = self._scrape(numero_os, progress)
+            except ScrapeError:
+                raise
+            except TimeoutException as exc:
+                raise self._classify_timeout(str(exc.msg or "timed out")) from None
+            except _DRIVER_ERRORS as exc:
+                raise TransientScrapeError(
+                    Reason.WEBDRIVER_ERROR, f"{type(exc).__name__}: {_short(exc)}"
+                ) from None
+        except ScrapeError as err:
+            err.artifacts = err.artifacts or self._save_artifacts(numero_os, err.reason.value)
+            if err.reason == Reason.WEBDRIVER_ERROR:
+                self._recycle("WebDriver error")
+            log.warning("scrape of OS %s failed: %s; artifacts: %s", numero_os, err,
+                        ", ".join(err.artifacts) or "none")
+            raise
+        finally:
+            if self._browser is not None:
+                self._scrapes_in_session += 1
+        self.scrapes_done += 1
+        return result
+
+    def _scrape(self, numero_os: str, progress: Progress) -> ScrapedOS:
+        if not self._logged_in:
+            self._login()
+            progress("logged_in", 25, "Logged in to the legacy system")
+        else:
+            progress("logged_in", 25, "Reusing the logged-in session")
+        progress("searching", 40, f"Searching OS {numero_os}")
+        if self._search(numero_os) == "logged_out":
+            log.info("legacy session expired; logging in again")
+            self._logged_in = False
+            self._login()
+            if self._search(numero_os) == "logged_out":
+                raise TransientScrapeError(Reason.LOGIN_FAILED,
+                                           "the site logged us out again right after login")
+        raw: dict[str, str | None] = {}
+        blocks = self.profile.extract
+        for i, block in enumerate(blocks):
+            progress("extracting", 55 + 35 * i // len(blocks),
+                     f"Reading {block.name} ({i + 1}/{len(blocks)})")
+            raw.update(self._extract_block(block, numero_os))
+        self.driver.switch_to.default_content()
+        return self._build(raw, numero_os)
+
+    # --- login and search ------------------------------------------------------
+    def _template(self, text: str, numero_os: str = "") -> str:
+        return text.format_map({
+            "username": self.settings.legacy_username,
+            "password": self.settings.legacy_password.get_secret_value(),
+            "numero_os": numero_os,
+        })
+
+    def _url(self, path: str) -> str:
+        if re.match(r"^[a-z][a-z0-9+.-]*://", path, re.IGNORECASE):
+            return path
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def _login(self) -> None:
+        login = self.profile.login
+        self.driver.get(self._url(login.url or "/"))
+        ready = _first_locator_condition(login.steps)
+        outcome = self._wait_outcome([("error", self.profile.error_page),
+                                      ("success", login.success), ("ready", ready)])
+        if outcome == "error":
+            raise TransientScrapeError(Reason.HTTP_ERROR, "error page on the login page")
+        if outcome != "success":
+            self._run_steps(login.steps)
+            outcome = self._wait_outcome([("error", self.profile.error_page),
+                                          ("failure", login.failure), ("success", login.success)])
+            if outcome == "error":
+                raise TransientScrapeError(Reason.HTTP_ERROR, "error page after login")
+            if outcome == "failure":
+                self._logged_in = False
+                raise PermanentScrapeError(
+                    Reason.LOGIN_FAILED,
+                    f"the site refused the credentials of user {self.settings.legacy_username!r}",
+                )
+        self._logged_in = True
+        self.logins += 1
+        log.info("logged in to %s as %s", self.base_url, self.settings.legacy_username)
+
+    def _search(self, numero_os: str) -> str:
+        """Run the search; returns 'success' or 'logged_out', raises on the rest."""
+        search = self.profile.search
+        if search.url:
+            self.driver.get(self._url(self._template(search.url, numero_os)))
+            ready = _first_locator_condition(search.steps)
+            if ready is not None:
+                outcome = self._wait_outcome([("error", self.profile.error_page),
+                                              ("logged_out", self.profile.logged_out),
+                                              ("ready", ready)])
+                if outcome == "logged_out":
+                    return outcome
+                if outcome == "error":
+                    raise TransientScrapeError(Reason.HTTP_ERROR, "error page on the search page")
+        self._run_steps(search.steps, numero_os)
+        outcome = self._wait_outcome([("error", self.profile.error_page),
+                                      ("success", search.success),
+                                      ("not_found", search.not_found),
+                                      ("logged_out", self.profile.logged_out)])
+        if outcome == "error":
+            raise TransientScrapeError(Reason.HTTP_ERROR, f"error page searching OS {numero_os}")
+        if outcome == "not_found":
+            raise PermanentScrapeError(Reason.NOT_FOUND, f"OS {numero_os} not found")
+        return outcome
+
+    # --- steps, waits, extraction ---------------------------------------------
+    def _wait_outcome(self, named: list[tuple[str, Condition | None]]) -> str:
+        """Wait until one of the named conditions holds (one script per poll)."""
+        conds = [[name, _cond(c)] for name, c in named if c is not None]
+        wait = WebDriverWait(self.driver, self.timeout, poll_frequency=POLL_S,
+                             ignored_exceptions=(JavascriptException,
+                                                 StaleElementReferenceException))
+        names = " / ".join(n for n, _ in conds)
+        return wait.until(lambda d: d.execute_script(scripts.CHECK_CONDITIONS, conds),
+                          message=f"none of [{names}] within {self.timeout:g}s")
+
+    def _run_steps(self, steps: list[Step], numero_os: str = "") -> None:
+        d = self.driver
+        wait = WebDriverWait(d, self.timeout, poll_frequency=POLL_S)
+        for step in steps:
+            action = step.action
+            if action == "goto":
+                d.get(self._url(self._template(step.goto, numero_os)))
+            elif action == "wait":
+                self._wait_outcome([("ok", step.wait)])
+            elif action == "js":
+                d.execute_script(step.js)
+            elif action == "frame":
+                if step.frame == "top":
+                    d.switch_to.default_content()
+                else:
+                    try:
+                        wait.until(EC.frame_to_be_available_and_switch_to_it(
+                            _locator(step.frame)), message=f"frame {step.frame}")
+                    except TimeoutException:
+                        if not step.optional:
+                            raise
+            else:
+                loc = getattr(step, action)
+                if step.optional:
+                    found = d.find_elements(*_locator(loc))
+                    if not found:
+                        continue
+                    el = found[0]
+                else:
+                    cond = (EC.element_to_be_clickable if action == "click"
+                            else EC.presence_of_element_located)
+                    el = wait.until(cond(_locator(loc)), message=f"{action} {loc}")
+                if action == "click":
+                    el.click()
+                elif action == "submit":
+                    el.submit()
+                else:
+                    el.clear()
+                    el.send_keys(self._template(step.text, numero_os))
+                    if step.enter:
+                        el.send_keys(Keys.ENTER)
+
+    def _extract_block(self, block: Block, numero_os: str) -> dict[str, str | None]:
+        d = self.driver
+        d.switch_to.default_content()
+        self._run_steps(block.before, numero_os)
+        d.switch_to.default_content()
+        wait = WebDriverWait(d, self.timeout, poll_frequency=POLL_S)
+        for frame in block.frames:
+            try:
+                wait.until(EC.frame_to_be_available_and_switch_to_it(_locator(frame)),
+                           message=f"frame {frame} of block {block.name}")
+            except NoSuchFrameException as exc:  # pragma: no cover - race on reload
+                raise TimeoutException(str(exc)) from None
+        if block.wait is not None:
+            self._wait_outcome([("ok", block.wait)])
+        specs, values = [], {}
+        for key, spec in block.fields.items():
+            if spec.kind == "value":
+                values[key] = self._template(spec.value, numero_os)
+                continue
+            specs.append({"key": key, "kind": spec.kind,
+                          "locs": spec.css or spec.xpath or spec.label,
+                          "scope": spec.scope, "all": spec.all, "attr": spec.attr,
+                          "join": spec.join, "below": spec.below})
+        found = d.execute_script(scripts.EXTRACT_FIELDS, specs) if specs else {}
+        missing = {k: r["missing"] for k, r in found.items()
+                   if not r["found"] and not block.fields[k].optional}
+        if missing:
+            if self._error_page_shown():
+                raise TransientScrapeError(Reason.HTTP_ERROR,
+                                           f"error page while reading {block.name}")
+            detail = "; ".join(f"{k} ({', '.join(m)})" for k, m in sorted(missing.items()))
+            raise PermanentScrapeError(
+                Reason.PROFILE_MISMATCH,
+                f"profile {self.profile.name!r} no longer matches the page, block "
+                f"{block.name!r}: missing {detail}",
+            )
+        for k, r in found.items():
+            values[k] = r["text"] if r["found"] or r["text"] else None
+        return values
+
+    def _build(self, raw: dict[str, str | None], numero_os: str) -> ScrapedOS:
+        data: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
+        problems = []
+        for key, text in raw.items():
+            section, name = key.split(".")
+            try:
+                data[section][name] = parsers.run_chain(text, self._chains[key],
+                                                        self.empty_markers)
+            except (parsers.ParseError, ValueError, TypeError) as exc:
+                problems.append(f"{key}: {exc}")
+        if problems:
+            raise PermanentScrapeError(Reason.INVALID_DATA,
+                                       f"OS {numero_os}: " + "; ".join(problems))
+        try:
+            return ScrapedOS.model_validate(data)
+        except ValidationError as exc:
+            detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                               for e in exc.errors())
+            raise PermanentScrapeError(Reason.INVALID_DATA, f"OS {numero_os}: {detail}") from None
+
+    # --- failures -----------------------------------------------------------------
+    def _error_page_shown(self) -> bool:
+        if self.profile.error_page is None or self._browser is None:
+            return False
+        try:
+            self.driver.switch_to.default_content()
+            return self.driver.execute_script(
+                scripts.CHECK_CONDITIONS, [["error", _cond(self.profile.error_page)]]
+            ) == "error"
+        except Exception:  # noqa: BLE001 - best effort while classifying
+            return False
+
+    def _classify_timeout(self, detail: str) -> TransientScrapeError:
+        if self._error_page_shown():
+            return TransientScrapeError(Reason.HTTP_ERROR, f"error page shown ({detail})")
+        return TransientScrapeError(Reason.TIMEOUT, detail)
+
+    def _save_artifacts(self, numero_os: str, reason: str) -> list[str]:
+        """Screenshot and page source of the current page, for an operator to look at."""
+        if self._browser is None:
+            return []
+        directory = Path(self.settings.artifacts_dir)
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        base = directory / f"{stamp}_{re.sub(r'[^0-9A-Za-z_-]', '_', numero_os)}_{reason}"
+        saved: list[str] = []
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            self.driver.switch_to.default_content()
+            if self.driver.save_screenshot(str(base.with_suffix(".png"))):
+                saved.append(str(base.with_suffix(".png")))
+            base.with_suffix(".html").write_text(self.driver.page_source, encoding="utf-8")
+            saved.append(str(base.with_suffix(".html")))
+        except Exception as exc:  # noqa: BLE001 - the browser may be gone
+            log.warning("could not save all failure artifacts for OS %s: %s", numero_os,
+                        _short(exc))
+        return saved
+
+
+def _first_locator_condition(steps: list[Step]) -> Condition | None:
+    """The page is ready for these steps when the first element they use is present."""
+    for step in steps:
+        if step.action in ("goto", "js", "wait"):
+            return None
+        if step.action in ("click", "type", "submit") and not step.optional:
+            return Condition(present=getattr(step, step.action))
+    return None
+
+
+def _short(exc: BaseException) -> str:
+    text = getattr(exc, "msg", None) or str(exc)
+    return text.strip().splitlines()[0][:300] if text.strip() else type(exc).__name__
+
+
+def scrape_and_save(scraper: Scraper, database_url: str, numero_os: str,
+                    progress: Progress | None = None):
+    """Scrape one OS and store it (cliente, equipamento, OS) in one transaction.
+
+    Returns ``(ScrapedOS, registro.records.SavedIds)``.
+    """
+    from registro.db import session_scope
+    from registro.records import save_scraped
+
+    progress = progress or _noop
+    scraped = scraper.scrape(numero_os, progress=progress)
+    progress("saving", 95, "Saving the records")
+    with session_scope(database_url) as session:
+        ids = save_scraped(session, scraped)
+    return scraped, ids
