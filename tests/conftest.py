@@ -91,3 +91,46 @@ def postgres_url(postgres_server):
 def db_url(request):
     """Run a persistence test on both supported databases."""
     return request.getfixturevalue(f"{request.param}_url")
+
+
+# --- demo legacy system (legacy_demo/) ----------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def demo_site():
+    """The demo legacy ERP, running for the whole session on a free loopback port."""
+    from tests.support.demo import running_demo
+
+    with running_demo() as server:
+        yield server
+
+
+@pytest.fixture
+def demo(demo_site):
+    """The session's demo with faults and counters reset before the test."""
+    demo_site.reset()
+    return demo_site
+
+
+# --- operator (issue 4): a real Kubernetes API server -------------------------------
+# etcd + kube-apiserver built by scripts/build-k8s.sh (make k8s-tools), started on
+# loopback for the session; or the cluster of $KUBECONFIG when it points at a file.
+
+
+@pytest.fixture(scope="session")
+def kube_cluster():
+    from tests.support import kube
+
+    external = os.environ.get("KUBECONFIG")
+    if external and Path(external).is_file():
+        cluster = kube.external_cluster(Path(external))
+    else:
+        bins = kube.bin_dir()
+        require(bins is not None,
+                 f"Kubernetes control plane {kube.K8S_VERSION} (make k8s-tools)")
+        cluster = kube.start_control_plane(bins)
+    yield cluster
+    cluster.stop()
+
+
+# --- end of operator block --------------------------------------------------------

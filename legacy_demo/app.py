@@ -1,0 +1,351 @@
+"""The demo legacy ERP: login with CSRF, OS search, JavaScript-rendered OS pages, faults.
+
+``create_app(config)`` builds the ASGI app; ``serve(host, port, config)`` runs it.
+Routes and selectors are documented in ``legacy_demo/README.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import ipaddress
+import random
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qs, quote
+
+import jinja2
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import ValidationError
+from registro.legacy_demo import data
+from registro.legacy_demo.config import DemoConfig, Faults
+
+HERE = Path(__file__).parent
+SESSION_COOKIE = "DEMOSESSID"
+PRELOGIN_COOKIE = "demo_prelogin"
+MAX_FORM_BYTES = 8 * 1024
+_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{16,128}")
+
+STAT_NAMES = (
+    "requests", "logins", "login_failures", "csrf_rejections", "searches", "not_found",
+    "os_pages", "os_data", "errors_500", "sessions_expired",
+)
+
+
+@dataclass
+class _Session:
+    username: str
+    created: float
+    requests: int = 0
+
+
+@dataclass
+class DemoState:
+    """Mutable state of one running demo: faults, sessions, counters."""
+
+    config: DemoConfig
+    faults: Faults = field(init=False)
+    sessions: dict[str, _Session] = field(default_factory=dict)
+    stats: dict[str, int] = field(default_factory=dict)
+    rng: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.faults = self.config.initial_faults()
+        self.stats = dict.fromkeys(STAT_NAMES, 0)
+        self.rng = random.Random(self.config.error_seed)
+
+    def count(self, name: str) -> None:
+        self.stats[name] += 1
+
+    def should_fail(self, path: str) -> bool:
+        f = self.faults
+        if f.fail_next > 0:
+            self.faults = f.model_copy(update={"fail_next": f.fail_next - 1})
+            return True
+        if any(path.startswith(prefix) for prefix in f.fail_paths):
+            return True
+        return f.error_rate > 0 and self.rng.random() < f.error_rate
+
+    def session_for(self, request: Request) -> tuple[_Session | None, bool]:
+        """(session, expired): the request's live session, counting this request."""
+        token = request.cookies.get(SESSION_COOKIE, "")
+        sess = self.sessions.get(token)
+        if sess is None:
+            return None, False
+        f = self.faults
+        sess.requests += 1
+        too_old = f.session_ttl_s is not None and time.monotonic() - sess.created > f.session_ttl_s
+        too_used = f.session_max_requests is not None and sess.requests > f.session_max_requests
+        if too_old or too_used:
+            del self.sessions[token]
+            self.count("sessions_expired")
+            return None, True
+        return sess, False
+
+    def expire_all_sessions(self) -> int:
+        n = len(self.sessions)
+        self.sessions.clear()
+        self.stats["sessions_expired"] += n
+        return n
+
+
+def _templates() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def _is_loopback(request: Request) -> bool:
+    host = request.client.host if request.client else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _safe_next(value: str | None) -> str:
+    """Only local absolute paths: no open redirect."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/os/buscar"
+
+
+def create_app(config: DemoConfig | None = None) -> FastAPI:
+    config = config or DemoConfig()
+    state = DemoState(config)
+    env = _templates()
+    app = FastAPI(title="Demo legacy ERP", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.demo = state
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    def page(name: str, status_code: int = 200, **context) -> HTMLResponse:
+        return HTMLResponse(env.get_template(name).render(**context), status_code=status_code)
+
+    def csrf_for(prelogin: str) -> str:
+        key = config.secret_key.get_secret_value().encode()
+        return hmac.new(key, prelogin.encode(), hashlib.sha256).hexdigest()
+
+    def to_login(request: Request, expired: bool) -> RedirectResponse:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        query = f"next={quote(target, safe='')}" + ("&expirada=1" if expired else "")
+        return RedirectResponse(f"/login?{query}", status_code=303)
+
+    # --- fault injection -------------------------------------------------------------
+
+    @app.middleware("http")
+    async def inject_faults(request: Request, call_next):
+        path = request.url.path
+        if path.startswith("/_demo/"):
+            return await call_next(request)
+        state.count("requests")
+        if state.faults.latency_ms:
+            await asyncio.sleep(state.faults.latency_ms / 1000)
+        if not path.startswith("/static/") and state.should_fail(path):
+            state.count("errors_500")
+            if path.startswith("/api/"):
+                return JSONResponse({"erro": "erro_interno"}, status_code=500)
+            return page("erro.html", status_code=500)
+        response = await call_next(request)
+        if not path.startswith("/static/"):
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    # --- login -----------------------------------------------------------------------
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/os/buscar", status_code=303)
+
+    def login_page(request: Request, *, error: str | None = None, status_code: int = 200,
+                   next_path: str | None = None) -> HTMLResponse:
+        prelogin = request.cookies.get(PRELOGIN_COOKIE, "")
+        if not _TOKEN_RE.fullmatch(prelogin):
+            prelogin = secrets.token_urlsafe(24)
+        response = page(
+            "login.html", status_code=status_code,
+            csrf_token=csrf_for(prelogin),
+            next_path=_safe_next(next_path or request.query_params.get("next")),
+            error=error,
+            expired=request.query_params.get("expirada") == "1",
+        )
+        response.set_cookie(PRELOGIN_COOKIE, prelogin, httponly=True, samesite="lax")
+        return response
+
+    @app.get("/login")
+    async def login_form(request: Request) -> HTMLResponse:
+        return login_page(request)
+
+    @app.post("/login")
+    async def login_submit(request: Request) -> Response:
+        body = await request.body()
+        if len(body) > MAX_FORM_BYTES:
+            return page("erro.html", status_code=413)
+        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+        prelogin = request.cookies.get(PRELOGIN_COOKIE, "")
+        sent = form.get("csrf_token", "")
+        next_path = _safe_next(form.get("next"))
+        if not (_TOKEN_RE.fullmatch(prelogin) and sent
+                and hmac.compare_digest(sent, csrf_for(prelogin))):
+            state.count("csrf_rejections")
+            return login_page(request, status_code=403, next_path=next_path,
+                              error="Requisição inválida: token de segurança ausente ou "
+                                    "expirado. Tente novamente.")
+        user_ok = hmac.compare_digest(form.get("username", "").encode(), config.username.encode())
+        pass_ok = hmac.compare_digest(
+            form.get("password", "").encode(), config.password.get_secret_value().encode()
+        )
+        if state.faults.login_fails or not (user_ok and pass_ok):
+            state.count("login_failures")
+            return login_page(request, next_path=next_path, error="Usuário ou senha inválidos")
+        token = secrets.token_urlsafe(32)
+        state.sessions[token] = _Session(username=config.username, created=time.monotonic())
+        state.count("logins")
+        response = RedirectResponse(next_path, status_code=303)
+        response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax")
+        return response
+
+    @app.get("/logout")
+    async def logout(request: Request) -> RedirectResponse:
+        state.sessions.pop(request.cookies.get(SESSION_COOKIE, ""), None)
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE)
+        return response
+
+    # --- search and OS pages ---------------------------------------------------------
+
+    @app.get("/os/buscar")
+    async def search(request: Request) -> Response:
+        sess, expired = state.session_for(request)
+        if sess is None:
+            return to_login(request, expired)
+        raw = request.query_params.get("numero")
+        if raw is None:
+            return page("buscar.html", user=sess.username, numero="", warning=None)
+        state.count("searches")
+        typed = raw.strip()
+        if not typed.isdigit() or not typed.isascii() or len(typed) > 12:
+            return page("buscar.html", user=sess.username, numero=typed,
+                        warning="Número de OS inválido: informe apenas dígitos.")
+        numero = typed.lstrip("0")
+        if not data.exists(numero):
+            state.count("not_found")
+            return page("buscar.html", user=sess.username, numero=typed,
+                        warning=f"OS {numero or typed} não encontrada")
+        return RedirectResponse(f"/os/{numero}", status_code=303)
+
+    @app.get("/os/{numero}")
+    async def os_page(request: Request, numero: str) -> Response:
+        sess, expired = state.session_for(request)
+        if sess is None:
+            return to_login(request, expired)
+        if not data.exists(numero):
+            state.count("not_found")
+            return page("buscar.html", status_code=404, user=sess.username, numero=numero,
+                        warning=f"OS {numero} não encontrada")
+        state.count("os_pages")
+        if state.faults.slow_os_ms:
+            await asyncio.sleep(state.faults.slow_os_ms / 1000)
+        return page("os.html", user=sess.username, numero=numero,
+                    render_delay_ms=config.render_delay_ms)
+
+    @app.get("/os/{numero}/dados-tecnicos")
+    async def technical_frame(request: Request, numero: str) -> Response:
+        sess, expired = state.session_for(request)
+        if sess is None:
+            return to_login(request, expired)
+        if not data.exists(numero):
+            return page("erro.html", status_code=404)
+        return page("dados_tecnicos.html", numero=numero, render_delay_ms=config.render_delay_ms)
+
+    @app.get("/api/os/{numero}")
+    async def os_data(request: Request, numero: str) -> JSONResponse:
+        sess, expired = state.session_for(request)
+        if sess is None:
+            return JSONResponse({"erro": "sessao_expirada" if expired else "nao_autenticado"},
+                                status_code=401)
+        if not data.exists(numero):
+            return JSONResponse({"erro": "os_nao_encontrada"}, status_code=404)
+        state.count("os_data")
+        if state.faults.slow_os_ms:
+            await asyncio.sleep(state.faults.slow_os_ms / 1000)
+        n = int(numero)
+        history = []
+        if data.equipamento_key(n) != n:
+            history.append(f"Equipamento já atendido na OS {data.equipamento_key(n)}.")
+        return JSONResponse({**data.display_record(numero), "historico": history})
+
+    # --- admin API (loopback + bearer token) ------------------------------------------
+
+    def admin_denied(request: Request) -> JSONResponse | None:
+        if not _is_loopback(request):
+            return JSONResponse({"detail": "admin API only on loopback"}, status_code=403)
+        expected = f"Bearer {config.admin_token.get_secret_value()}".encode()
+        sent = request.headers.get("authorization", "").encode()
+        if not hmac.compare_digest(sent, expected):
+            return JSONResponse({"detail": "bad or missing admin token"}, status_code=401)
+        return None
+
+    @app.get("/_demo/health")
+    async def health() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/_demo/faults")
+    async def get_faults(request: Request) -> Response:
+        return admin_denied(request) or JSONResponse(state.faults.model_dump())
+
+    @app.post("/_demo/faults")
+    async def set_faults(request: Request) -> Response:
+        if denied := admin_denied(request):
+            return denied
+        try:
+            changes = await request.json()
+        except ValueError:
+            return JSONResponse({"detail": "body is not JSON"}, status_code=422)
+        if not isinstance(changes, dict):
+            return JSONResponse({"detail": "expected a JSON object"}, status_code=422)
+        try:
+            state.faults = Faults.model_validate({**state.faults.model_dump(), **changes})
+        except ValidationError as exc:
+            return JSONResponse({"detail": exc.errors(include_url=False, include_input=False)},
+                                status_code=422)
+        return JSONResponse(state.faults.model_dump())
+
+    @app.get("/_demo/stats")
+    async def get_stats(request: Request) -> Response:
+        return admin_denied(request) or JSONResponse(
+            {**state.stats, "active_sessions": len(state.sessions)}
+        )
+
+    @app.post("/_demo/reset")
+    async def reset(request: Request) -> Response:
+        if denied := admin_denied(request):
+            return denied
+        state.reset()
+        return JSONResponse({"faults": state.faults.model_dump(), "stats": state.stats})
+
+    @app.post("/_demo/sessions/expire")
+    async def expire_sessions(request: Request) -> Response:
+        if denied := admin_denied(request):
+            return denied
+        return JSONResponse({"expired": state.expire_all_sessions()})
+
+    return app
+
+
+def serve(host: str, port: int, config: DemoConfig) -> None:
+    """Serve the demo in the foreground until interrupted."""
+    import uvicorn
+
+    uvicorn.run(create_app(config), host=host, port=port, log_level="warning",
+                proxy_headers=False)
