@@ -1,0 +1,53 @@
+"""Fixtures of the pipeline tests: one demo, one Redis, one DB, one worker, one API,
+shared by the module's tests (starting them once keeps the suite short)."""
+
+from __future__ import annotations
+
+import shutil
+import secrets
+
+import pytest
+
+from registro.db import upgrade
+from registro.local_services import free_port
+from tests.conftest import require
+from tests.pipeline.harness import Api, Demo, Stack, make_workdir
+
+
+@pytest.fixture(scope="session")
+def stack(browser_available):
+    require(shutil.which("redis-server") is not None, "redis-server")
+    workdir = make_workdir()
+    demo = Demo(workdir)
+    db_url = f"sqlite:///{workdir}/registro.db"
+    upgrade(db_url)
+    s = Stack(workdir=workdir, demo=demo, redis_port=free_port(), db_url=db_url,
+              api_key=secrets.token_urlsafe(24))
+    s.start_redis()
+    try:
+        yield s
+    finally:
+        s.stop_workers()
+        s.stop_redis()
+        demo.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def worker(stack):
+    """The shared worker; tests that kill it start a replacement via ``stack``."""
+    w = stack.start_worker("shared")
+    yield w
+
+
+@pytest.fixture(scope="session")
+def api(stack):
+    a = Api(stack)
+    yield a
+    a.stop()
+
+
+@pytest.fixture
+def client(api):
+    with api.client() as c:
+        yield c
