@@ -1,0 +1,300 @@
+"""The Helm chart: lint, render with documented value sets, server-side dry runs
+against a real kube-apiserver, schema rejections, RBAC and the generated k8s/."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.delivery.conftest import CHART, REPO, documents, helm_template
+
+MONITORING_CRDS = Path(__file__).with_name("monitoring-crds.yaml")
+
+# Documented value sets (charts/registro/README.md, "Value sets").
+VALUE_SETS = {
+    "default": [],
+    "external-redis-and-postgres": [
+        "--set", "redis.enabled=false",
+        "--set", "redis.externalUrl=redis://redis.example.internal:6379/0",
+        "--set", "database.url=postgresql+psycopg://registro:secret@pg.example.internal:5432/registro",
+    ],
+    "existing-secrets": [
+        "--set", "database.existingSecret=registro-db",
+        "--set", "legacy.existingSecret=registro-legacy",
+        "--set", "apiKeys.existingSecret=registro-api-keys",
+        "--set", "redis.enabled=false", "--set", "redis.existingSecret=registro-redis",
+    ],
+    "monitoring-crds": ["--api-versions", "monitoring.coreos.com/v1"],
+    "ingress-flower-no-netpol": [
+        "--set", "api.ingress.enabled=true", "--set", "api.ingress.className=nginx",
+        "--set", "api.ingress.tlsSecretName=registro-tls",
+        "--set", "flower.enabled=true", "--set", "networkPolicy.enabled=false",
+    ],
+    "site-profile-legacy-credentials": [
+        "--set", "legacy.url=https://erp.example.internal",
+        "--set", "legacy.username=robot", "--set", "legacy.password=s3cret-pass",
+        "--set-string", "legacy.siteProfile=base_url: https://erp.example.internal",
+        "--set", "apiKeys.keys={0123456789abcdef0123}",
+    ],
+}
+
+
+def kinds(docs: list[dict]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for d in docs:
+        out.setdefault(d["kind"], []).append(d)
+    return out
+
+
+def by_name(docs: list[dict], kind: str, suffix: str) -> dict:
+    matches = [d for d in docs if d["kind"] == kind and d["metadata"]["name"].endswith(suffix)]
+    assert len(matches) == 1, f"expected one {kind} *{suffix}, got {len(matches)}"
+    return matches[0]
+
+
+def test_helm_lint_strict(helm):
+    for extra in ([], ["--set", "flower.enabled=true", "--set", "api.ingress.enabled=true"]):
+        proc = subprocess.run([helm, "lint", "--strict", str(CHART), *extra],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("bad, message", [
+    (["--set", "scraperPool.minReplicas=0"], "minReplicas"),
+    (["--set", "scraperPool.minReplicas=3", "--set", "scraperPool.maxReplicas=2"],
+     "minReplicas must be <="),
+    (["--set", "worker.terminationGracePeriodSeconds=300"], "terminationGracePeriodSeconds"),
+    (["--set", "worker.concurrency=many"], "concurrency"),
+    (["--set", "api.service.type=Magic"], "service/type"),
+    (["--set", "redis.enabled=false"], "allOf"),
+    (["--set", "database.url=mysql://root@db/registro"], "database/url"),
+    (["--set", "apiKeys.keys={short}"], "apiKeys/keys"),
+    (["--set", "unknownKnob=1"], "unknownKnob"),
+    (["--set", "operator.replicaCount=2"], "operator/replicaCount"),
+    (["--set", "redis.appendfsync=sometimes"], "appendfsync"),
+])
+def test_schema_and_checks_reject_bad_values(helm, bad, message):
+    proc = subprocess.run([helm, "template", "r", str(CHART), *bad],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0, f"{bad} was accepted"
+    assert message in proc.stderr, proc.stderr
+
+
+def test_default_render_contract(helm):
+    docs = documents(helm_template(helm))
+    k = kinds(docs)
+    for kind in ("Deployment", "StatefulSet", "Service", "NetworkPolicy",
+                 "PodDisruptionBudget", "Role", "RoleBinding", "ServiceAccount",
+                 "ScraperPool", "ConfigMap", "Secret"):
+        assert kind in k, f"default render lacks a {kind}"
+    assert "ServiceMonitor" not in k and "PrometheusRule" not in k  # no CRDs, none rendered
+
+    for d in docs:  # app.kubernetes.io labels everywhere
+        labels = d["metadata"].get("labels", {})
+        for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance",
+                    "app.kubernetes.io/managed-by", "helm.sh/chart"):
+            assert key in labels, f"{d['kind']}/{d['metadata']['name']} lacks {key}"
+
+    worker = by_name(docs, "Deployment", "-worker")["spec"]["template"]["spec"]
+    assert worker["terminationGracePeriodSeconds"] > 300
+    names = [c["name"] for c in worker["containers"]]
+    assert names == ["worker", "browser"]
+    browser = worker["containers"][1]
+    assert browser["image"].startswith("selenium/standalone-chromium:")
+    assert ":latest" not in browser["image"]
+    assert "ports" not in browser, "the WebDriver port must not be declared outside the pod"
+    dshm = next(v for v in worker["volumes"] if v["name"] == "dshm")
+    assert dshm["emptyDir"]["medium"] == "Memory"
+    env = {e["name"]: e for e in worker["containers"][0]["env"]}
+    assert env["SELENIUM_URL"]["value"] == "http://127.0.0.1:4444"
+    assert "secretKeyRef" in env["REGISTRO_POSTGRES_PASSWORD"]["valueFrom"]
+
+    # Hardening of every Registro container.
+    for kind in ("Deployment", "StatefulSet"):
+        for d in k[kind]:
+            spec = d["spec"]["template"]["spec"]
+            assert spec["securityContext"]["runAsNonRoot"] is True
+            assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+            for c in spec.get("initContainers", []) + spec["containers"]:
+                sc = c["securityContext"]
+                assert sc["capabilities"]["drop"] == ["ALL"], c["name"]
+                assert sc["allowPrivilegeEscalation"] is False, c["name"]
+                if c["name"] != "browser":
+                    assert sc["readOnlyRootFilesystem"] is True, c["name"]
+                assert "resources" in c and c["resources"]["limits"], c["name"]
+
+    redis = by_name(docs, "StatefulSet", "-redis")
+    args = redis["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--appendonly") + 1] == "yes"
+    assert redis["spec"]["volumeClaimTemplates"]
+
+    pool = k["ScraperPool"][0]["spec"]
+    assert (pool["minReplicas"], pool["maxReplicas"]) == (1, 3)
+    assert pool["targetRef"]["name"].endswith("-worker")
+    assert pool["metrics"]["endpoint"]["metric"] == "registro_queue_depth"
+    assert pool["metrics"]["endpoint"]["url"].endswith("-api.registro.svc:80/metrics")
+
+    dash = by_name(docs, "ConfigMap", "-dashboard")
+    assert dash["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert dash["data"]["registro-queue.json"] == (
+        CHART / "dashboards" / "registro-queue.json").read_text().rstrip("\n")
+
+
+def test_value_sets_change_what_they_document(helm):
+    ext = kinds(documents(helm_template(helm, *VALUE_SETS["external-redis-and-postgres"])))
+    assert all(not d["metadata"]["name"].endswith(("-redis", "-postgresql"))
+               for d in ext["StatefulSet"] + ext["Service"]) if "StatefulSet" in ext else True
+    secret = ext["Secret"][0]["stringData"]
+    assert secret["redis-url"].startswith("redis://redis.example.internal")
+    assert secret["database-url"].startswith("postgresql+psycopg://")
+
+    existing = kinds(documents(helm_template(helm, *VALUE_SETS["existing-secrets"])))
+    assert "Secret" not in existing, "no Secret may be rendered when all are existingSecret"
+    env = {e["name"]: e for e in existing["Deployment"][0]["spec"]["template"]["spec"]
+           ["containers"][0]["env"]}
+    assert env["REGISTRO_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "registro-db"
+
+    mon = kinds(documents(helm_template(helm, *VALUE_SETS["monitoring-crds"])))
+    assert len(mon["ServiceMonitor"]) == 3 and len(mon["PrometheusRule"]) == 1
+    alerts = {r["alert"] for g in mon["PrometheusRule"][0]["spec"]["groups"] for r in g["rules"]}
+    assert {"RegistroQueueGrowingNoWorkers", "RegistroTaskFailureRateHigh",
+            "RegistroFallbackInUse", "RegistroOperatorMetricsUnavailable",
+            "RegistroLegacySystemFailing"} <= alerts
+
+    ing = kinds(documents(helm_template(helm, *VALUE_SETS["ingress-flower-no-netpol"])))
+    assert ing["Ingress"][0]["spec"]["tls"][0]["secretName"] == "registro-tls"
+    assert "NetworkPolicy" not in ing
+    assert any(d["metadata"]["name"].endswith("-flower") for d in ing["Deployment"])
+
+
+def _apply_crds(cluster, path: Path) -> None:
+    cluster.kubectl("apply", "--server-side", "-f", str(path))
+    docs = documents(path.read_text())
+    for d in docs:
+        if d["kind"] == "CustomResourceDefinition":
+            cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s",
+                            f"crd/{d['metadata']['name']}")
+
+
+@pytest.mark.k8s
+def test_every_value_set_passes_server_side_dry_run(helm, cluster, namespace, tmp_path):
+    """Each rendered manifest is applied with --dry-run=server: the API server validates
+    it (strict field validation, CRD schemas and CEL rules), nothing is created."""
+    _apply_crds(cluster, CHART / "crds" / "scraperpools.yaml")
+    # Minimal monitoring.coreos.com CRDs (ServiceMonitor, PrometheusRule) so the
+    # dry run can resolve their kinds; see monitoring-crds.yaml.
+    _apply_crds(cluster, MONITORING_CRDS)
+    failures = []
+    for name, args in VALUE_SETS.items():
+        rendered = tmp_path / f"{name}.yaml"
+        rendered.write_text(helm_template(helm, *args, namespace=namespace))
+        proc = cluster.kubectl("apply", "--dry-run=server", "--validate=strict",
+                               "-n", namespace, "-f", str(rendered), check=False,
+                               timeout=120)
+        if proc.returncode != 0:
+            failures.append(f"{name}: {proc.stderr.strip()}")
+        else:
+            assert "(server dry run)" in proc.stdout
+    assert not failures, "\n".join(failures)
+    # Dry run created nothing.
+    out = cluster.kubectl("get", "deployments", "-n", namespace, "-o", "name").stdout
+    assert out.strip() == ""
+
+
+@pytest.mark.k8s
+def test_generated_k8s_manifests_apply_with_kustomize(cluster, namespace, tmp_path):
+    _apply_crds(cluster, REPO / "k8s" / "crds" / "scraperpools.yaml")
+    built = cluster.kubectl("kustomize", str(REPO / "k8s")).stdout
+    docs = documents(built)
+    assert {d["metadata"].get("namespace") for d in docs
+            if d["kind"] not in ("Namespace", "CustomResourceDefinition")} == {"registro"}
+    # Same manifests into a throwaway namespace, server-side dry run.
+    moved = built.replace("namespace: registro", f"namespace: {namespace}")
+    moved = "\n---\n".join(yaml.safe_dump(d) for d in documents(moved)
+                           if d["kind"] not in ("Namespace", "CustomResourceDefinition"))
+    (tmp_path / "k8s.yaml").write_text(moved)
+    proc = cluster.kubectl("apply", "--dry-run=server", "--validate=strict",
+                           "-f", str(tmp_path / "k8s.yaml"), check=False, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_k8s_manifests_are_up_to_date(tmp_path):
+    """k8s/ must be exactly what `make k8s-manifests` renders from the chart."""
+    out = tmp_path / "k8s"
+    subprocess.run([str(REPO / "scripts" / "render-k8s.sh"), str(out)], check=True,
+                   capture_output=True, timeout=300)
+    for path in sorted(out.rglob("*.yaml")):
+        rel = path.relative_to(out)
+        committed = REPO / "k8s" / rel
+        assert committed.exists(), f"k8s/{rel} missing: run make k8s-manifests"
+        assert committed.read_text() == path.read_text(), \
+            f"k8s/{rel} is stale: run make k8s-manifests"
+
+
+# --- RBAC -------------------------------------------------------------------------
+
+NEEDED = [  # (verb, resource) the operator calls
+    ("get", "scraperpools.registro.dev"), ("list", "scraperpools.registro.dev"),
+    ("watch", "scraperpools.registro.dev"), ("patch", "scraperpools.registro.dev"),
+    ("patch", "scraperpools.registro.dev/status"),
+    ("get", "deployments.apps/scale"), ("patch", "deployments.apps/scale"),
+    ("create", "events"), ("patch", "events"),
+]
+FORBIDDEN = [
+    ("delete", "scraperpools.registro.dev"), ("create", "scraperpools.registro.dev"),
+    ("patch", "deployments.apps"), ("delete", "deployments.apps"),
+    ("create", "deployments.apps"), ("get", "secrets"), ("list", "secrets"),
+    ("create", "pods"), ("delete", "pods"), ("create", "pods/exec"),
+    ("patch", "statefulsets.apps/scale"), ("create", "roles.rbac.authorization.k8s.io"),
+]
+
+
+def rendered_rbac(helm, namespace: str) -> list[dict]:
+    docs = documents(helm_template(helm, namespace=namespace))
+    return [d for d in docs if d["kind"] in ("ServiceAccount", "Role", "RoleBinding")]
+
+
+@pytest.mark.k8s
+def test_chart_rbac_is_least_privilege(helm, cluster, namespace, tmp_path):
+    _apply_crds(cluster, CHART / "crds" / "scraperpools.yaml")
+    rbac = tmp_path / "rbac.yaml"
+    rbac.write_text("\n---\n".join(yaml.safe_dump(d) for d in rendered_rbac(helm, namespace)))
+    cluster.kubectl("apply", "-n", namespace, "-f", str(rbac))
+    sa = next(d for d in rendered_rbac(helm, namespace) if d["kind"] == "ServiceAccount")
+    kubeconfig = cluster.service_account_kubeconfig(namespace, sa["metadata"]["name"])
+
+    def can(verb: str, resource: str, ns: str = namespace) -> bool:
+        deadline = time.monotonic() + 10  # RBAC caches settle within a moment
+        while True:
+            out = cluster.kubectl("auth", "can-i", verb, resource, "-n", ns,
+                                  kubeconfig=kubeconfig, check=False).stdout.strip()
+            if out in ("yes", "no") or time.monotonic() > deadline:
+                return out == "yes"
+            time.sleep(0.5)
+
+    missing = [f"{v} {r}" for v, r in NEEDED if not can(v, r)]
+    assert not missing, f"the chart's Role lacks: {missing}"
+    extra = [f"{v} {r}" for v, r in FORBIDDEN if can(v, r)]
+    assert not extra, f"the chart's Role grants more than needed: {extra}"
+    assert not can("get", "scraperpools.registro.dev", "default"), "must be namespaced"
+
+
+def test_chart_role_matches_operator_rbac(helm):
+    """When operator/ ships its own RBAC file, its rules must be the chart's rules."""
+    candidates = sorted(p for p in (REPO / "operator").glob("*.y*ml"))
+    assert candidates, "operator/ should ship its RBAC yaml (operator/rbac.yaml)"
+    chart_rules = next(d for d in rendered_rbac(helm, "registro") if d["kind"] == "Role")["rules"]
+
+    def norm(rules):
+        return sorted((tuple(sorted(r.get("apiGroups", []))), tuple(sorted(r["resources"])),
+                       tuple(sorted(r["verbs"]))) for r in rules)
+
+    for path in candidates:
+        for d in documents(path.read_text()):
+            if d.get("kind") in ("Role", "ClusterRole"):
+                assert norm(d["rules"]) == norm(chart_rules), \
+                    f"{path.name} rules differ from the chart's Role"
