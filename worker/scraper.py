@@ -174,14 +174,23 @@ class Scraper:
             progress("logged_in", 25, "Logged in to the legacy system")
         else:
             progress("logged_in", 25, "Reusing the logged-in session")
+        for attempt in (1, 2):
+            try:
+                return self._search_and_extract(numero_os, progress)
+            except _LoggedOut:
+                if attempt == 2:
+                    raise TransientScrapeError(
+                        Reason.LOGIN_FAILED, "the site logged us out again right after login"
+                    ) from None
+                log.info("legacy session expired; logging in again")
+                self._logged_in = False
+                self._login()
+                progress("logged_in", 25, "Session expired: logged in again")
+        raise AssertionError("unreachable")
+
+    def _search_and_extract(self, numero_os: str, progress: Progress) -> ScrapedOS:
         progress("searching", 40, f"Searching OS {numero_os}")
-        if self._search(numero_os) == "logged_out":
-            log.info("legacy session expired; logging in again")
-            self._logged_in = False
-            self._login()
-            if self._search(numero_os) == "logged_out":
-                raise TransientScrapeError(Reason.LOGIN_FAILED,
-                                           "the site logged us out again right after login")
+        self._search(numero_os)
         raw: dict[str, str | None] = {}
         blocks = self.profile.extract
         for i, block in enumerate(blocks):
@@ -228,8 +237,8 @@ class Scraper:
         self.logins += 1
         log.info("logged in to %s as %s", self.base_url, self.settings.legacy_username)
 
-    def _search(self, numero_os: str) -> str:
-        """Run the search; returns 'success' or 'logged_out', raises on the rest."""
+    def _search(self, numero_os: str) -> None:
+        """Run the search and land on the OS page; raises on anything else."""
         search = self.profile.search
         if search.url:
             self.driver.get(self._url(self._template(search.url, numero_os)))
@@ -239,7 +248,7 @@ class Scraper:
                                               ("logged_out", self.profile.logged_out),
                                               ("ready", ready)])
                 if outcome == "logged_out":
-                    return outcome
+                    raise _LoggedOut
                 if outcome == "error":
                     raise TransientScrapeError(Reason.HTTP_ERROR, "error page on the search page")
         self._run_steps(search.steps, numero_os)
@@ -251,7 +260,17 @@ class Scraper:
             raise TransientScrapeError(Reason.HTTP_ERROR, f"error page searching OS {numero_os}")
         if outcome == "not_found":
             raise PermanentScrapeError(Reason.NOT_FOUND, f"OS {numero_os} not found")
-        return outcome
+        if outcome == "logged_out":
+            raise _LoggedOut
+
+    def _wait_ready(self, cond: Condition, what: str) -> None:
+        """Wait for ``cond``, failing fast on an error page or the login form."""
+        outcome = self._wait_outcome([("error", self.profile.error_page),
+                                      ("logged_out", self.profile.logged_out), ("ok", cond)])
+        if outcome == "error":
+            raise TransientScrapeError(Reason.HTTP_ERROR, f"error page while waiting for {what}")
+        if outcome == "logged_out":
+            raise _LoggedOut
 
     # --- steps, waits, extraction ---------------------------------------------
     def _wait_outcome(self, named: list[tuple[str, Condition | None]]) -> str:
@@ -272,7 +291,7 @@ class Scraper:
             if action == "goto":
                 d.get(self._url(self._template(step.goto, numero_os)))
             elif action == "wait":
-                self._wait_outcome([("ok", step.wait)])
+                self._wait_ready(step.wait, "a step's condition")
             elif action == "js":
                 d.execute_script(step.js)
             elif action == "frame":
@@ -319,7 +338,7 @@ class Scraper:
             except NoSuchFrameException as exc:  # pragma: no cover - race on reload
                 raise TimeoutException(str(exc)) from None
         if block.wait is not None:
-            self._wait_outcome([("ok", block.wait)])
+            self._wait_ready(block.wait, f"block {block.name!r}")
         specs, values = [], {}
         for key, spec in block.fields.items():
             if spec.kind == "value":
@@ -402,6 +421,10 @@ class Scraper:
             log.warning("could not save all failure artifacts for OS %s: %s", numero_os,
                         _short(exc))
         return saved
+
+
+class _LoggedOut(Exception):
+    """The page shows the login form: the site's session expired."""
 
 
 def _first_locator_condition(steps: list[Step]) -> Condition | None:
