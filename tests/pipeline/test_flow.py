@@ -111,7 +111,7 @@ def test_hundred_concurrent_posts_start_one_scrape(stack, worker, client, api):
         stack.demo.faults(latency_ms=0)
     assert done["status"] == "SUCCESS", done
     stats = stack.demo.stats()
-    assert stats["searches"] == 1 and stats["os_data"] == 1, stats
+    assert stats["searches"] == 1 and stats["os_pages"] == 1, stats
     assert os_rows(stack.db_url, numero) == 1
 
 
