@@ -1,0 +1,204 @@
+"""The ``registro`` command line (Typer + Rich).
+
+    registro scrape 12345          scrape one OS, print its record as JSON, store it
+    registro demo --port 8080      serve the demo legacy system on its own
+    registro db upgrade            apply the database migrations
+
+``app`` is a module-level Typer: other parts add their subcommands to it
+(``registro up``/``worker``/``api`` come from ``registro.devstack.register``).
+
+Exit codes of ``scrape``: 0 stored; 3 OS not found; 4 login failed;
+5 other permanent failure (profile mismatch, invalid data); 6 transient failure
+(timeout, HTTP 5xx, WebDriver error: worth retrying); 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from registro.errors import Reason, ScrapeError
+from registro.queue import NUMERO_OS_RE
+from registro.settings import Settings, get_settings
+
+EXIT_NOT_FOUND = 3
+EXIT_LOGIN_FAILED = 4
+EXIT_PERMANENT = 5
+EXIT_TRANSIENT = 6
+
+app = typer.Typer(
+    name="registro", no_args_is_help=True, add_completion=False,
+    help="Registro: look up service orders (OS) in a legacy web system and store them.",
+)
+db_app = typer.Typer(no_args_is_help=True, help="Database schema (Alembic migrations).")
+app.add_typer(db_app, name="db")
+
+stderr = Console(stderr=True)
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
+        handlers=[RichHandler(console=stderr, show_path=False)], force=True,
+    )
+
+
+def exit_code_for(err: ScrapeError) -> int:
+    if err.reason == Reason.NOT_FOUND:
+        return EXIT_NOT_FOUND
+    if err.reason == Reason.LOGIN_FAILED and not err.transient:
+        return EXIT_LOGIN_FAILED
+    return EXIT_TRANSIENT if err.transient else EXIT_PERMANENT
+
+
+@contextlib.contextmanager
+def legacy_site(settings: Settings) -> Iterator[Settings]:
+    """Settings pointing at a legacy site: the configured one, or else a demo system
+    started here (as a child process, stopped on exit) with the configured credentials."""
+    if settings.legacy_url or settings.site_profile:
+        yield settings
+        return
+    from registro import local_services
+
+    port = local_services.free_port()
+    env = {**os.environ,
+           "REGISTRO_DEMO_USERNAME": settings.legacy_username,
+           "REGISTRO_DEMO_PASSWORD": settings.legacy_password.get_secret_value(),
+           "REGISTRO_DEMO_ADMIN_TOKEN": os.environ.get("REGISTRO_DEMO_ADMIN_TOKEN")
+           or secrets.token_urlsafe(24)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "registro.legacy_demo", "--host", "127.0.0.1",
+         "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        local_services.wait_for_port(port, proc=proc)
+        stderr.print(f"[dim]no legacy site configured: started the demo system on "
+                     f"http://127.0.0.1:{port}[/dim]")
+        yield settings.model_copy(update={"legacy_url": f"http://127.0.0.1:{port}"})
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@app.command()
+def scrape(
+    numero_os: str = typer.Argument(..., help="OS number (digits)."),
+    save: bool = typer.Option(True, "--save/--no-save", help="Store the record in DATABASE_URL."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log each step on stderr."),
+) -> None:
+    """Scrape one OS from the configured legacy site (the demo system when none is
+    configured): progress on stderr, the record as JSON on stdout."""
+    _setup_logging(verbose)
+    numero_os = numero_os.strip()
+    if not NUMERO_OS_RE.match(numero_os):
+        stderr.print(f"[red]invalid OS number {numero_os!r}: 1 to 12 digits[/red]")
+        raise typer.Exit(2)
+    from registro.db import upgrade
+    from registro.records import public_data
+    from registro.worker.profile import ProfileError
+    from registro.worker.scraper import Scraper, scrape_and_save
+
+    settings = get_settings()
+    if save:
+        upgrade(settings.database_url)
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                        TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
+                        console=stderr, transient=True)
+    try:
+        with legacy_site(settings) as site, progress, Scraper(site) as scraper:
+            bar = progress.add_task(f"OS {numero_os}", total=100)
+
+            def report(step: str, percent: int, message: str) -> None:
+                progress.update(bar, completed=percent, description=message)
+
+            if save:
+                scraped, ids = scrape_and_save(scraper, site.database_url, numero_os, report)
+            else:
+                scraped, ids = scraper.scrape(numero_os, report), None
+            progress.update(bar, completed=100, description="Done")
+    except ProfileError as exc:
+        stderr.print(f"[red]{exc}[/red]")
+        raise typer.Exit(EXIT_PERMANENT) from None
+    except ScrapeError as err:
+        stderr.print(f"[red]OS {numero_os}: {err}[/red]")
+        for path in err.artifacts:
+            stderr.print(f"  artifact: {path}")
+        typer.echo(json.dumps({"status": "error", "numero_os": numero_os,
+                               "reason": err.reason.value, "transient": err.transient,
+                               "message": err.message, "artifacts": err.artifacts},
+                              ensure_ascii=False, indent=2))
+        raise typer.Exit(exit_code_for(err)) from None
+    out = {"status": "success", "data": public_data(scraped),
+           "scraped_fields": scraped.field_count()}
+    if ids is not None:
+        out.update(cliente_id=ids.cliente_id, equipamento_id=ids.equipamento_id,
+                   os_id=ids.os_id)
+        stderr.print(f"[green]stored OS {numero_os}[/green] in {_safe_url(settings)}")
+    typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
+
+
+@app.command()
+def demo(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8080, help="Port to listen on."),
+    render_delay_ms: int = typer.Option(None, help="Delay before the OS page shows values."),
+    latency_ms: int = typer.Option(None, help="Added delay on every request."),
+) -> None:
+    """Serve the demo legacy system (the site Registro scrapes by default)."""
+    from registro.legacy_demo import DemoConfig, serve
+
+    options = {"render_delay_ms": render_delay_ms, "latency_ms": latency_ms}
+    config = DemoConfig(**{k: v for k, v in options.items() if v is not None})
+    if "REGISTRO_DEMO_ADMIN_TOKEN" not in os.environ:
+        stderr.print(f"demo admin token: {config.admin_token.get_secret_value()}")
+    stderr.print(f"demo legacy system on http://{host}:{port}/ (login {config.username})")
+    serve(host, port, config)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the migrations to DATABASE_URL (safe to run at every start)."""
+    from registro.db import upgrade
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    stderr.print(f"database at head: {_safe_url(settings)}")
+
+
+def _safe_url(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.database_url).render_as_string(hide_password=True)
+
+
+def _register_optional() -> None:
+    """Commands other parts contribute (``registro up``, ``worker``, ``api``)."""
+    try:
+        from registro import devstack
+    except ImportError:  # pragma: no cover - part not installed
+        return
+    devstack.register(app)
+
+
+_register_optional()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
