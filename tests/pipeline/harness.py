@@ -114,6 +114,13 @@ class Stack:
         worker.wait_online()
         return worker
 
+    def ensure_worker(self) -> Worker:
+        """A live worker, started if every earlier one is gone."""
+        for w in self.workers:
+            if w.proc.poll() is None:
+                return w
+        return self.start_worker(f"w{len(self.workers)}-{int(time.time() * 1000) % 100000}")
+
     def stop_workers(self) -> None:
         for worker in self.workers:
             worker.stop()

@@ -1,0 +1,110 @@
+"""Synchronous fallback: Redis down or no worker; bounded browsers; queue path resumes."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import select
+
+from registro.db import session_scope
+from registro.models import OrdemServico
+from tests.pipeline.harness import Api, wait_status
+
+pytestmark = [pytest.mark.redis, pytest.mark.browser]
+POST = "/api/desenvolvimento/buscar-os-async/{}"
+
+
+@pytest.fixture(scope="module")
+def bounded_api(stack):
+    a = Api(stack, REGISTRO_FALLBACK_MAX_BROWSERS=2)
+    yield a
+    a.stop()
+
+
+class DriverSampler(threading.Thread):
+    """Highest number of WebDriver (chromedriver) processes the API ran at once."""
+
+    def __init__(self, api):
+        super().__init__(daemon=True)
+        self.api, self.peak, self.stop_flag = api, 0, threading.Event()
+
+    def run(self):
+        while not self.stop_flag.is_set():
+            self.peak = max(self.peak, self.api.browser_drivers())
+            time.sleep(0.02)
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_flag.set()
+        self.join()
+
+
+def test_no_worker_online_scrapes_synchronously(stack, bounded_api):
+    stack.stop_workers()
+    time.sleep(2)  # heartbeat keys expire (3 x 0.5 s)
+    with bounded_api.client() as c:
+        qs = c.get("/api/desenvolvimento/queue-status").json()
+        assert qs["celery_available"] is False and qs["queue_info"]["workers_online"] == 0
+        r = c.post(POST.format("2105"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["via"] == "sincrono" and body["fallback_reason"] == "no_worker"
+    assert body["status"] == "success" and body["data"]["numero_os"] == "2105"
+    with session_scope(stack.db_url) as s:
+        row = s.scalar(select(OrdemServico).where(OrdemServico.numero_os == "2105"))
+        assert row.cliente_id == body["cliente_id"]
+
+
+def test_redis_down_fallback_is_bounded_then_queue_resumes(stack, bounded_api):
+    stack.demo.faults(slow_os_ms=2500)
+    stack.stop_redis()
+    try:
+        with bounded_api.client() as c, DriverSampler(bounded_api) as sampler, \
+                ThreadPoolExecutor(4) as pool:
+            first = [pool.submit(c.post, POST.format(n)) for n in ("2206", "2207")]
+            deadline = time.monotonic() + 30
+            while bounded_api.browser_drivers() < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.5)  # both slots busy on the slow OS page
+            started = time.monotonic()
+            beyond = [c.post(POST.format(n)) for n in ("2208", "2209")]
+            beyond_elapsed = time.monotonic() - started
+            served = [f.result() for f in first]
+    finally:
+        stack.demo.faults(slow_os_ms=0)
+        stack.start_redis()
+
+    for r in beyond:
+        assert r.status_code == 503, r.text
+        assert int(r.headers["Retry-After"]) > 0
+        assert r.json()["via"] == "sincrono"
+    assert beyond_elapsed < 2.0  # refused at once, no browser started
+    for r, numero in zip(served, ("2206", "2207"), strict=True):
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["via"] == "sincrono" and body["fallback_reason"] == "redis_unavailable"
+        assert body["data"]["numero_os"] == numero
+    assert sampler.peak == 2, sampler.peak
+
+    # Redis is back: the queue path serves again.
+    stack.ensure_worker()
+    with bounded_api.client() as c:
+        deadline = time.monotonic() + 30
+        while not c.get("/api/desenvolvimento/queue-status").json()["celery_available"]:
+            assert time.monotonic() < deadline, "queue path did not come back"
+            time.sleep(0.2)
+        body = c.post(POST.format("2310")).json()
+        assert body["status"] == "queued" and body["via"] == "fila", body
+        done = wait_status(c, body["task_id"], {"SUCCESS", "FAILURE"})
+        assert done["status"] == "SUCCESS", done
+        metrics = c.get("/metrics").text
+    assert 'registro_api_fallbacks_total{cause="redis_unavailable",outcome="success"} 2.0' \
+        in metrics
+    assert 'registro_api_fallbacks_total{cause="redis_unavailable",outcome="rejected"} 2.0' \
+        in metrics
