@@ -1,0 +1,285 @@
+"""The Grafana dashboard and the alert rules against a real Prometheus scraping the
+real components (API, Celery worker, kopf operator) after a little real traffic.
+
+Every panel query and every alert expression must parse and return series; an
+alert that is a condition is also evaluated without its threshold, part by part.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from registro.db import upgrade
+from registro.local_services import free_port, wait_for_port
+from tests.conftest import require
+from tests.delivery.conftest import CHART, documents, helm_template
+
+pytestmark = [pytest.mark.redis, pytest.mark.browser, pytest.mark.k8s]
+
+PROMETHEUS = "/usr/bin/prometheus"
+PROMTOOL = "/usr/bin/promtool"
+DASHBOARD = CHART / "dashboards" / "registro-queue.json"
+BIN = Path(sys.executable).parent
+POST = "/api/desenvolvimento/buscar-os-async/{}"
+STATUS = "/api/desenvolvimento/scraping-status/{}"
+
+
+def rendered_rules(helm) -> dict:
+    docs = documents(helm_template(helm, "--api-versions", "monitoring.coreos.com/v1"))
+    rule = next(d for d in docs if d["kind"] == "PrometheusRule")
+    return rule["spec"]
+
+
+def dashboard_queries() -> list[tuple[str, str]]:
+    dash = json.loads(DASHBOARD.read_text())
+    return [(p["title"], t["expr"]) for p in dash["panels"] for t in p.get("targets", [])]
+
+
+def test_promtool_check_rules(helm, tmp_path):
+    require(Path(PROMTOOL).exists(), PROMTOOL + " (Debian package prometheus)")
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(yaml.safe_dump(rendered_rules(helm)))
+    proc = subprocess.run([PROMTOOL, "check", "rules", str(rules)], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "SUCCESS: 6 rules found" in proc.stdout, proc.stdout
+
+
+def test_dashboard_is_importable_json():
+    dash = json.loads(DASHBOARD.read_text())
+    assert dash["uid"] and dash["title"] and dash["panels"]
+    titles = " ".join(p["title"].lower() for p in dash["panels"])
+    for topic in ("queue depth", "desired vs current", "scaling events", "outcome",
+                  "p50 / p95", "p99 by route", "fallback", "rate-limit", "legacy-system errors"):
+        assert topic in titles, f"no panel about {topic!r}"
+    ids = [p["id"] for p in dash["panels"]]
+    assert len(ids) == len(set(ids))
+
+
+# --- the live test ------------------------------------------------------------------
+
+
+class Prometheus:
+    def __init__(self, workdir: Path, targets: dict[str, int], rules: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s",
+                       "scrape_timeout": "900ms"},
+            "rule_files": [str(rules)],
+            "scrape_configs": [
+                {"job_name": job, "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}
+                for job, port in targets.items()],
+        }
+        (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
+        self.log = open(workdir / "prometheus.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen([
+            PROMETHEUS, f"--config.file={workdir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={workdir / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--storage.tsdb.retention.time=1h", "--log.level=warn",
+        ], stdout=self.log, stderr=subprocess.STDOUT)
+        wait_for_port(self.port, timeout=30, proc=self.proc)
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{self.url}/-/ready", timeout=2).status_code != 200:
+            assert time.monotonic() < deadline, "prometheus not ready"
+            time.sleep(0.2)
+
+    def query(self, expr: str) -> dict:
+        r = httpx.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=10)
+        return r.json()
+
+    def names(self) -> set[str]:
+        r = httpx.get(f"{self.url}/api/v1/label/__name__/values", timeout=10).json()
+        return set(r["data"])
+
+    def targets_up(self) -> dict[str, float]:
+        res = self.query("up")["data"]["result"]
+        return {s["metric"]["job"]: float(s["value"][1]) for s in res}
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(30)
+        self.log.close()
+
+
+def _wait(predicate, timeout: float, what: str, interval: float = 0.3):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _stop(proc: subprocess.Popen, timeout: float = 30) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _deployment(name: str) -> dict:
+    labels = {"app.kubernetes.io/name": name}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+            "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels}, "spec": {"containers": [
+                         {"name": "worker", "image": "registro-worker:0.1.0"}]}}}}
+
+
+def _pool(name: str, target: str, metrics_url: str) -> dict:
+    return {"apiVersion": "registro.dev/v1alpha1", "kind": "ScraperPool",
+            "metadata": {"name": name},
+            "spec": {"targetRef": {"name": target}, "minReplicas": 1, "maxReplicas": 3,
+                     "tasksPerWorker": 1, "pollIntervalSeconds": 1,
+                     "scaleDownStabilizationSeconds": 600,
+                     "metrics": {"endpoint": {"url": metrics_url}, "timeoutSeconds": 2}}}
+
+
+def strip_threshold(expr: str) -> list[str]:
+    """The parts of a condition, each without its comparison to a constant."""
+    parts = re.split(r"\s+(?:and|or|unless)(?:\s+on\s*\([^)]*\))?\s+", " ".join(expr.split()))
+    cmp = re.compile(r"\s*(?:>=|<=|==|!=|>|<)\s*[-+]?[0-9.]+(?:e[-+]?\d+)?\s*$")
+    return [cmp.sub("", p) for p in parts]
+
+
+def test_dashboard_and_alerts_against_live_components(helm, cluster, namespace, tmp_path,
+                                                      browser_available):
+    require(Path(PROMETHEUS).exists(), PROMETHEUS + " (Debian package prometheus)")
+    require(shutil.which("redis-server") is not None, "redis-server")
+    from tests.pipeline.harness import Api, Demo, Stack
+
+    # The operator's cluster side: CRD, the chart's RBAC, two target Deployments.
+    cluster.kubectl("apply", "--server-side", "-f", str(CHART / "crds" / "scraperpools.yaml"))
+    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s",
+                    "crd/scraperpools.registro.dev")
+    chart_docs = documents(helm_template(helm, namespace=namespace))
+    rbac = [d for d in chart_docs if d["kind"] in ("ServiceAccount", "Role", "RoleBinding")]
+    apply = "\n---\n".join(yaml.safe_dump(d) for d in
+                           rbac + [_deployment("workers"), _deployment("broken-workers")])
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=apply)
+    sa = next(d["metadata"]["name"] for d in rbac if d["kind"] == "ServiceAccount")
+    kubeconfig = cluster.service_account_kubeconfig(namespace, sa)
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(yaml.safe_dump(rendered_rules(helm)))
+
+    workdir = tmp_path / "stack"
+    workdir.mkdir()
+    demo = Demo(workdir)
+    db_url = f"sqlite:///{workdir}/registro.db"
+    upgrade(db_url)
+    stack = Stack(workdir=workdir, demo=demo, redis_port=free_port(), db_url=db_url,
+                  api_key=secrets.token_urlsafe(24))
+    procs: list = []
+    prom = api = None
+    try:
+        stack.start_redis()
+        api = Api(stack, REGISTRO_FALLBACK_MAX_BROWSERS=1)
+        worker_metrics, operator_metrics = free_port(), free_port()
+
+        op_log = open(workdir / "operator.log", "wb")  # noqa: SIM115
+        operator = subprocess.Popen(
+            [str(BIN / "kopf"), "run", "--standalone", "-m", "registro_operator.handlers",
+             f"--namespace={namespace}"],
+            env={**stack.env(), "KUBECONFIG": str(kubeconfig),
+                 "REGISTRO_OPERATOR_METRICS_PORT": str(operator_metrics)},
+            stdout=op_log, stderr=subprocess.STDOUT)
+        procs.append(operator)
+        wait_for_port(operator_metrics, timeout=60, proc=operator)
+        pools = [_pool("queue", "workers", f"{api.url}/metrics"),
+                 _pool("unreachable", "broken-workers",
+                       f"http://127.0.0.1:{free_port()}/metrics")]
+        cluster.kubectl("apply", "-n", namespace, "-f", "-",
+                        input="\n---\n".join(yaml.safe_dump(p) for p in pools))
+
+        prom = Prometheus(workdir, {"registro-api": api.port,
+                                    "registro-worker": worker_metrics,
+                                    "registro-operator": operator_metrics}, rules)
+
+        client = api.client()
+        # 1. No worker online: the API serves a lookup through the fallback.
+        r = client.post(POST.format("2105"))
+        assert r.status_code == 200 and r.json().get("via") == "sincrono", r.text
+
+        # 2. A worker (metrics on), no retries so a transient failure ends at once.
+        worker = stack.start_worker("monitoring", REGISTRO_WORKER_METRICS_PORT=worker_metrics,
+                                    REGISTRO_TASK_MAX_RETRIES=0,
+                                    REGISTRO_LEGACY_RATE_PER_MINUTE=120,
+                                    REGISTRO_LEGACY_RATE_BURST=1)
+        # 3. A burst of lookups (queue > 1 per worker: the pool scales up), one unknown
+        #    OS (permanent failure) and one while the legacy system answers 500s.
+        numbers = ["3101", "3102", "3103", "3104", "97"]
+        ids = [client.post(POST.format(n)).json()["task_id"] for n in numbers]
+
+        def finished(task_id):
+            return client.get(STATUS.format(task_id)).json()["status"] in ("SUCCESS", "FAILURE")
+
+        _wait(lambda: all(finished(t) for t in ids), 240, "the burst of tasks")
+        demo.faults(error_rate=1.0)
+        failing = client.post(POST.format("3105")).json()["task_id"]
+        _wait(lambda: finished(failing), 120, "the task against the failing legacy system")
+        demo.faults(error_rate=0.0)
+        client.get("/api/desenvolvimento/queue-status")
+
+        replicas = cluster.kubectl("get", "deployment", "workers", "-n", namespace,
+                                   "-o", "jsonpath={.spec.replicas}").stdout
+        assert int(replicas) > 1, "the operator never scaled the burst up"
+        _wait(lambda: all(v == 1.0 for v in prom.targets_up().values())
+              and len(prom.targets_up()) == 3, 30, "all three targets up")
+        time.sleep(5)  # a few more scrapes after the last event
+
+        names = prom.names()
+        failures = []
+
+        def check(kind: str, title: str, expr: str) -> None:
+            res = prom.query(expr)
+            if res.get("status") != "success":
+                failures.append(f"{kind} {title!r}: does not parse: {res.get('error')}")
+                return
+            if not res["data"]["result"]:
+                used = set(re.findall(r"\b(registro_[a-z0-9_]+)", expr))
+                missing = sorted(n for n in used if n not in names
+                                 and re.sub(r"_(bucket|sum|count)$", "", n) not in names)
+                failures.append(f"{kind} {title!r}: no series for {expr!r}"
+                                + (f" (metrics never exported: {missing})" if missing else ""))
+
+        for title, expr in dashboard_queries():
+            check("panel", title, expr.replace("$__rate_interval", "1m"))
+        for group in rendered_rules(helm)["groups"]:
+            for rule in group["rules"]:
+                res = prom.query(rule["expr"])  # the full condition must parse
+                if res.get("status") != "success":
+                    failures.append(f"alert {rule['alert']}: {res.get('error')}")
+                for part in strip_threshold(rule["expr"]):
+                    check("alert", rule["alert"], part)
+        log = (workdir / "prometheus.log").read_text()
+        assert "error" not in log.lower() or "rule" not in log.lower(), log
+        assert not failures, "\n".join(failures)
+        assert worker.proc.poll() is None
+    finally:
+        if prom:
+            prom.stop()
+        for p in procs:
+            _stop(p)
+        if api:
+            api.stop()
+        stack.stop_workers()
+        stack.stop_redis()
+        demo.stop()
