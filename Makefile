@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 RUN_PACKAGES := redis-server chromium chromium-driver
 TEST_PACKAGES := $(RUN_PACKAGES) postgresql prometheus prometheus-redis-exporter wrk openssl
 
-.PHONY: help run test venv system-deps-run system-deps-test lint clean helm-tool k8s-manifests
+.PHONY: help run test venv system-deps-run system-deps-test lint clean helm-tool k8s-manifests k8s-tools
 
 help:
 	@echo "make run    - start Registro locally (Redis, demo legacy system, worker, API)"
@@ -33,8 +33,13 @@ $(VENV)/.synced: pyproject.toml uv.lock
 run: system-deps-run venv
 	$(BIN)/registro up
 
-test: system-deps-test venv helm-tool
+test: system-deps-test venv helm-tool k8s-tools
 	$(BIN)/pytest
+
+# etcd, kube-apiserver and kubectl built from the Go module proxy, cached outside the
+# repo by version (operator tests' control plane; see operator/README.md).
+k8s-tools:
+	@scripts/build-k8s.sh >/dev/null
 
 # Helm v3 built from the Go module proxy, cached outside the repo (delivery).
 helm-tool:
