@@ -298,3 +298,20 @@ def test_chart_role_matches_operator_rbac(helm):
             if d.get("kind") in ("Role", "ClusterRole"):
                 assert norm(d["rules"]) == norm(chart_rules), \
                     f"{path.name} rules differ from the chart's Role"
+
+
+def test_readme_documents_every_value():
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    readme = (CHART / "README.md").read_text()
+    opaque = {"podSecurityContext", "securityContext", "resources", "labels", "annotations",
+              "affinity", "nodeSelector", "podAnnotations"}
+
+    def leaves(d, prefix=""):
+        for k, v in d.items():
+            if isinstance(v, dict) and v and k not in opaque:
+                yield from leaves(v, f"{prefix}{k}.")
+            else:
+                yield f"{prefix}{k}"
+
+    missing = [p for p in leaves(values) if f"| `{p}` |" not in readme]
+    assert not missing, f"charts/registro/README.md lacks: {missing}"
