@@ -1,0 +1,62 @@
+"""`registro scrape` end to end, as a user runs it (a subprocess)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from registro.legacy_demo.data import expected_record
+from registro.schemas import ScrapedOS
+
+pytestmark = pytest.mark.browser
+
+REGISTRO = Path(sys.executable).with_name("registro")
+
+
+def _run(args, tmp_path, **env):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRO_")
+             and k not in ("DATABASE_URL", "SELENIUM_URL", "LEGACY_URL")}
+    clean.update(REGISTRO_DATABASE_URL=f"sqlite:///{tmp_path}/cli.db",
+                 REGISTRO_ARTIFACTS_DIR=str(tmp_path / "artifacts"), **env)
+    return subprocess.run([str(REGISTRO), *args], cwd=tmp_path, env=clean, capture_output=True,
+                          text=True, timeout=180)
+
+
+def test_scrape_starts_the_demo_prints_json_and_stores(tmp_path, browser_available):
+    result = _run(["scrape", "777"], tmp_path)  # nothing configured: the demo starts
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["status"] == "success"
+    data, want = out["data"], expected_record("777")
+    assert (data["numero_os"], data["cliente"]) == ("777", want.cliente.razao_social)
+    got = ScrapedOS(cliente=data["cliente_dados"], equipamento=data["equipamento_dados"],
+                    os=data["ordem_servico"])
+    assert got.flat() == want.flat()
+    assert out["scraped_fields"] == want.field_count()
+    assert "started the demo system" in result.stderr
+    engine = sa.create_engine(f"sqlite:///{tmp_path}/cli.db")
+    with engine.connect() as c:
+        row = c.execute(sa.text("SELECT id, numero_os, cliente_id FROM ordem_servico")).one()
+    engine.dispose()
+    assert (row.id, row.numero_os, row.cliente_id) == (out["os_id"], "777", out["cliente_id"])
+
+
+def test_scrape_exit_codes(tmp_path, demo, browser_available):
+    result = _run(["scrape", "194"], tmp_path, REGISTRO_LEGACY_URL=demo.url)
+    assert result.returncode == 3, result.stderr
+    out = json.loads(result.stdout)
+    assert out["reason"] == "not_found" and len(out["artifacts"]) == 2
+    demo.faults(login_fails=True)
+    result = _run(["scrape", "1", "--no-save"], tmp_path, REGISTRO_LEGACY_URL=demo.url)
+    assert result.returncode == 4, result.stderr
+    demo.faults(login_fails=False, fail_paths=["/os/"])
+    result = _run(["scrape", "1", "--no-save"], tmp_path, REGISTRO_LEGACY_URL=demo.url)
+    assert result.returncode == 6, result.stderr
+    assert json.loads(result.stdout)["transient"] is True
+    assert _run(["scrape", "12a"], tmp_path).returncode == 2
