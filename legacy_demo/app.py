@@ -52,6 +52,7 @@ class DemoState:
     config: DemoConfig
     faults: Faults = field(init=False)
     sessions: dict[str, _Session] = field(default_factory=dict)
+    expired_tokens: set[str] = field(default_factory=set)  # to say "your session expired"
     stats: dict[str, int] = field(default_factory=dict)
     rng: random.Random = field(init=False)
 
@@ -80,22 +81,28 @@ class DemoState:
         token = request.cookies.get(SESSION_COOKIE, "")
         sess = self.sessions.get(token)
         if sess is None:
-            return None, False
+            return None, token in self.expired_tokens
         f = self.faults
         sess.requests += 1
         too_old = f.session_ttl_s is not None and time.monotonic() - sess.created > f.session_ttl_s
         too_used = f.session_max_requests is not None and sess.requests > f.session_max_requests
         if too_old or too_used:
-            del self.sessions[token]
-            self.count("sessions_expired")
+            self._expire([token])
             return None, True
         return sess, False
 
+    def _expire(self, tokens: list[str]) -> None:
+        if len(self.expired_tokens) > 10_000:
+            self.expired_tokens.clear()
+        for token in tokens:
+            del self.sessions[token]
+            self.expired_tokens.add(token)
+            self.count("sessions_expired")
+
     def expire_all_sessions(self) -> int:
-        n = len(self.sessions)
-        self.sessions.clear()
-        self.stats["sessions_expired"] += n
-        return n
+        tokens = list(self.sessions)
+        self._expire(tokens)
+        return len(tokens)
 
 
 def _templates() -> jinja2.Environment:

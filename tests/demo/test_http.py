@@ -196,7 +196,7 @@ def test_session_expires_after_ttl(demo):
         assert r.status_code == 303
         assert r.headers["location"] == "/login?next=%2Fos%2Fbuscar&expirada=1"
         assert "Sua sessão expirou" in c.get(r.headers["location"]).text
-        assert c.get("/api/os/42").json() == {"erro": "nao_autenticado"}
+        assert c.get("/api/os/42").json() == {"erro": "sessao_expirada"}
         _login(c)  # logging in again works
         assert c.get("/os/buscar").status_code == 200
     assert demo.stats()["sessions_expired"] == 1
