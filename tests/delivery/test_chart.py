@@ -270,7 +270,9 @@ def test_chart_rbac_is_least_privilege(helm, cluster, namespace, tmp_path):
     def can(verb: str, resource: str, ns: str = namespace) -> bool:
         deadline = time.monotonic() + 10  # RBAC caches settle within a moment
         while True:
-            out = cluster.kubectl("auth", "can-i", verb, resource, "-n", ns,
+            base, _, sub = resource.partition("/")
+            extra = [f"--subresource={sub}"] if sub else []
+            out = cluster.kubectl("auth", "can-i", verb, base, *extra, "-n", ns,
                                   kubeconfig=kubeconfig, check=False).stdout.strip()
             if out in ("yes", "no") or time.monotonic() > deadline:
                 return out == "yes"
