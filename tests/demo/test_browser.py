@@ -84,7 +84,9 @@ def login(drv, demo, username="demo", password="demo") -> None:
         drv.get(f"{demo.url}/login")
     drv.find_element(By.ID, "usuario").send_keys(username)
     drv.find_element(By.ID, "senha").send_keys(password)
-    drv.find_element(By.ID, "btn-entrar").click()
+    button = drv.find_element(By.ID, "btn-entrar")
+    button.click()
+    wait(drv).until(EC.staleness_of(button))  # the answer page replaced the form
 
 
 def search(drv, numero: str) -> None:
