@@ -25,6 +25,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from registro.legacy_demo import data
 from registro.legacy_demo.config import DemoConfig, Faults
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "DEMOSESSID"
@@ -148,6 +149,14 @@ def create_app(config: DemoConfig | None = None) -> FastAPI:
         query = f"next={quote(target, safe='')}" + ("&expirada=1" if expired else "")
         return RedirectResponse(f"/login?{query}", status_code=303)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def html_errors(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.startswith(("/api/", "/_demo/")):
+            return JSONResponse({"erro": exc.detail}, status_code=exc.status_code)
+        titles = {404: "Página não encontrada", 405: "Método não permitido"}
+        return page("erro.html", status_code=exc.status_code,
+                    titulo=titles.get(exc.status_code, "Erro na requisição"))
+
     # --- fault injection -------------------------------------------------------------
 
     @app.middleware("http")
@@ -197,7 +206,7 @@ def create_app(config: DemoConfig | None = None) -> FastAPI:
     async def login_submit(request: Request) -> Response:
         body = await request.body()
         if len(body) > MAX_FORM_BYTES:
-            return page("erro.html", status_code=413)
+            return page("erro.html", status_code=413, titulo="Requisição muito grande")
         form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
         prelogin = request.cookies.get(PRELOGIN_COOKIE, "")
         sent = form.get("csrf_token", "")
@@ -272,7 +281,7 @@ def create_app(config: DemoConfig | None = None) -> FastAPI:
         if sess is None:
             return to_login(request, expired)
         if not data.exists(numero):
-            return page("erro.html", status_code=404)
+            return page("erro.html", status_code=404, titulo="Página não encontrada")
         return page("dados_tecnicos.html", numero=numero, render_delay_ms=config.render_delay_ms)
 
     @app.get("/api/os/{numero}")

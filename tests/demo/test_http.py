@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
@@ -266,3 +267,31 @@ def test_command_line_entry_point_serves_with_flags_and_env(tmp_path):
         proc.terminate()
         proc.wait(10)
     assert b"t0ken-for-test" not in proc.stderr.read()
+
+
+def test_admin_api_refuses_non_loopback_clients():
+    from registro.legacy_demo import DemoConfig, create_app
+
+    app = create_app(DemoConfig(admin_token="tok"))
+    auth = {"Authorization": "Bearer tok"}
+
+    async def call(client_ip: str) -> tuple[int, int, int]:
+        transport = httpx.ASGITransport(app=app, client=(client_ip, 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://demo") as c:
+            stats = await c.get("/_demo/stats", headers=auth)
+            change = await c.post("/_demo/faults", json={"login_fails": True}, headers=auth)
+            reset = await c.post("/_demo/reset", headers=auth)
+            return stats.status_code, change.status_code, reset.status_code
+
+    assert asyncio.run(call("192.0.2.10")) == (403, 403, 403)
+    assert app.state.demo.faults.login_fails is False
+    assert asyncio.run(call("127.0.0.1")) == (200, 200, 200)
+
+
+def test_unknown_routes_and_huge_forms_get_html_errors(demo):
+    with _client(demo) as c:
+        r = c.get("/nao/existe")
+        assert r.status_code == 404 and "Página não encontrada" in r.text
+        r = c.post("/login", content=b"username=" + b"x" * 20_000,
+                   headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert r.status_code == 413
