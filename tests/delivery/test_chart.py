@@ -200,6 +200,18 @@ def test_every_value_set_passes_server_side_dry_run(helm, cluster, namespace, tm
         else:
             assert "(server dry run)" in proc.stdout
     assert not failures, "\n".join(failures)
+    # The same dry run does reject what the schemas forbid (so the checks above bite).
+    docs = documents(helm_template(helm, namespace=namespace))
+    worker = next(d for d in docs if d["kind"] == "Deployment"
+                  and d["metadata"]["name"].endswith("-worker"))
+    worker["spec"]["template"]["spec"]["containers"][0]["shmSize"] = "1Gi"
+    pool = next(d for d in docs if d["kind"] == "ScraperPool")
+    pool["spec"]["minReplicas"] = 5
+    for bad in (worker, pool):
+        proc = cluster.kubectl("apply", "--dry-run=server", "--validate=strict",
+                               "-n", namespace, "-f", "-", input=yaml.safe_dump(bad),
+                               check=False)
+        assert proc.returncode != 0, f"{bad['kind']} with a bad field was accepted"
     # Dry run created nothing.
     out = cluster.kubectl("get", "deployments", "-n", namespace, "-o", "name").stdout
     assert out.strip() == ""
