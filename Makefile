@@ -54,3 +54,11 @@ lint: venv
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
+
+# --- async pipeline benchmarks (see api/README.md); sizes via ARGS="--clients 100 ..." ---
+.PHONY: bench-api bench-e2e
+bench-api: system-deps-test venv
+	$(BIN)/python benchmarks/bench_api.py $(ARGS)
+
+bench-e2e: system-deps-test venv
+	$(BIN)/python benchmarks/bench_e2e.py $(ARGS)

@@ -64,6 +64,17 @@ def _spawn(name: str, args: list[str], env: dict, port: int, url: str,
     return ManagedProcess(name, proc, port, url, on_stop=[out.close])
 
 
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def register(app: typer.Typer) -> None:
     """Add ``up``, ``worker`` and ``api`` to the ``registro`` CLI."""
 
@@ -71,7 +82,7 @@ def register(app: typer.Typer) -> None:
     def up(
         port: int = typer.Option(8000, help="API port (on 127.0.0.1)."),
         demo_port: int = typer.Option(8001, help="Demo legacy system port."),
-        redis_port: int = typer.Option(6379, help="Redis port (0: any free port)."),
+        redis_port: int = typer.Option(6379, help="Redis port (a free one if taken; 0: any free port)."),
         concurrency: int = typer.Option(1, help="Browsers the worker drives in parallel."),
         flower: bool = typer.Option(False, help="Also start Flower on 127.0.0.1:5555."),
     ) -> None:
@@ -91,8 +102,10 @@ def register(app: typer.Typer) -> None:
             started.clear()
 
         try:
+            if not redis_port or not _port_free(redis_port):
+                redis_port = free_port()  # something else already listens there
             redis_srv = local_services.start_redis(
-                redis_port or free_port(), appendonly=True, workdir=VAR / "redis")
+                redis_port, appendonly=True, workdir=VAR / "redis")
             started.append(redis_srv)
             demo_url = f"http://127.0.0.1:{demo_port}"
             env = {**os.environ, "REGISTRO_REDIS_URL": redis_srv.url,

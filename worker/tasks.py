@@ -19,7 +19,7 @@ from functools import lru_cache
 
 import redis
 from celery import signals
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
 from registro.errors import PermanentScrapeError, Reason, ScrapeError, TransientScrapeError
 from registro.queue import TASK_NAME
@@ -88,7 +88,7 @@ def _wait_for_budget(task, numero_os: str) -> None:
         metrics.RATELIMIT_WAITS.inc()
         metrics.RATELIMIT_WAIT_SECONDS.inc(seconds)
         task.update_state(state="PROGRESS", meta={
-            "progress": 0, "numero_os": numero_os,
+            "progress": 1, "numero_os": numero_os,
             "message": f"Aguardando limite de requisições ao sistema legado ({seconds:.1f}s)"})
 
     try:
@@ -179,6 +179,21 @@ def scrape_os(self, numero_os: str, claim_token: str | None = None) -> dict:
         "os_id": ids.os_id,
         "scraped_fields": scraped.field_count(),
     }
+
+
+@signals.task_failure.connect
+def _on_hard_time_limit(sender=None, task_id=None, exception=None, kwargs=None, **_extra):
+    """The hard limit kills the pool process: the main process records the failure
+    and releases the claim, so the OS can be asked again at once."""
+    if not isinstance(exception, TimeLimitExceeded) or not kwargs:
+        return
+    try:
+        client = redis_client()
+        state.record_failure(client, task_id, Reason.TIME_LIMIT.value,
+                             f"hard time limit of {get_settings().task_time_limit_s}s reached")
+        state.release_claim(client, kwargs.get("numero_os", ""), kwargs.get("claim_token"))
+    except redis.RedisError:
+        log.warning("could not record the hard time limit of %s", task_id)
 
 
 # --- structured logs: task id and OS number on every line ----------------------------

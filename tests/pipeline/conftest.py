@@ -33,11 +33,10 @@ def stack(browser_available):
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def worker(stack):
-    """The shared worker; tests that kill it start a replacement via ``stack``."""
-    w = stack.start_worker("shared")
-    yield w
+    """A live worker: the one left by earlier tests, or a new one."""
+    return stack.ensure_worker()
 
 
 @pytest.fixture(scope="session")

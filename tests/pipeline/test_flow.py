@@ -126,8 +126,10 @@ def _wait_scrape_in_progress(stack, client, task_id: str) -> None:
     raise TimeoutError(f"{task_id} never reached the scrape: {body}")
 
 
-def test_sigkilled_worker_task_is_redelivered_and_completes_once(stack, worker, client):
+def test_sigkilled_worker_task_is_redelivered_and_completes_once(stack, client):
     numero = "1403"
+    stack.stop_workers()  # exactly one worker, the one we kill
+    victim = stack.start_worker("victim")
     stack.demo.reset()
     stack.demo.faults(slow_os_ms=3000)
     replacement = None
@@ -135,7 +137,7 @@ def test_sigkilled_worker_task_is_redelivered_and_completes_once(stack, worker, 
         body = client.post(POST.format(numero)).json()
         assert body["status"] == "queued"
         _wait_scrape_in_progress(stack, client, body["task_id"])
-        worker.kill()  # main process, pool child and browser, mid-scrape
+        victim.kill()  # main process, pool child and browser, mid-scrape
         assert os_rows(stack.db_url, numero) == 0
         stack.demo.faults(slow_os_ms=0)
         replacement = stack.start_worker("after-kill")
@@ -151,15 +153,11 @@ def test_sigkilled_worker_task_is_redelivered_and_completes_once(stack, worker, 
 
 def test_sigterm_drains_the_task_in_hand(stack, client):
     numero = "1504"
+    stack.stop_workers()  # only `draining` consumes
     draining = stack.start_worker("drain")
     stack.demo.reset()
     stack.demo.faults(slow_os_ms=2500)
     try:
-        # Other workers may hold it: make sure only `draining` is consuming.
-        for w in list(stack.workers):
-            if w is not draining:
-                w.stop()
-                stack.workers.remove(w)
         body = client.post(POST.format(numero)).json()
         assert body["status"] == "queued"
         _wait_scrape_in_progress(stack, client, body["task_id"])

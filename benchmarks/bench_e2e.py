@@ -1,0 +1,169 @@
+"""End-to-end benchmark: many lookups from many clients through N worker processes.
+
+    .venv/bin/python benchmarks/bench_e2e.py                   # 300 lookups, 100 clients, 3 workers
+    .venv/bin/python benchmarks/bench_e2e.py --lookups 60 --clients 20 --workers 2
+
+Starts a real Redis, the demo legacy system, a SQLite DB, the API (uvicorn) and the
+Celery workers (prefork, one browser each, local chromedriver + headless Chromium).
+Every client POSTs its lookups (distinct OS numbers) and polls scraping-status until
+SUCCESS/FAILURE. Reports success rate, total time, API latency of the answers, and the
+peak memory (PSS, summed over every process of the platform, browsers included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from registro.db import upgrade  # noqa: E402
+from registro.legacy_demo.data import exists  # noqa: E402
+from registro.local_services import free_port  # noqa: E402
+from tests.pipeline.harness import Api, Demo, Stack, make_workdir  # noqa: E402
+
+
+class PssSampler(threading.Thread):
+    """Peak of the summed PSS of the given processes and all their descendants."""
+
+    def __init__(self, roots, interval: float = 1.0):
+        super().__init__(daemon=True)
+        self.roots, self.interval = roots, interval
+        self.peak_bytes, self.peak_procs = 0, 0
+        self.stop_flag = threading.Event()
+
+    def sample(self) -> None:
+        seen, total = set(), 0
+        for root in self.roots():
+            try:
+                procs = [root, *root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                continue
+            for p in procs:
+                if p.pid in seen:
+                    continue
+                seen.add(p.pid)
+                try:
+                    total += p.memory_full_info().pss
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
+                    pass
+        if total > self.peak_bytes:
+            self.peak_bytes, self.peak_procs = total, len(seen)
+
+    def run(self) -> None:
+        while not self.stop_flag.is_set():
+            self.sample()
+            self.stop_flag.wait(self.interval)
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+async def run_clients(api: Api, numeros: list[str], clients: int) -> dict:
+    post_lat, poll_lat, outcomes = [], [], {}
+    per_client = [numeros[i::clients] for i in range(clients)]
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=api.url, headers=api.headers, timeout=120,
+                                 limits=limits) as c:
+        async def one_client(mine: list[str]) -> None:
+            for numero in mine:
+                t = time.perf_counter()
+                r = await c.post(f"/api/desenvolvimento/buscar-os-async/{numero}")
+                post_lat.append(time.perf_counter() - t)
+                body = r.json() if r.status_code == 200 else {}
+                status = body.get("status")
+                if status == "queued":
+                    while True:
+                        await asyncio.sleep(0.5)
+                        t = time.perf_counter()
+                        s = await c.get(body["instructions"]["check_status"])
+                        poll_lat.append(time.perf_counter() - t)
+                        status = s.json().get("status") if s.status_code == 200 else "error"
+                        if status in ("SUCCESS", "FAILURE", "error"):
+                            break
+                elif status in ("found_existing", "success"):
+                    status = "SUCCESS"
+                else:
+                    status = f"http_{r.status_code}"
+                outcomes[status] = outcomes.get(status, 0) + 1
+
+        await asyncio.gather(*(one_client(m) for m in per_client))
+    return {"post": post_lat, "poll": poll_lat, "outcomes": outcomes}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--lookups", type=int, default=300)
+    parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--first-os", type=int, default=10001)
+    args = parser.parse_args()
+
+    workdir = make_workdir()
+    demo = Demo(workdir)
+    db_url = f"sqlite:///{workdir}/registro.db"
+    upgrade(db_url)
+    stack = Stack(workdir=workdir, demo=demo, redis_port=free_port(), db_url=db_url,
+                  api_key="bench-key-" + str(time.time_ns()))
+    stack.start_redis()
+    production = {"REGISTRO_BROKER_VISIBILITY_TIMEOUT_S": 900,
+                  "REGISTRO_TASK_TIME_LIMIT_S": 300, "REGISTRO_TASK_SOFT_TIME_LIMIT_S": 240,
+                  "REGISTRO_WORKER_HEARTBEAT_S": 2}
+    api = None
+    try:
+        for i in range(args.workers):
+            stack.start_worker(f"bench{i}", **production)
+        api = Api(stack, **production)
+        numeros, n = [], args.first_os
+        while len(numeros) < args.lookups:
+            if exists(str(n)):
+                numeros.append(str(n))
+            n += 1
+        roots = lambda: [psutil.Process(p.pid) for p in  # noqa: E731
+                         [api.proc, demo.proc, stack.redis_srv.proc,
+                          *(w.proc for w in stack.workers)]]
+        sampler = PssSampler(roots)
+        sampler.start()
+        started = time.perf_counter()
+        result = asyncio.run(run_clients(api, numeros, args.clients))
+        total = time.perf_counter() - started
+        sampler.stop_flag.set()
+        sampler.join()
+        searches = demo.stats()["searches"]
+    finally:
+        if api is not None:
+            api.stop()
+        stack.stop_workers()
+        stack.stop_redis()
+        demo.stop()
+
+    ok = result["outcomes"].get("SUCCESS", 0)
+    print(f"end-to-end: {args.lookups} lookups, {args.clients} clients, "
+          f"{args.workers} worker processes (1 browser each)")
+    print(f"  success rate        {ok / args.lookups:.1%}  outcomes={result['outcomes']}")
+    print(f"  scrapes on the site {searches} (one per lookup expected)")
+    print(f"  total time          {total:.1f} s  ({args.lookups / total * 60:.0f} lookups/min)")
+    print(f"  POST latency        p50 {pct(result['post'], .5) * 1000:.0f} ms  "
+          f"p99 {pct(result['post'], .99) * 1000:.0f} ms  max {max(result['post']) * 1000:.0f} ms")
+    if result["poll"]:
+        print(f"  status latency      p50 {pct(result['poll'], .5) * 1000:.0f} ms  "
+              f"p99 {pct(result['poll'], .99) * 1000:.0f} ms  "
+              f"({len(result['poll'])} polls, mean {statistics.mean(result['poll']) * 1000:.0f} ms)")
+    print(f"  peak memory (PSS)   {sampler.peak_bytes / 2**20:.0f} MiB over "
+          f"{sampler.peak_procs} processes (API, Redis, demo, workers, chromedriver, Chromium)")
+
+
+if __name__ == "__main__":
+    main()
