@@ -220,13 +220,15 @@ def running_operator(kubeconfig: Path, namespace: str, tick_s: float = 0.2):
     mp = pytest.MonkeyPatch()
     mp.setenv("KUBECONFIG", str(kubeconfig))
     mp.setenv("REGISTRO_OPERATOR_TICK_S", str(tick_s))
-    mp.setenv("REGISTRO_OPERATOR_METRICS_PORT", str(free_port()))
+    metrics_port = free_port()
+    mp.setenv("REGISTRO_OPERATOR_METRICS_PORT", str(metrics_port))
     from registro.settings import get_settings
 
     get_settings.cache_clear()
     try:
         with KopfRunner(["run", "--standalone", "--namespace", namespace,
                          "-m", "registro_operator.handlers"], timeout=60) as runner:
+            runner.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
             yield runner
     finally:
         mp.undo()

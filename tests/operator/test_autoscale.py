@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import pytest
 
 from tests.operator.conftest import (
@@ -100,6 +101,15 @@ def test_scales_1_to_3_with_the_queue_and_back_after_the_window(
         assert all((e.count or 1) == 1 for e in events(core, namespace)
                    if e.reason.startswith("Scaled"))
 
+        # the operator's own metrics
+        exposed = httpx.get(runner.metrics_url, timeout=5).text
+        labels = f'namespace="{namespace}",pool="pool"'
+        assert f'registro_operator_decisions_total{{decision="ScaledUp",{labels}}} 1.0' in exposed
+        assert f'registro_operator_decisions_total{{decision="ScaledDown",{labels}}} 1.0' \
+            in exposed
+        assert f"registro_operator_desired_replicas{{{labels}}} 1.0" in exposed
+        assert f"registro_operator_queue_depth{{{labels}}} 0.0" in exposed
+
     assert runner.exception is None
     assert runner.exit_code == 0
 
@@ -160,3 +170,27 @@ def test_target_deleted_and_recreated_recovers(apis, operator_kubeconfig, namesp
         assert [e for e in events(core, namespace) if e.reason == "TargetFound"]
     assert runner.exception is None
     assert runner.exit_code == 0
+
+
+def test_a_restarted_operator_continues_the_scale_down_window(
+        apis, operator_kubeconfig, namespace, queue_api, real_queue):
+    """The window's state lives in the status: a new operator does not start it over."""
+    apps, custom, core = apis
+    window = 8
+    apps.create_namespaced_deployment(namespace, deployment("workers", 1))
+    custom.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL,
+        scraperpool("pool", "workers", queue_api.metrics_url, pollIntervalSeconds=1,
+                    scaleDownStabilizationSeconds=window))
+    with running_operator(operator_kubeconfig, namespace):
+        real_queue.enqueue(9)
+        wait_until(lambda: replicas(apps, namespace) == 3, 30, what="scale up to 3")
+        real_queue.drain()
+        time.sleep(window / 2)
+    assert replicas(apps, namespace) == 3
+    restarted = time.monotonic()
+    with running_operator(operator_kubeconfig, namespace) as runner:
+        wait_until(lambda: replicas(apps, namespace) == 1, 30, what="scale down to 1")
+        # a fresh window would end `window` seconds after the restart at the earliest
+        assert time.monotonic() - restarted < window - 1
+    assert runner.exception is None
