@@ -130,7 +130,7 @@ class QueueApi:
         self.workdir = workdir
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
-        self.log = open(workdir / "api.log", "wb")
+        self.log = open(workdir / "api.log", "wb")  # noqa: SIM115 - closed in close()
 
     @property
     def metrics_url(self) -> str:

@@ -175,7 +175,7 @@ def test_target_deleted_and_recreated_recovers(apis, operator_kubeconfig, namesp
 def test_a_restarted_operator_continues_the_scale_down_window(
         apis, operator_kubeconfig, namespace, queue_api, real_queue):
     """The window's state lives in the status: a new operator does not start it over."""
-    apps, custom, core = apis
+    apps, custom, _core = apis
     window = 8
     apps.create_namespaced_deployment(namespace, deployment("workers", 1))
     custom.create_namespaced_custom_object(

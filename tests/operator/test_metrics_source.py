@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+from registro_operator.metrics_source import MetricsError, MetricsSource
 
 from registro.local_services import free_port, wait_for_port
-from registro_operator.metrics_source import MetricsError, MetricsSource
 from tests.conftest import require
 from tests.operator.conftest import wait_until
 
@@ -39,7 +39,7 @@ class _Fixed(http.server.BaseHTTPRequestHandler):
     status = 200
     body = b""
 
-    def do_GET(self):  # noqa: N802 - http.server API
+    def do_GET(self):
         self.send_response(self.server.status)
         self.end_headers()
         self.wfile.write(self.server.body)
@@ -100,7 +100,7 @@ def prometheus_scraping(queue_api):
         "scrape_configs:\n"
         "  - job_name: registro-api\n"
         f"    static_configs: [{{targets: ['127.0.0.1:{queue_api.port}']}}]\n")
-    log = open(workdir / "prometheus.log", "wb")
+    log = open(workdir / "prometheus.log", "wb")  # noqa: SIM115 - closed in finally
     proc = subprocess.Popen(
         [binary, f"--config.file={workdir / 'prometheus.yml'}",
          f"--storage.tsdb.path={workdir / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],

@@ -230,7 +230,7 @@ def start_control_plane(bins: Path) -> KubeCluster:
         etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
         etcd_url = f"http://127.0.0.1:{etcd_port}"
         peer_url = f"http://127.0.0.1:{peer_port}"
-        etcd_log = open(workdir / "etcd.log", "wb")
+        etcd_log = open(workdir / "etcd.log", "wb")  # noqa: SIM115 - closed in stop()
         cluster.logs.append(etcd_log)
         etcd = subprocess.Popen([
             str(bins / "etcd"), "--name", "default", "--data-dir", str(workdir / "etcd"),
@@ -243,7 +243,7 @@ def start_control_plane(bins: Path) -> KubeCluster:
         wait_for_port(etcd_port, proc=etcd)
 
         api_log_path = workdir / "kube-apiserver.log"
-        api_log = open(api_log_path, "wb")
+        api_log = open(api_log_path, "wb")  # noqa: SIM115 - closed in stop()
         cluster.logs.append(api_log)
         api = subprocess.Popen([
             str(bins / "kube-apiserver"),
