@@ -36,7 +36,9 @@ def chrome_options(settings: Settings, user_data_dir: str | None) -> Options:
         opts.add_argument(flag)
     if user_data_dir:
         opts.add_argument(f"--user-data-dir={user_data_dir}")
-    opts.page_load_strategy = "normal"
+    # "eager": navigation returns at DOMContentLoaded; the profile's conditions wait for
+    # what matters (JS-rendered values, frames) instead of every image and frame.
+    opts.page_load_strategy = "eager"
     return opts
 
 
@@ -106,7 +108,7 @@ def open_browser(settings: Settings) -> Browser:
                           user_data_dir=user_data_dir)
     timeout = settings.page_timeout_s
     browser.driver.set_page_load_timeout(timeout)
-    browser.driver.set_script_timeout(timeout)
+    browser.driver.set_script_timeout(timeout + 10)  # in-page waits end on their own first
     log.info("browser session started (%s)", "remote " + settings.selenium_url
              if settings.selenium_url else "local chromedriver")
     return browser

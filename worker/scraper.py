@@ -31,6 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,13 +39,11 @@ from typing import Any
 import urllib3.exceptions
 from pydantic import ValidationError
 from selenium.common.exceptions import (
-    JavascriptException, NoSuchFrameException, StaleElementReferenceException,
-    TimeoutException, WebDriverException,
+    ElementClickInterceptedException, ElementNotInteractableException, JavascriptException,
+    StaleElementReferenceException, TimeoutException, WebDriverException,
 )
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support import expected_conditions as EC
-from selenium.webdriver.support.ui import WebDriverWait
 
 from registro.errors import PermanentScrapeError, Reason, ScrapeError, TransientScrapeError
 from registro.queue import NUMERO_OS_RE
@@ -62,7 +61,7 @@ Progress = Callable[[str, int, str], None]
 
 # Errors meaning the WebDriver session (or its connection) is broken.
 _DRIVER_ERRORS = (WebDriverException, urllib3.exceptions.HTTPError, ConnectionError)
-POLL_S = 0.05
+POLL_MS = 10  # in-page polling interval of the waits (no WebDriver round trip)
 
 
 def _noop(step: str, percent: int, message: str) -> None:
@@ -86,6 +85,7 @@ class Scraper:
         self.timeout = settings.page_timeout_s
         self._chains = {k: parser_chain(k, spec) for k, spec in self.profile.field_specs().items()}
         self._browser: Browser | None = None
+        self._in_frame = False
         self._logged_in = False
         self._scrapes_in_session = 0
         self.sessions_started = 0
@@ -128,6 +128,7 @@ class Scraper:
             self._browser = open_browser(self.settings)
             self.sessions_started += 1
             self._logged_in = False
+            self._in_frame = False
             self._scrapes_in_session = 0
         return self._browser
 
@@ -197,7 +198,7 @@ class Scraper:
             progress("extracting", 55 + 35 * i // len(blocks),
                      f"Reading {block.name} ({i + 1}/{len(blocks)})")
             raw.update(self._extract_block(block, numero_os))
-        self.driver.switch_to.default_content()
+        self._to_top()
         return self._build(raw, numero_os)
 
     # --- login and search ------------------------------------------------------
@@ -241,16 +242,9 @@ class Scraper:
         """Run the search and land on the OS page; raises on anything else."""
         search = self.profile.search
         if search.url:
+            # no separate "ready" wait: a step's element that is not there yet is waited
+            # for, and that wait fails fast on the login form or an error page
             self.driver.get(self._url(self._template(search.url, numero_os)))
-            ready = _first_locator_condition(search.steps)
-            if ready is not None:
-                outcome = self._wait_outcome([("error", self.profile.error_page),
-                                              ("logged_out", self.profile.logged_out),
-                                              ("ready", ready)])
-                if outcome == "logged_out":
-                    raise _LoggedOut
-                if outcome == "error":
-                    raise TransientScrapeError(Reason.HTTP_ERROR, "error page on the search page")
         self._run_steps(search.steps, numero_os)
         outcome = self._wait_outcome([("error", self.profile.error_page),
                                       ("success", search.success),
@@ -265,27 +259,58 @@ class Scraper:
 
     def _wait_ready(self, cond: Condition, what: str) -> None:
         """Wait for ``cond``, failing fast on an error page or the login form."""
-        outcome = self._wait_outcome([("error", self.profile.error_page),
-                                      ("logged_out", self.profile.logged_out), ("ok", cond)])
-        if outcome == "error":
+        self._check_ready(self._wait([("error", self.profile.error_page, "top"),
+                                      ("logged_out", self.profile.logged_out, "top"),
+                                      ("ok", cond, "top")]), what)
+
+    @staticmethod
+    def _check_ready(result: dict, what: str) -> dict:
+        if result["outcome"] == "error":
             raise TransientScrapeError(Reason.HTTP_ERROR, f"error page while waiting for {what}")
-        if outcome == "logged_out":
+        if result["outcome"] == "logged_out":
             raise _LoggedOut
+        return result
 
     # --- steps, waits, extraction ---------------------------------------------
     def _wait_outcome(self, named: list[tuple[str, Condition | None]]) -> str:
-        """Wait until one of the named conditions holds (one script per poll)."""
-        conds = [[name, _cond(c)] for name, c in named if c is not None]
-        wait = WebDriverWait(self.driver, self.timeout, poll_frequency=POLL_S,
-                             ignored_exceptions=(JavascriptException,
-                                                 StaleElementReferenceException))
-        names = " / ".join(n for n, _ in conds)
-        return wait.until(lambda d: d.execute_script(scripts.CHECK_CONDITIONS, conds),
-                          message=f"none of [{names}] within {self.timeout:g}s")
+        """Wait until one of the named conditions holds on the page; returns its name."""
+        return self._wait([(name, c, "top") for name, c in named])["outcome"]
+
+    def _wait(self, named: list[tuple[str, Condition | dict | None, str]],
+              frames: list[str] | tuple = (), specs: list[dict] | None = None) -> dict:
+        """One in-page wait (``scripts.WAIT``): polls inside the browser until a named
+        condition holds, then (for 'ok' with ``specs``) extracts the fields at once."""
+        conds = [[name, c if isinstance(c, dict) else _cond(c), where]
+                 for name, c, where in named if c is not None]
+        deadline = time.monotonic() + self.timeout
+        for _attempt in range(100):
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            if remaining_ms <= 0:
+                break
+            try:
+                result = self.driver.execute_async_script(
+                    scripts.WAIT, conds, list(frames), specs, remaining_ms, POLL_MS)
+            except (JavascriptException, StaleElementReferenceException, TimeoutException):
+                # the page navigated while we waited (chromedriver reports the unloaded
+                # document as a JavaScript error or a "script timeout"): look again at the
+                # new page; a real timeout ends the loop through the deadline
+                continue
+            if result and result.get("outcome") is not None:
+                return result
+            break
+        names = " / ".join(f"{n} {c}" for n, c, _ in conds)
+        raise TimeoutException(f"none of [{names}] within {self.timeout:g}s")
+
+    def _element(self, loc: str, optional: bool = False):
+        """The element at ``loc``, waiting for it (in-page) when not there yet."""
+        found = self.driver.find_elements(*_locator(loc))
+        if found or optional:
+            return found[0] if found else None
+        self._wait_ready(Condition(present=loc), loc)
+        return self.driver.find_element(*_locator(loc))
 
     def _run_steps(self, steps: list[Step], numero_os: str = "") -> None:
         d = self.driver
-        wait = WebDriverWait(d, self.timeout, poll_frequency=POLL_S)
         for step in steps:
             action = step.action
             if action == "goto":
@@ -297,48 +322,42 @@ class Scraper:
             elif action == "frame":
                 if step.frame == "top":
                     d.switch_to.default_content()
+                    self._in_frame = False
                 else:
-                    try:
-                        wait.until(EC.frame_to_be_available_and_switch_to_it(
-                            _locator(step.frame)), message=f"frame {step.frame}")
-                    except TimeoutException:
-                        if not step.optional:
-                            raise
+                    el = self._element(step.frame, step.optional)
+                    if el is not None:
+                        d.switch_to.frame(el)
+                        self._in_frame = True
             else:
-                loc = getattr(step, action)
-                if step.optional:
-                    found = d.find_elements(*_locator(loc))
-                    if not found:
-                        continue
-                    el = found[0]
-                else:
-                    cond = (EC.element_to_be_clickable if action == "click"
-                            else EC.presence_of_element_located)
-                    el = wait.until(cond(_locator(loc)), message=f"{action} {loc}")
-                if action == "click":
-                    el.click()
-                elif action == "submit":
-                    el.submit()
-                else:
-                    el.clear()
-                    el.send_keys(self._template(step.text, numero_os))
-                    if step.enter:
-                        el.send_keys(Keys.ENTER)
+                el = self._element(getattr(step, action), step.optional)
+                if el is None:
+                    continue
+                try:
+                    if action == "click":
+                        el.click()
+                    elif action == "submit":
+                        el.submit()
+                    else:
+                        # select all, then type over it: clear and type in one call
+                        keys = Keys.CONTROL + "a" + Keys.NULL + self._template(step.text,
+                                                                               numero_os)
+                        el.send_keys(keys + (Keys.ENTER if step.enter else ""))
+                except (ElementNotInteractableException,
+                        ElementClickInterceptedException) as exc:
+                    raise PermanentScrapeError(
+                        Reason.PROFILE_MISMATCH,
+                        f"cannot {action} {getattr(step, action)}: {_short(exc)}",
+                    ) from None
+
+    def _to_top(self) -> None:
+        if self._in_frame:
+            self.driver.switch_to.default_content()
+            self._in_frame = False
 
     def _extract_block(self, block: Block, numero_os: str) -> dict[str, str | None]:
-        d = self.driver
-        d.switch_to.default_content()
+        self._to_top()
         self._run_steps(block.before, numero_os)
-        d.switch_to.default_content()
-        wait = WebDriverWait(d, self.timeout, poll_frequency=POLL_S)
-        for frame in block.frames:
-            try:
-                wait.until(EC.frame_to_be_available_and_switch_to_it(_locator(frame)),
-                           message=f"frame {frame} of block {block.name}")
-            except NoSuchFrameException as exc:  # pragma: no cover - race on reload
-                raise TimeoutException(str(exc)) from None
-        if block.wait is not None:
-            self._wait_ready(block.wait, f"block {block.name!r}")
+        self._to_top()
         specs, values = [], {}
         for key, spec in block.fields.items():
             if spec.kind == "value":
@@ -348,7 +367,7 @@ class Scraper:
                           "locs": spec.css or spec.xpath or spec.label,
                           "scope": spec.scope, "all": spec.all, "attr": spec.attr,
                           "join": spec.join, "below": spec.below})
-        found = d.execute_script(scripts.EXTRACT_FIELDS, specs) if specs else {}
+        found = self._wait_and_extract(block, specs)
         missing = {k: r["missing"] for k, r in found.items()
                    if not r["found"] and not block.fields[k].optional}
         if missing:
@@ -364,6 +383,23 @@ class Scraper:
         for k, r in found.items():
             values[k] = r["text"] if r["found"] or r["text"] else None
         return values
+
+    def _wait_and_extract(self, block: Block, specs: list[dict]) -> dict:
+        """Wait for the block's condition (inside its frames) and read its fields: one
+        round trip. A cross-origin frame is entered with WebDriver instead."""
+        err, lo = self.profile.error_page, self.profile.logged_out
+        ready = block.wait or {}
+        named = [("error", err, "top"), ("logged_out", lo, "top"),
+                 ("error", err, "frame"), ("logged_out", lo, "frame"), ("ok", ready, "frame")]
+        what = f"block {block.name!r}"
+        result = self._check_ready(self._wait(named, block.frames, specs), what)
+        if result["outcome"] == "__cross__":
+            for frame in block.frames:  # cross-origin: switch frame by frame
+                self.driver.switch_to.frame(self._element(frame))
+                self._in_frame = True
+            result = self._check_ready(self._wait(named, (), specs), what)
+            self._to_top()
+        return result.get("fields", {})
 
     def _build(self, raw: dict[str, str | None], numero_os: str) -> ScrapedOS:
         data: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
@@ -391,6 +427,7 @@ class Scraper:
             return False
         try:
             self.driver.switch_to.default_content()
+            self._in_frame = False
             return self.driver.execute_script(
                 scripts.CHECK_CONDITIONS, [["error", _cond(self.profile.error_page)]]
             ) == "error"
@@ -413,6 +450,7 @@ class Scraper:
         try:
             directory.mkdir(parents=True, exist_ok=True)
             self.driver.switch_to.default_content()
+            self._in_frame = False
             if self.driver.save_screenshot(str(base.with_suffix(".png"))):
                 saved.append(str(base.with_suffix(".png")))
             base.with_suffix(".html").write_text(self.driver.page_source, encoding="utf-8")

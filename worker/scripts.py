@@ -1,29 +1,32 @@
-"""The JavaScript the engine runs in the page: one round trip per check or per block.
+"""The JavaScript the engine runs in the page: one WebDriver round trip per wait and
+per block of fields.
 
 Reading 45 fields one WebDriver call at a time costs ~0.5 s; one script reading
-them all costs ~0.09 s (see the shared notes), so every check and every block of
-fields is a single ``execute_script``.
+them all costs ~0.09 s (see the shared notes). So each wait polls *inside* the page
+(no round trip per poll, no poll-interval lag) and, for a block of fields, extracts
+them all in the same script as soon as the block's condition holds. Same-origin
+frames are entered through ``contentDocument`` (no frame switching round trips);
+a cross-origin frame is reported back so the engine can switch into it instead.
 """
 
-# Shared helpers: locate (CSS, or XPath after "xpath:"), read text, visibility.
 _HELPERS = r"""
 const norm = (s) => (s || '').replace(/\s+/g, ' ').trim();
 const normLabel = (s) => norm(s).replace(/\s*:$/, '').toLowerCase();
-function findAll(loc, root) {
-  root = root || document;
+function findAll(loc, root, doc) {
   if (loc.startsWith('xpath:')) {
-    const snap = document.evaluate(loc.slice(6), root, null,
-      XPathResult.ORDERED_NODE_SNAPSHOT_TYPE, null);
+    const snap = doc.evaluate(loc.slice(6), root, null, XPathResult.ORDERED_NODE_SNAPSHOT_TYPE,
+                              null);
     const out = [];
     for (let i = 0; i < snap.snapshotLength; i++) out.push(snap.snapshotItem(i));
     return out;
   }
   return Array.from(root.querySelectorAll(loc));
 }
-function find(loc, root) { return findAll(loc, root)[0] || null; }
+function find(loc, root, doc) { return findAll(loc, root, doc)[0] || null; }
 function textOf(el, attr) {
   if (!el) return null;
   if (el.nodeType === Node.TEXT_NODE) return el.nodeValue;
+  if (el.nodeType === Node.ATTRIBUTE_NODE) return el.value;
   if (attr) {
     if (attr in el && typeof el[attr] !== 'function' && typeof el[attr] !== 'object')
       return String(el[attr]);
@@ -37,36 +40,46 @@ function textOf(el, attr) {
 }
 function isVisible(el) {
   return !!el && el.getClientRects().length > 0 &&
-    getComputedStyle(el).visibility !== 'hidden';
+    el.ownerDocument.defaultView.getComputedStyle(el).visibility !== 'hidden';
 }
-"""
-
-# arguments[0]: [[name, condition], ...]; returns the first name whose condition holds.
-CHECK_CONDITIONS = _HELPERS + r"""
-function holds(c) {
-  if (c.present != null && !find(c.present)) return false;
-  if (c.visible != null && !isVisible(find(c.visible))) return false;
-  if (c.text != null && !norm(textOf(find(c.text)))) return false;
+// The document inside a path of frames: {doc}, {cross: loc} or {missing: loc}.
+function frameDoc(frames) {
+  let doc = document;
+  for (const loc of frames) {
+    const f = find(loc, doc, doc);
+    if (!f) return {missing: loc};
+    let inner = null;
+    try { inner = f.contentDocument; } catch (e) { inner = null; }
+    if (!inner) return {cross: loc};
+    if (inner.location.href === 'about:blank' || inner.readyState === 'loading')
+      return {missing: loc};
+    doc = inner;
+  }
+  return {doc: doc};
+}
+function holds(c, doc) {
+  const q = (loc) => find(loc, doc, doc);
+  if (c.present != null && !q(c.present)) return false;
+  if (c.visible != null && !isVisible(q(c.visible))) return false;
+  if (c.text != null && !norm(textOf(q(c.text)))) return false;
   if (c.text_contains != null) {
-    const body = document.body ? document.body.innerText || document.body.textContent : '';
+    const body = doc.body ? doc.body.innerText || doc.body.textContent : '';
     if (!body.toLowerCase().includes(c.text_contains.toLowerCase())) return false;
   }
   if (c.title_contains != null &&
-      !document.title.toLowerCase().includes(c.title_contains.toLowerCase())) return false;
-  if (c.url_contains != null && !location.href.includes(c.url_contains)) return false;
+      !doc.title.toLowerCase().includes(c.title_contains.toLowerCase())) return false;
+  if (c.url_contains != null && !doc.location.href.includes(c.url_contains)) return false;
   if (c.js != null) {
-    try { if (!(new Function(c.js))()) return false; } catch (e) { return false; }
+    try {
+      if (!(new doc.defaultView.Function(c.js))()) return false;
+    } catch (e) { return false; }
   }
-  if (c.any != null && !c.any.some(holds)) return false;
+  if (c.any != null && !c.any.some((sub) => holds(sub, doc))) return false;
   return true;
 }
-for (const [name, cond] of arguments[0]) { if (holds(cond)) return name; }
-return null;
 """
 
-# arguments[0]: [{key, kind, locs, scope, all, attr, join}, ...]
-# returns {key: {found: bool, text: string|null, missing: [locator, ...]}}
-EXTRACT_FIELDS = _HELPERS + r"""
+_EXTRACT = r"""
 const LABEL_TAGS = 'th,td,dt,dd,label,span,b,strong,em,i,div,p,li,legend,h1,h2,h3,h4,h5,h6';
 function labelMatch(label, root) {
   const want = normLabel(label);
@@ -83,11 +96,11 @@ function labelMatch(label, root) {
   }
   return m;
 }
-function labelValue(label, root, below) {
+function labelValue(label, root, doc, below) {
   const m = labelMatch(label, root);
   if (!m) return null;
   if (m.tagName === 'LABEL' && m.htmlFor) {
-    const target = document.getElementById(m.htmlFor);
+    const target = doc.getElementById(m.htmlFor);
     if (target) return textOf(target);
   }
   if (below) {
@@ -115,30 +128,68 @@ function labelValue(label, root, below) {
     }
     if (inline.trim()) return inline;
     // table/definition list: the next cell or <dd>
-    let sib = cur.nextElementSibling;
+    const sib = cur.nextElementSibling;
     if (sib) return textOf(sib);
     cur = cur.parentElement;
   }
   return null;
 }
-const out = {};
-for (const f of arguments[0]) {
-  const root = f.scope ? document.querySelector(f.scope) : document;
-  const parts = [], missing = [];
-  if (!root) { out[f.key] = {found: false, text: null, missing: [f.scope]}; continue; }
-  for (const loc of f.locs) {
-    if (f.kind === 'label') {
-      const v = labelValue(loc, root, f.below);
-      if (v == null) missing.push('label:' + loc); else parts.push(v);
-      continue;
+// specs: [{key, kind, locs, scope, all, attr, join, below}]
+// -> {key: {found: bool, text: string, missing: [locator, ...]}}
+function extract(specs, doc) {
+  const out = {};
+  for (const f of specs) {
+    const root = f.scope ? doc.querySelector(f.scope) : doc;
+    const parts = [], missing = [];
+    if (!root) { out[f.key] = {found: false, text: '', missing: [f.scope]}; continue; }
+    for (const loc of f.locs) {
+      if (f.kind === 'label') {
+        const v = labelValue(loc, root, doc, f.below);
+        if (v == null) missing.push('label:' + loc); else parts.push(v);
+        continue;
+      }
+      const l = f.kind === 'xpath' ? 'xpath:' + loc : loc;
+      const els = f.all ? findAll(l, root, doc) : [find(l, root, doc)].filter(Boolean);
+      if (!els.length) { missing.push(l); continue; }
+      for (const el of els) parts.push(textOf(el, f.attr));
     }
-    const l = f.kind === 'xpath' ? 'xpath:' + loc : loc;
-    const els = f.all ? findAll(l, root) : [find(l, root)].filter(Boolean);
-    if (!els.length) { missing.push(l); continue; }
-    for (const el of els) parts.push(textOf(el, f.attr));
+    const texts = parts.map((p) => norm(p == null ? '' : String(p))).filter((p) => p);
+    out[f.key] = {found: missing.length === 0, text: texts.join(f.join), missing: missing};
   }
-  const texts = parts.map((p) => norm(p == null ? '' : String(p))).filter((p) => p);
-  out[f.key] = {found: missing.length === 0, text: texts.join(f.join), missing: missing};
+  return out;
 }
-return out;
+"""
+
+# Synchronous check in the current browsing context.
+# arguments[0]: [[name, condition], ...] -> the first name whose condition holds, or null.
+CHECK_CONDITIONS = _HELPERS + r"""
+for (const [name, cond] of arguments[0]) { if (holds(cond, document)) return name; }
+return null;
+"""
+
+# Asynchronous wait, polling inside the page.
+# arguments: conds [[name, condition, 'top'|'frame'], ...], frames [locator, ...],
+#            specs (fields to extract when the outcome is 'ok') or null, timeout_ms, poll_ms
+# -> {outcome: name|null|'__cross__', frame: locator, fields: {...}}
+WAIT = _HELPERS + _EXTRACT + r"""
+const [conds, frames, specs, timeoutMs, pollMs] = arguments;
+const done = arguments[arguments.length - 1];
+const deadline = Date.now() + timeoutMs;
+function tick() {
+  try {
+    const fd = frames.length ? frameDoc(frames) : {doc: document};
+    if (fd.cross) { done({outcome: '__cross__', frame: fd.cross}); return; }
+    for (const [name, cond, where] of conds) {
+      const doc = where === 'top' ? document : fd.doc;
+      if (!doc || !holds(cond, doc)) continue;
+      const result = {outcome: name};
+      if (name === 'ok' && specs) result.fields = extract(specs, doc);
+      done(result);
+      return;
+    }
+  } catch (e) { /* the DOM is changing under us: look again */ }
+  if (Date.now() >= deadline) { done({outcome: null}); return; }
+  setTimeout(tick, pollMs);
+}
+tick();
 """

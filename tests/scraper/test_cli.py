@@ -12,6 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 from registro.legacy_demo.data import expected_record
+from registro.cli import exit_code_for
+from registro.errors import PermanentScrapeError, Reason, TransientScrapeError
 from registro.schemas import ScrapedOS
 
 pytestmark = pytest.mark.browser
@@ -52,11 +54,21 @@ def test_scrape_exit_codes(tmp_path, demo, browser_available):
     assert result.returncode == 3, result.stderr
     out = json.loads(result.stdout)
     assert out["reason"] == "not_found" and len(out["artifacts"]) == 2
-    demo.faults(login_fails=True)
-    result = _run(["scrape", "1", "--no-save"], tmp_path, REGISTRO_LEGACY_URL=demo.url)
-    assert result.returncode == 4, result.stderr
-    demo.faults(login_fails=False, fail_paths=["/os/"])
+    demo.faults(fail_paths=["/os/"])
     result = _run(["scrape", "1", "--no-save"], tmp_path, REGISTRO_LEGACY_URL=demo.url)
     assert result.returncode == 6, result.stderr
     assert json.loads(result.stdout)["transient"] is True
     assert _run(["scrape", "12a"], tmp_path).returncode == 2
+
+
+@pytest.mark.parametrize("error, code", [
+    (PermanentScrapeError(Reason.NOT_FOUND, "x"), 3),
+    (PermanentScrapeError(Reason.LOGIN_FAILED, "x"), 4),
+    (PermanentScrapeError(Reason.PROFILE_MISMATCH, "x"), 5),
+    (PermanentScrapeError(Reason.INVALID_DATA, "x"), 5),
+    (TransientScrapeError(Reason.TIMEOUT, "x"), 6),
+    (TransientScrapeError(Reason.HTTP_ERROR, "x"), 6),
+    (TransientScrapeError(Reason.LOGIN_FAILED, "logged out again"), 6),
+])
+def test_exit_code_mapping(error, code):
+    assert exit_code_for(error) == code
