@@ -19,7 +19,7 @@ CHART = REPO / "charts" / "registro"
 def helm() -> str:
     """The Helm v3 binary built by scripts/build-helm.sh (cached; quick when built)."""
     proc = subprocess.run([str(REPO / "scripts" / "build-helm.sh")], capture_output=True,
-                          text=True, timeout=1800)
+                          text=True, timeout=1800, check=False)
     require(proc.returncode == 0, f"helm (scripts/build-helm.sh failed: {proc.stderr[-2000:]})")
     return proc.stdout.strip().splitlines()[-1]
 
@@ -28,7 +28,7 @@ def helm_template(helm: str, *args: str, release: str = "registro",
                   namespace: str = "registro") -> str:
     proc = subprocess.run(
         [helm, "template", release, str(CHART), "--namespace", namespace, *args],
-        capture_output=True, text=True, timeout=120)
+        capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, f"helm template {args} failed:\n{proc.stderr}"
     return proc.stdout
 

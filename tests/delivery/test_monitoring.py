@@ -51,7 +51,7 @@ def test_promtool_check_rules(helm, tmp_path):
     rules = tmp_path / "rules.yaml"
     rules.write_text(yaml.safe_dump(rendered_rules(helm)))
     proc = subprocess.run([PROMTOOL, "check", "rules", str(rules)], capture_output=True,
-                          text=True, timeout=60)
+                          text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "SUCCESS: 6 rules found" in proc.stdout, proc.stdout
 
@@ -188,7 +188,7 @@ def test_dashboard_and_alerts_against_live_components(helm, cluster, namespace, 
     stack = Stack(workdir=workdir, demo=demo, redis_port=free_port(), db_url=db_url,
                   api_key=secrets.token_urlsafe(24))
     procs: list = []
-    prom = api = None
+    prom = api = op_log = None
     try:
         stack.start_redis()
         api = Api(stack, REGISTRO_FALLBACK_MAX_BROWSERS=1)
@@ -278,6 +278,8 @@ def test_dashboard_and_alerts_against_live_components(helm, cluster, namespace, 
             prom.stop()
         for p in procs:
             _stop(p)
+        if op_log:
+            op_log.close()
         if api:
             api.stop()
         stack.stop_workers()
