@@ -1,0 +1,143 @@
+"""Image footprint and start-up benchmark (no Docker engine: measured on a copy of the
+project installed with the Dockerfiles' own `uv` steps, as the delivery tests do).
+
+    .venv/bin/python benchmarks/bench_images.py            # 3 start-ups per entrypoint
+
+Reports the size of the runtime venv each image ships in /opt/registro (the image
+adds the python:3.11-slim base on top), the time from exec to ready for the API
+(first 200 on /healthz) and the worker (Celery "ready." with a real Redis) — the
+worker's start-up is part of how fast a scale-up adds capacity — and their memory
+(RSS, whole process tree) once ready.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from registro import local_services  # noqa: E402
+from registro.local_services import free_port  # noqa: E402
+from tests.delivery.test_images import parse, runtime_command  # noqa: E402
+
+
+def install(work: Path) -> tuple[Path, float]:
+    build = parse(REPO / "Dockerfile.api")[0]
+    src = work / "src"
+    src.mkdir()
+    for source, _ in build.copies:
+        s = REPO / source
+        if s.is_dir():
+            shutil.copytree(s, src / source, ignore=shutil.ignore_patterns(
+                "__pycache__", "*.pyc", "*.egg-info"))
+        else:
+            shutil.copy2(s, src / source)
+    env = {**os.environ, **build.env, "UV_PROJECT_ENVIRONMENT": str(work / "venv")}
+    env.setdefault("UV_PYTHON", "python3.11")
+    env.pop("VIRTUAL_ENV", None)
+    started = time.perf_counter()
+    for run in build.runs:
+        if run.startswith("uv "):
+            subprocess.run(run.split(), cwd=src, env=env, check=True, capture_output=True)
+    return work / "venv", time.perf_counter() - started
+
+
+def tree_rss_mib(pid: int) -> float:
+    proc = psutil.Process(pid)
+    total = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total / 2**20
+
+
+def du_mib(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink()
+               ) / 2**20
+
+
+def start_api(venv: Path, work: Path, redis_url: str) -> tuple[float, float]:
+    port = free_port()
+    argv, env = runtime_command("Dockerfile.api", venv, {"0.0.0.0": "127.0.0.1",
+                                                         "8000": str(port)})
+    env.update(REGISTRO_DATABASE_URL=f"sqlite:///{work}/bench.db", REDIS_URL=redis_url,
+               REGISTRO_API_KEYS="bench-key-0123456789abcdef", HOME=str(work),
+               TMPDIR=str(work))
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, cwd=work, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.02)
+        ready = time.perf_counter() - started
+        return ready, tree_rss_mib(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def start_worker(venv: Path, work: Path, redis_url: str) -> tuple[float, float]:
+    argv, env = runtime_command("Dockerfile.worker", venv)
+    env.update(REDIS_URL=redis_url, REGISTRO_DATABASE_URL=f"sqlite:///{work}/bench.db",
+               HOME=str(work), TMPDIR=str(work), REGISTRO_WORKER_METRICS_PORT=str(free_port()))
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    log = work / f"worker-{time.monotonic_ns()}.log"
+    started = time.perf_counter()
+    with open(log, "w") as out:
+        proc = subprocess.Popen(argv, env=env, cwd=work, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            while "ready." not in log.read_text():
+                if proc.poll() is not None:
+                    raise RuntimeError(log.read_text())
+                time.sleep(0.02)
+            ready = time.perf_counter() - started
+            return ready, tree_rss_mib(proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait(60)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="registro-bench-images-"))
+    redis = local_services.start_redis()
+    try:
+        venv, install_s = install(work)
+        print(f"install (uv sync steps of the Dockerfiles, warm uv cache): {install_s:.1f} s")
+        print(f"runtime venv /opt/registro: {du_mib(venv):.0f} MiB "
+              f"(image = python:3.11-slim-bookworm base + this)")
+        for name, fn in (("API (uvicorn) to first /healthz 200", start_api),
+                         ("worker (celery) to 'ready.'", start_worker)):
+            results = [fn(venv, work, redis.url) for _ in range(args.runs)]
+            times = [r[0] for r in results]
+            rss = [r[1] for r in results]
+            print(f"{name}: median {statistics.median(times):.2f} s "
+                  f"(min {min(times):.2f}, max {max(times):.2f}, n={len(times)}); "
+                  f"RSS when ready {statistics.median(rss):.0f} MiB")
+    finally:
+        redis.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
