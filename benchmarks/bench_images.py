@@ -28,9 +28,9 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from registro import local_services  # noqa: E402
-from registro.local_services import free_port  # noqa: E402
-from tests.delivery.test_images import parse, runtime_command  # noqa: E402
+from registro import local_services
+from registro.local_services import free_port
+from tests.delivery.test_images import parse, runtime_command
 
 
 def install(work: Path) -> tuple[Path, float]:
