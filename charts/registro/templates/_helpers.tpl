@@ -128,6 +128,9 @@ app.kubernetes.io/component: {{ .component }}
       value: "true"
     - name: SE_NODE_SESSION_TIMEOUT
       value: {{ .Values.browser.sessionTimeoutSeconds | quote }}
+    # The scraper runs Chromium headless: no X server, no VNC.
+    - name: SE_START_XVFB
+      value: "false"
     - name: SE_START_VNC
       value: "false"
     - name: SE_START_NO_VNC
