@@ -56,7 +56,11 @@ class Demo:
         self.admin.close()
         if self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(10)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:  # a deliberately slow request is pending
+                self.proc.kill()
+                self.proc.wait(10)
         self.log.close()
 
 
