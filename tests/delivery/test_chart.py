@@ -329,3 +329,46 @@ def test_readme_documents_every_value():
 
     missing = [p for p in leaves(values) if f"| `{p}` |" not in readme]
     assert not missing, f"charts/registro/README.md lacks: {missing}"
+
+
+@pytest.mark.k8s
+def test_helm_install_upgrade_uninstall_on_the_real_api_server(helm, cluster, namespace):
+    """A real release: Helm installs the CRD and every object, NOTES tell how to reach
+    the API, an upgrade keeps the generated API key and database password, uninstall
+    removes the objects. (No kubelet here: pods are not run.)"""
+    import base64
+
+    base = [helm, "--kubeconfig", str(cluster.admin_kubeconfig), "-n", namespace]
+
+    def run(*args):
+        proc = subprocess.run([*base, *args], capture_output=True, text=True, timeout=180,
+                              check=False)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc.stdout
+
+    out = run("install", "registro", str(CHART))
+    assert "port-forward svc/registro-api" in out and "kubectl" in out
+    assert "get scraperpools" in out
+
+    def secret_data() -> dict:
+        raw = cluster.kubectl("get", "secret", "registro-secrets", "-n", namespace,
+                              "-o", "json").stdout
+        import json
+
+        return {k: base64.b64decode(v).decode() for k, v in json.loads(raw)["data"].items()}
+
+    first = secret_data()
+    assert len(first["api-keys"]) >= 32 and len(first["postgres-password"]) >= 32
+    pool = cluster.kubectl("get", "scraperpools", "-n", namespace, "-o", "name").stdout
+    assert pool.strip() == "scraperpool.registro.dev/registro"
+
+    run("upgrade", "registro", str(CHART), "--reuse-values", "--set", "api.replicaCount=3")
+    assert secret_data() == first, "an upgrade must keep generated secrets"
+    replicas = cluster.kubectl("get", "deployment", "registro-api", "-n", namespace,
+                               "-o", "jsonpath={.spec.replicas}").stdout
+    assert replicas == "3"
+
+    run("uninstall", "registro")
+    left = cluster.kubectl("get", "deployments,statefulsets,scraperpools,secrets", "-n",
+                           namespace, "-o", "name").stdout
+    assert "registro" not in left, left
