@@ -155,7 +155,11 @@ Local API key (saved in {KEY_FILE}): {key}
   curl -s -H "Authorization: Bearer $KEY" {base}/api/desenvolvimento/queue-status
 
 Ctrl-C stops everything.""")
-            signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+            def interrupt(*_args):
+                raise KeyboardInterrupt
+
+            signal.signal(signal.SIGTERM, interrupt)
+            signal.signal(signal.SIGINT, interrupt)  # also when started in the background
             while True:
                 for managed in started:
                     if managed.proc.poll() is not None:
