@@ -26,7 +26,8 @@ if [[ ${#missing[@]} -eq 0 ]]; then
 fi
 
 command -v go >/dev/null || { echo "build-k8s: Go is required (https://go.dev/dl)" >&2; exit 1; }
-export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:--p=1} -buildvcs=false" GOPROXY="${GOPROXY:-https://proxy.golang.org}"
+# GOFLAGS=-p=1 lowers peak memory (~2 GiB otherwise) at the cost of time.
+export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:-} -buildvcs=false" GOPROXY="${GOPROXY:-https://proxy.golang.org}"
 mkdir -p "$BIN"
 work="$(mktemp -d "$OUT/build.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
