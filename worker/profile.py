@@ -94,6 +94,10 @@ class Step(_Strict):
     frame: Locator | None = Field(None, description="switch into this frame; 'top' = page")
     js: str | None = Field(None, description="JavaScript to run")
     optional: bool = Field(False, description="skip silently if the element is absent")
+    in_page: bool = Field(
+        False, description="perform it with JavaScript inside the page: consecutive in-page "
+        "steps cost one WebDriver round trip, but send no real mouse/keyboard events",
+    )
 
     @model_validator(mode="after")
     def _one_action(self) -> Step:
@@ -102,6 +106,8 @@ class Step(_Strict):
             raise ValueError(f"a step needs exactly one of {list(STEP_ACTIONS)}, got {actions}")
         if (self.type is None) != (self.text is None):
             raise ValueError("`type` and `text` go together")
+        if self.in_page and self.action in ("goto", "frame"):
+            raise ValueError(f"a `{self.action}` step cannot be in_page")
         for t in (self.goto, self.text):
             if t is not None:
                 _check_template(t)

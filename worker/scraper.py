@@ -309,45 +309,92 @@ class Scraper:
         self._wait_ready(Condition(present=loc), loc)
         return self.driver.find_element(*_locator(loc))
 
+    def _step_op(self, step: Step, numero_os: str) -> dict:
+        """An in-page step as an operation of ``scripts.RUN``."""
+        action = step.action
+        if action == "wait":
+            return {"op": "wait", "cond": _cond(step.wait)}
+        if action == "js":
+            return {"op": "js", "code": step.js}
+        op = {"op": action, "loc": getattr(step, action), "optional": step.optional}
+        if action == "type":
+            op.update(text=self._template(step.text, numero_os), enter=step.enter)
+        return op
+
+    def _run_in_page(self, ops: list[dict], what: str) -> dict:
+        """Run operations inside the page in one round trip (``scripts.RUN``)."""
+        guard = [[name, _cond(c)] for name, c in (("error", self.profile.error_page),
+                                                   ("logged_out", self.profile.logged_out))
+                 if c is not None]
+        try:
+            result = self.driver.execute_async_script(
+                scripts.RUN, ops, guard, int(self.timeout * 1000), POLL_MS)
+        except JavascriptException as exc:  # timeouts propagate (transient)
+            raise PermanentScrapeError(
+                Reason.PROFILE_MISMATCH,
+                f"in-page steps of {what} were interrupted (a step navigated away before "
+                f"the last one?): {_short(exc)}",
+            ) from None
+        outcome = result.get("outcome")
+        if outcome is None:
+            raise TimeoutException(f"{what}: waited {self.timeout:g}s for "
+                                   f"{result.get('waiting_for')}")
+        if outcome == "js_error":
+            raise PermanentScrapeError(Reason.PROFILE_MISMATCH,
+                                       f"{what}: script error {result.get('message')}")
+        return self._check_ready(result, what)
+
     def _run_steps(self, steps: list[Step], numero_os: str = "") -> None:
-        d = self.driver
+        batch: list[dict] = []
         for step in steps:
-            action = step.action
-            if action == "goto":
-                d.get(self._url(self._template(step.goto, numero_os)))
-            elif action == "wait":
-                self._wait_ready(step.wait, "a step's condition")
-            elif action == "js":
-                d.execute_script(step.js)
-            elif action == "frame":
-                if step.frame == "top":
-                    d.switch_to.default_content()
-                    self._in_frame = False
-                else:
-                    el = self._element(step.frame, step.optional)
-                    if el is not None:
-                        d.switch_to.frame(el)
-                        self._in_frame = True
+            if step.in_page:
+                batch.append(self._step_op(step, numero_os))
+                continue
+            if batch:
+                self._run_in_page(batch, "in-page steps")
+                batch = []
+            self._run_native_step(step, numero_os)
+        if batch:
+            self._run_in_page(batch, "in-page steps")
+
+    def _run_native_step(self, step: Step, numero_os: str) -> None:
+        d = self.driver
+        action = step.action
+        if action == "goto":
+            d.get(self._url(self._template(step.goto, numero_os)))
+        elif action == "wait":
+            self._wait_ready(step.wait, "a step's condition")
+        elif action == "js":
+            d.execute_script(step.js)
+        elif action == "frame":
+            if step.frame == "top":
+                d.switch_to.default_content()
+                self._in_frame = False
             else:
-                el = self._element(getattr(step, action), step.optional)
-                if el is None:
-                    continue
-                try:
-                    if action == "click":
-                        el.click()
-                    elif action == "submit":
-                        el.submit()
-                    else:
-                        # select all, then type over it: clear and type in one call
-                        keys = Keys.CONTROL + "a" + Keys.NULL + self._template(step.text,
-                                                                               numero_os)
-                        el.send_keys(keys + (Keys.ENTER if step.enter else ""))
-                except (ElementNotInteractableException,
-                        ElementClickInterceptedException) as exc:
-                    raise PermanentScrapeError(
-                        Reason.PROFILE_MISMATCH,
-                        f"cannot {action} {getattr(step, action)}: {_short(exc)}",
-                    ) from None
+                el = self._element(step.frame, step.optional)
+                if el is not None:
+                    d.switch_to.frame(el)
+                    self._in_frame = True
+        else:
+            el = self._element(getattr(step, action), step.optional)
+            if el is None:
+                return
+            try:
+                if action == "click":
+                    el.click()
+                elif action == "submit":
+                    el.submit()
+                else:
+                    # select all, then type over it: clear and type in one call
+                    keys = Keys.CONTROL + "a" + Keys.NULL + self._template(step.text,
+                                                                           numero_os)
+                    el.send_keys(keys + (Keys.ENTER if step.enter else ""))
+            except (ElementNotInteractableException,
+                    ElementClickInterceptedException) as exc:
+                raise PermanentScrapeError(
+                    Reason.PROFILE_MISMATCH,
+                    f"cannot {action} {getattr(step, action)}: {_short(exc)}",
+                ) from None
 
     def _to_top(self) -> None:
         if self._in_frame:
@@ -356,8 +403,10 @@ class Scraper:
 
     def _extract_block(self, block: Block, numero_os: str) -> dict[str, str | None]:
         self._to_top()
-        self._run_steps(block.before, numero_os)
-        self._to_top()
+        in_page = all(step.in_page for step in block.before)
+        if not in_page:
+            self._run_steps(block.before, numero_os)
+            self._to_top()
         specs, values = [], {}
         for key, spec in block.fields.items():
             if spec.kind == "value":
@@ -367,7 +416,8 @@ class Scraper:
                           "locs": spec.css or spec.xpath or spec.label,
                           "scope": spec.scope, "all": spec.all, "attr": spec.attr,
                           "join": spec.join, "below": spec.below})
-        found = self._wait_and_extract(block, specs)
+        before = [self._step_op(step, numero_os) for step in block.before] if in_page else []
+        found = self._wait_and_extract(block, specs, before)
         missing = {k: r["missing"] for k, r in found.items()
                    if not r["found"] and not block.fields[k].optional}
         if missing:
@@ -384,20 +434,18 @@ class Scraper:
             values[k] = r["text"] if r["found"] or r["text"] else None
         return values
 
-    def _wait_and_extract(self, block: Block, specs: list[dict]) -> dict:
-        """Wait for the block's condition (inside its frames) and read its fields: one
-        round trip. A cross-origin frame is entered with WebDriver instead."""
-        err, lo = self.profile.error_page, self.profile.logged_out
-        ready = block.wait or {}
-        named = [("error", err, "top"), ("logged_out", lo, "top"),
-                 ("error", err, "frame"), ("logged_out", lo, "frame"), ("ok", ready, "frame")]
+    def _wait_and_extract(self, block: Block, specs: list[dict], before: list[dict]) -> dict:
+        """The block's in-page steps, its wait (inside its frames) and the reading of its
+        fields, in one round trip. A cross-origin frame is entered with WebDriver."""
+        ready = _cond(block.wait) if block.wait is not None else {}
         what = f"block {block.name!r}"
-        result = self._check_ready(self._wait(named, block.frames, specs), what)
+        op = {"op": "extract", "frames": block.frames, "cond": ready, "specs": specs}
+        result = self._run_in_page([*before, op], what)
         if result["outcome"] == "__cross__":
             for frame in block.frames:  # cross-origin: switch frame by frame
                 self.driver.switch_to.frame(self._element(frame))
                 self._in_frame = True
-            result = self._check_ready(self._wait(named, (), specs), what)
+            result = self._run_in_page([{**op, "frames": []}], what)
             self._to_top()
         return result.get("fields", {})
 

@@ -193,3 +193,89 @@ function tick() {
 }
 tick();
 """
+
+# Asynchronous run of in-page steps, optionally ending with a block's wait + extraction:
+# one round trip for the lot.
+# arguments: ops, guard [[name, condition], ...], timeout_ms, poll_ms
+#   ops: {op: 'wait', cond} | {op: 'click'|'submit', loc, optional}
+#        | {op: 'type', loc, text, enter, optional} | {op: 'js', code}
+#        | {op: 'extract', frames, cond, specs}
+# -> {outcome: 'ok', fields} | {outcome: guard name | null (timeout) | '__cross__', ...}
+RUN = _HELPERS + _EXTRACT + r"""
+const [ops, guard, timeoutMs, pollMs] = arguments;
+const done = arguments[arguments.length - 1];
+const deadline = Date.now() + timeoutMs;
+function guarded(doc) {
+  for (const [name, cond] of guard) {
+    if (holds(cond, document) || (doc && doc !== document && holds(cond, doc)))
+      return {outcome: name};
+  }
+  return null;
+}
+function until(fn) {
+  return new Promise((resolve, reject) => {
+    (function tick() {
+      let r = null;
+      try {
+        const stop = guarded(null);
+        if (stop) { reject(stop); return; }
+        r = fn();
+        if (r && r.stop) { reject(r.stop); return; }
+      } catch (e) { r = null; }
+      if (r) { resolve(r); return; }
+      if (Date.now() >= deadline) { reject({outcome: null, waiting_for: JSON.stringify(fn.what)}); return; }
+      setTimeout(tick, pollMs);
+    })();
+  });
+}
+async function element(op) {
+  const el = find(op.loc, document, document);
+  if (el || op.optional) return el;
+  const check = () => find(op.loc, document, document);
+  check.what = op.loc;
+  return until(check);
+}
+(async () => {
+  const result = {outcome: 'ok'};
+  for (const op of ops) {
+    if (op.op === 'wait') {
+      const check = () => holds(op.cond, document);
+      check.what = op.cond;
+      await until(check);
+    } else if (op.op === 'js') {
+      (new Function(op.code))();
+    } else if (op.op === 'extract') {
+      const check = () => {
+        const fd = op.frames.length ? frameDoc(op.frames) : {doc: document};
+        if (fd.cross) return {stop: {outcome: '__cross__', frame: fd.cross}};
+        if (!fd.doc) return null;
+        const stop = guarded(fd.doc);
+        if (stop) return {stop: stop};
+        return holds(op.cond, fd.doc) ? fd : null;
+      };
+      check.what = op.cond;
+      const fd = await until(check);
+      result.fields = extract(op.specs, fd.doc);
+    } else {
+      const el = await element(op);
+      if (!el) continue;
+      if (op.op === 'click') {
+        el.click();
+      } else if (op.op === 'submit') {
+        const form = el.form || el.closest('form') || el;
+        if (form.requestSubmit) form.requestSubmit(); else form.submit();
+      } else if (op.op === 'type') {
+        el.focus();
+        el.value = op.text;
+        el.dispatchEvent(new Event('input', {bubbles: true}));
+        el.dispatchEvent(new Event('change', {bubbles: true}));
+        if (op.enter) {
+          const form = el.form;
+          if (form && form.requestSubmit) form.requestSubmit(); else if (form) form.submit();
+        }
+      }
+    }
+  }
+  done(result);
+})().catch((r) => done(r && 'outcome' in r ? r : {outcome: 'js_error', message: String(r)}));
+"""
