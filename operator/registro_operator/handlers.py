@@ -64,6 +64,11 @@ def condition_status(conditions: list[dict], type_: str) -> str | None:
 # --- lifecycle -----------------------------------------------------------------
 
 
+class _QuietTicks(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Timer 'autoscale' succeeded")
+
+
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger, **_: Any) -> None:
     # Bounded API calls: a hung API server never freezes the operator.
@@ -73,6 +78,10 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger, **_: Any
     settings.posting.level = logging.INFO
     # On shutdown, let a poll in flight finish (its calls are bounded) instead of orphaning it.
     settings.background.instant_exit_timeout = 10
+    # The timer ticks often and mostly skips: do not log every successful tick.
+    objects_log = logging.getLogger("kopf.objects")
+    if not any(isinstance(f, _QuietTicks) for f in objects_log.filters):
+        objects_log.addFilter(_QuietTicks())
     # Only ScraperPools are served: no cluster-wide CRD/namespace scanning (and no RBAC for it).
     settings.scanning.disabled = True
     port = get_settings().operator_metrics_port
@@ -247,7 +256,9 @@ def reconcile(*, spec: dict, status: dict, generation: int | None, name: str, na
         scaling = decision.reason == "Stabilizing"
         conditions = set_condition(conditions, "Scaling", scaling, decision.reason,
                                    decision.message, generation, now)
-        conditions = set_condition(conditions, "Stable", not scaling, decision.reason,
+        # without a reading, whether the replicas fit the queue is unknown: not Stable
+        stable = not scaling and decision.raw is not None
+        conditions = set_condition(conditions, "Stable", stable, decision.reason,
                                    decision.message, generation, now)
     CURRENT.labels(**labels).set(fields["currentReplicas"])
     write_status(**fields)

@@ -139,6 +139,7 @@ def test_metrics_down_holds_replicas_sets_condition_and_emits_event(
         status = pool_status(custom, namespace)
         assert status["desiredReplicas"] == 2
         assert "holding 2 replicas" in condition(status, "MetricsAvailable")["message"]
+        assert condition(status, "Stable")["status"] == "False"
         queue_api.start()
         wait_until(lambda: condition(pool_status(custom, namespace), "MetricsAvailable").get(
             "status") == "True", 20, what="MetricsAvailable=True again")
