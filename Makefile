@@ -62,3 +62,8 @@ bench-api: system-deps-test venv
 
 bench-e2e: system-deps-test venv
 	$(BIN)/python benchmarks/bench_e2e.py $(ARGS)
+
+# --- scraper benchmark (see worker/README.md); options via ARGS="--latency-ms 100 ..." ---
+.PHONY: bench-scraper
+bench-scraper: system-deps-run venv
+	$(BIN)/python benchmarks/bench_scraper.py $(ARGS)

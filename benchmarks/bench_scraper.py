@@ -33,10 +33,10 @@ from pathlib import Path
 
 import httpx
 import psutil
+from registro.worker.scraper import Scraper
 
 from registro import local_services
 from registro.settings import Settings
-from registro.worker.scraper import Scraper
 
 OS_NUMBERS = [str(n) for n in range(1001, 1200) if n % 97]
 
@@ -178,7 +178,7 @@ def run(args) -> None:
             for n in OS_NUMBERS[1:args.reused + 1]:
                 marks: dict[str, float] = {}
                 t0 = time.perf_counter()
-                scraper.scrape(n, progress=lambda s, p, m: marks.setdefault(
+                scraper.scrape(n, progress=lambda s, p, m, marks=marks: marks.setdefault(
                     s, time.perf_counter()))
                 end = time.perf_counter()
                 reused.append(end - t0)

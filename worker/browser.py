@@ -7,6 +7,7 @@ must be cleaned up with it; ``Browser.quit()`` always leaves no process behind.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import tempfile
@@ -32,8 +33,8 @@ CHROMIUM_FLAGS = (
     # page rather than per site (one trusted legacy site): peak PSS over 15 scrapes
     # ~350 MiB instead of ~530 MiB (benchmarks/bench_scraper.py)
     "--no-zygote", "--in-process-gpu", "--disable-site-isolation-trials",
-    "--disable-features=BackForwardCache,SpareRendererForSitePerProcess,Translate,"
-    "OptimizationHints,MediaRouter",
+    ("--disable-features=BackForwardCache,SpareRendererForSitePerProcess,Translate,"
+     "OptimizationHints,MediaRouter"),
 )
 
 
@@ -79,10 +80,8 @@ class Browser:
         except Exception as exc:  # noqa: BLE001 - the session may already be gone
             log.warning("driver.quit failed (%s); killing the local driver", exc)
         if self.service is not None:
-            try:
+            with contextlib.suppress(Exception):
                 self.service.stop()
-            except Exception:  # noqa: BLE001
-                pass
             proc = getattr(self.service, "process", None)
             if proc is not None and proc.poll() is None:
                 proc.kill()
@@ -106,10 +105,8 @@ def open_browser(settings: Settings) -> Browser:
             driver = webdriver.Chrome(service=service, options=opts)
         except Exception:
             shutil.rmtree(user_data_dir, ignore_errors=True)
-            try:
+            with contextlib.suppress(Exception):
                 service.stop()
-            except Exception:  # noqa: BLE001
-                pass
             raise
         browser = Browser(driver=driver, remote=False, service=service,
                           user_data_dir=user_data_dir)

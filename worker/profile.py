@@ -13,6 +13,7 @@ credentials always come from the settings (environment), never from the profile.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import string
 import types
 import typing
@@ -23,11 +24,16 @@ from typing import Annotated, Any
 
 import yaml
 from pydantic import (
-    BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
 )
+from registro.worker import parsers
 
 from registro.schemas import ALL_FIELDS, SECTIONS
-from registro.worker import parsers
 
 TEMPLATE_NAMES = frozenset({"username", "password", "numero_os"})
 DEFAULT_PROFILE = "demo.yaml"
@@ -251,7 +257,7 @@ def _parser_from_spec(spec: ParserSpec):
         if name == "regex" and isinstance(arg, str):
             try:
                 return parsers.regex_parser(arg)
-            except Exception as exc:  # re.error
+            except re.error as exc:
                 raise ValueError(f"bad regex {arg!r}: {exc}") from None
         if name == "map" and isinstance(arg, dict):
             return parsers.map_parser({str(k): v for k, v in arg.items()})

@@ -34,13 +34,27 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import urllib3.exceptions
 from pydantic import ValidationError
+from registro.worker import parsers, scripts
+from registro.worker.browser import Browser, open_browser
+from registro.worker.profile import (
+    Block,
+    Condition,
+    SiteProfile,
+    Step,
+    load_profile,
+    parser_chain,
+)
 from selenium.common.exceptions import (
-    ElementClickInterceptedException, ElementNotInteractableException, JavascriptException,
-    StaleElementReferenceException, TimeoutException, WebDriverException,
+    ElementClickInterceptedException,
+    ElementNotInteractableException,
+    JavascriptException,
+    StaleElementReferenceException,
+    TimeoutException,
+    WebDriverException,
 )
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -49,11 +63,6 @@ from registro.errors import PermanentScrapeError, Reason, ScrapeError, Transient
 from registro.queue import NUMERO_OS_RE
 from registro.schemas import SECTIONS, ScrapedOS
 from registro.settings import Settings
-from registro.worker import parsers, scripts
-from registro.worker.browser import Browser, open_browser
-from registro.worker.profile import (
-    Block, Condition, SiteProfile, Step, load_profile, parser_chain,
-)
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +103,7 @@ class Scraper:
         self.logins = 0
 
     # --- lifecycle -------------------------------------------------------
-    def __enter__(self) -> Scraper:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -32,14 +32,14 @@ def site2_url():
 
 # --- the demo legacy system, as a real server process -----------------------------------
 
-import os  # noqa: E402
-import secrets  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
+import os
+import secrets
+import subprocess
+import sys
 
-import httpx  # noqa: E402
+import httpx
 
-from registro import local_services  # noqa: E402
+from registro import local_services
 
 
 class DemoServer:

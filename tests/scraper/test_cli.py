@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-
 from registro.legacy_demo.data import expected_record
+
 from registro.cli import exit_code_for
 from registro.errors import PermanentScrapeError, Reason, TransientScrapeError
 from registro.schemas import ScrapedOS
@@ -27,7 +27,7 @@ def _run(args, tmp_path, **env):
     clean.update(REGISTRO_DATABASE_URL=f"sqlite:///{tmp_path}/cli.db",
                  REGISTRO_ARTIFACTS_DIR=str(tmp_path / "artifacts"), **env)
     return subprocess.run([str(REGISTRO), *args], cwd=tmp_path, env=clean, capture_output=True,
-                          text=True, timeout=180)
+                          text=True, timeout=180, check=False)
 
 
 def test_scrape_starts_the_demo_prints_json_and_stores(tmp_path, browser_available):

@@ -7,11 +7,11 @@ from decimal import Decimal
 
 import pytest
 from pydantic import SecretStr
+from registro.worker.profile import load_profile
+from registro.worker.scraper import Scraper
 
 from registro.errors import PermanentScrapeError, Reason
 from registro.settings import Settings
-from registro.worker.profile import load_profile
-from registro.worker.scraper import Scraper
 
 from .conftest import SITE2
 
@@ -27,7 +27,7 @@ EXPECTED_501 = {
     "cliente.contato_cargo": "Compradora",
     "equipamento.numero_serie": "SN-77/2020", "equipamento.tipo": "Compressor de ar",
     "equipamento.fabricante": "Schulz", "equipamento.modelo": "MSV 40",
-    "equipamento.potencia_cv": Decimal("10"), "equipamento.tensao_v": 380,
+    "equipamento.potencia_cv": Decimal(10), "equipamento.tensao_v": 380,
     "equipamento.corrente_a": Decimal("14.2"), "equipamento.rotacao_rpm": 1750,
     "equipamento.frequencia_hz": 60, "equipamento.ano_fabricacao": 2020,
     "equipamento.grau_protecao": "IP55", "equipamento.carcaca": "132M",
@@ -53,7 +53,7 @@ EXPECTED_502_SOME = {
     "equipamento.ano_fabricacao": 1999, "os.numero_os": "502",
     "os.data_previsao": None, "os.data_conclusao": dt.date(2024, 1, 10),
     "os.prioridade": "Normal", "os.diagnostico": None,
-    "os.servico_executado": "Troca das resistências.", "os.horas_trabalhadas": Decimal("12"),
+    "os.servico_executado": "Troca das resistências.", "os.horas_trabalhadas": Decimal(12),
     "os.valor_total": Decimal("12500.50"), "os.garantia_dias": 365, "os.nota_fiscal": "004242",
     "os.observacoes": None,
 }

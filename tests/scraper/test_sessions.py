@@ -7,14 +7,14 @@ from pathlib import Path
 import psutil
 import pytest
 import sqlalchemy as sa
+from registro.legacy_demo.data import expected_record
+from registro.worker.scraper import Scraper, scrape_and_save
 
 from registro import local_services
 from registro.db import session_scope
 from registro.errors import Reason, TransientScrapeError
-from registro.legacy_demo.data import expected_record
 from registro.models import Cliente, Equipamento, OrdemServico
 from registro.records import find_os, to_scraped
-from registro.worker.scraper import Scraper, scrape_and_save
 
 pytestmark = pytest.mark.browser
 
@@ -88,9 +88,9 @@ def test_dead_session_is_replaced_before_use(demo, demo_settings):
 def test_scrape_twice_same_ids_no_duplicates(demo, demo_settings, db_url):
     with Scraper(demo_settings) as scraper:
         steps = []
-        first, ids1 = scrape_and_save(scraper, db_url, "42",
+        _, ids1 = scrape_and_save(scraper, db_url, "42",
                                       progress=lambda s, p, m: steps.append(s))
-        again, ids2 = scrape_and_save(scraper, db_url, "42")
+        _, ids2 = scrape_and_save(scraper, db_url, "42")
         _, ids_other = scrape_and_save(scraper, db_url, "1")  # same cliente as OS 42
     assert steps[-1] == "saving"
     assert ids1 == ids2
