@@ -330,20 +330,28 @@ class Scraper:
             op.update(text=self._template(step.text, numero_os), enter=step.enter)
         return op
 
-    def _run_in_page(self, ops: list[dict], what: str) -> dict:
-        """Run operations inside the page in one round trip (``scripts.RUN``)."""
+    def _run_in_page(self, ops: list[dict], what: str, reload_safe: bool = False) -> dict:
+        """Run operations inside the page in one round trip (``scripts.RUN``).
+        ``reload_safe``: the operations only read, so run them again if the document
+        is replaced meanwhile (a frame still loading)."""
         guard = [[name, _cond(c)] for name, c in (("error", self.profile.error_page),
                                                    ("logged_out", self.profile.logged_out))
                  if c is not None]
-        try:
-            result = self.driver.execute_async_script(
-                scripts.RUN, ops, guard, int(self.timeout * 1000), POLL_MS)
-        except JavascriptException as exc:  # timeouts propagate (transient)
-            raise PermanentScrapeError(
-                Reason.PROFILE_MISMATCH,
-                f"in-page steps of {what} were interrupted (a step navigated away before "
-                f"the last one?): {_short(exc)}",
-            ) from None
+        deadline = time.monotonic() + self.timeout
+        while True:
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            try:
+                result = self.driver.execute_async_script(
+                    scripts.RUN, ops, guard, max(remaining_ms, 1), POLL_MS)
+                break
+            except JavascriptException as exc:  # timeouts propagate (transient)
+                if reload_safe and remaining_ms > 0:
+                    continue
+                raise PermanentScrapeError(
+                    Reason.PROFILE_MISMATCH,
+                    f"in-page steps of {what} were interrupted (a step navigated away "
+                    f"before the last one?): {_short(exc)}",
+                ) from None
         outcome = result.get("outcome")
         if outcome is None:
             raise TimeoutException(f"{what}: waited {self.timeout:g}s for "
@@ -451,10 +459,12 @@ class Scraper:
         op = {"op": "extract", "frames": block.frames, "cond": ready, "specs": specs}
         result = self._run_in_page([*before, op], what)
         if result["outcome"] == "__cross__":
+            log.info("block %r: frame %s is cross-origin, switching into it", block.name,
+                     result.get("frame"))
             for frame in block.frames:  # cross-origin: switch frame by frame
                 self.driver.switch_to.frame(self._element(frame))
                 self._in_frame = True
-            result = self._run_in_page([{**op, "frames": []}], what)
+            result = self._run_in_page([{**op, "frames": []}], what, reload_safe=True)
             self._to_top()
         return result.get("fields", {})
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from decimal import Decimal
 
 import pytest
@@ -68,7 +69,8 @@ def site2_settings(site2_url, tmp_path, browser_available):
     )
 
 
-def test_second_site_every_field(site2_settings):
+def test_second_site_every_field(site2_settings, caplog):
+    caplog.set_level(logging.INFO, logger="registro.worker.scraper")
     profile = load_profile(site2_settings.site_profile)
     with Scraper(site2_settings, profile) as scraper:
         first = scraper.scrape("501").flat()
@@ -79,6 +81,7 @@ def test_second_site_every_field(site2_settings):
     assert first == EXPECTED_501
     assert {k: second[k] for k in EXPECTED_502_SOME} == EXPECTED_502_SOME
     assert not_found.value.reason == Reason.NOT_FOUND
+    assert "frame iframe#externo is cross-origin" in caplog.text  # the WebDriver path ran
 
 
 def test_second_site_wrong_password(site2_settings):
