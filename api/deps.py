@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 import redis
@@ -14,20 +14,29 @@ from registro.db import session_factory
 from registro.settings import Settings, get_settings
 
 
-def settings_dep(request: Request) -> Settings:
+# Dependencies that do no I/O are ``async def``: FastAPI runs them on the event loop
+# instead of one threadpool hop each.
+
+
+async def settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def db_session(settings: Annotated[Settings, Depends(settings_dep)]) -> Iterator[Session]:
-    with session_factory(settings.database_url)() as session:
+async def db_session(settings: Annotated[Settings, Depends(settings_dep)]
+                     ) -> AsyncIterator[Session]:
+    """A session; it connects lazily, on the route's first query (in the threadpool)."""
+    session = session_factory(settings.database_url)()
+    try:
         yield session
+    finally:
+        session.close()
 
 
-def redis_dep(request: Request) -> redis.Redis:
+async def redis_dep(request: Request) -> redis.Redis:
     return request.app.state.redis
 
 
-def celery_dep(request: Request) -> Celery:
+async def celery_dep(request: Request) -> Celery:
     return request.app.state.celery
 
 

@@ -27,7 +27,7 @@ def _unauthorized(message: str) -> HTTPException:
                          headers={"WWW-Authenticate": "Bearer"})
 
 
-def require_api_key(request: Request, settings: SettingsDep) -> str:
+async def require_api_key(request: Request, settings: SettingsDep) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, presented = header.partition(" ")
     if scheme.lower() != "bearer" or not presented.strip():

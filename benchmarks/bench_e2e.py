@@ -79,25 +79,32 @@ async def run_clients(api: Api, numeros: list[str], clients: int) -> dict:
                                  limits=limits) as c:
         async def one_client(mine: list[str]) -> None:
             for numero in mine:
-                t = time.perf_counter()
-                r = await c.post(f"/api/desenvolvimento/buscar-os-async/{numero}")
-                post_lat.append(time.perf_counter() - t)
-                body = r.json() if r.status_code == 200 else {}
-                status = body.get("status")
-                if status == "queued":
-                    while True:
-                        await asyncio.sleep(0.5)
-                        t = time.perf_counter()
-                        s = await c.get(body["instructions"]["check_status"])
-                        poll_lat.append(time.perf_counter() - t)
-                        status = s.json().get("status") if s.status_code == 200 else "error"
-                        if status in ("SUCCESS", "FAILURE", "error"):
-                            break
-                elif status in ("found_existing", "success"):
-                    status = "SUCCESS"
-                else:
-                    status = f"http_{r.status_code}"
+                try:
+                    status = await one_lookup(numero)
+                except httpx.HTTPError as exc:
+                    status = f"client_error_{type(exc).__name__}"
                 outcomes[status] = outcomes.get(status, 0) + 1
+
+        async def one_lookup(numero: str) -> str:
+            t = time.perf_counter()
+            r = await c.post(f"/api/desenvolvimento/buscar-os-async/{numero}")
+            post_lat.append(time.perf_counter() - t)
+            body = r.json() if r.status_code == 200 else {}
+            status = body.get("status")
+            if status == "queued":
+                while True:
+                    await asyncio.sleep(0.5)
+                    t = time.perf_counter()
+                    s = await c.get(body["instructions"]["check_status"])
+                    poll_lat.append(time.perf_counter() - t)
+                    status = s.json().get("status") if s.status_code == 200 else "error"
+                    if status in ("SUCCESS", "FAILURE", "error"):
+                        break
+            elif status in ("found_existing", "success"):
+                status = "SUCCESS"
+            else:
+                status = f"http_{r.status_code}"
+            return status
 
         await asyncio.gather(*(one_client(m) for m in per_client))
     return {"post": post_lat, "poll": poll_lat, "outcomes": outcomes}
@@ -131,9 +138,15 @@ def main() -> None:
             if exists(str(n)):
                 numeros.append(str(n))
             n += 1
-        roots = lambda: [psutil.Process(p.pid) for p in  # noqa: E731
-                         [api.proc, demo.proc, stack.redis_srv.proc,
-                          *(w.proc for w in stack.workers)]]
+        def roots():
+            found = []
+            for p in [api.proc, demo.proc, stack.redis_srv.proc, *(w.proc for w in stack.workers)]:
+                try:
+                    found.append(psutil.Process(p.pid))
+                except psutil.NoSuchProcess:
+                    pass
+            return found
+
         sampler = PssSampler(roots)
         sampler.start()
         started = time.perf_counter()

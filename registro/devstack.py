@@ -53,7 +53,8 @@ def worker_command(concurrency: int, hostname: str = "worker@%h", loglevel: str 
 
 def api_command(host: str, port: int) -> list[str]:
     return [_bin("uvicorn"), "--factory", "registro.api.main:app_factory", "--host", host,
-            "--port", str(port), "--timeout-graceful-shutdown", "30", "--no-access-log"]
+            "--port", str(port), "--timeout-graceful-shutdown", "30", "--no-access-log",
+            "--timeout-keep-alive", "75"]
 
 
 def _spawn(name: str, args: list[str], env: dict, port: int, url: str,

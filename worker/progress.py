@@ -6,7 +6,8 @@
   created, so an unknown task id is a 404 rather than Celery's eternal PENDING.
 - durations ``registro:durations``: the last measured task durations, for the
   queue's time estimate.
-- heartbeats ``registro:worker:<hostname>``: one key per live worker, with a TTL.
+- heartbeats ``registro:worker:<hostname>``: one key per live worker, with a TTL;
+  their names in the set ``registro:workers`` (read without SCAN).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ CLAIM_PREFIX = "registro:claim:"
 TASK_PREFIX = "registro:task:"
 DURATIONS_KEY = "registro:durations"
 HEARTBEAT_PREFIX = "registro:worker:"
+WORKERS_KEY = "registro:workers"  # names of workers that sent a heartbeat
 FAILURE_PREFIX = "registro:failure:"
 DURATIONS_KEPT = 50
 TASK_RECORD_TTL_S = 7 * 24 * 3600
@@ -93,23 +95,35 @@ def recent_mean_duration(client: redis.Redis) -> float:
 
 def heartbeat(client: redis.Redis, hostname: str, concurrency: int, ttl_s: float) -> None:
     payload = json.dumps({"concurrency": concurrency, "at": time.time()})
-    client.set(HEARTBEAT_PREFIX + hostname, payload, px=int(ttl_s * 1000))
+    pipe = client.pipeline(transaction=False)
+    pipe.set(HEARTBEAT_PREFIX + hostname, payload, px=int(ttl_s * 1000))
+    pipe.sadd(WORKERS_KEY, hostname)
+    pipe.execute()
 
 
 def forget_worker(client: redis.Redis, hostname: str) -> None:
-    client.delete(HEARTBEAT_PREFIX + hostname)
+    pipe = client.pipeline(transaction=False)
+    pipe.delete(HEARTBEAT_PREFIX + hostname)
+    pipe.srem(WORKERS_KEY, hostname)
+    pipe.execute()
 
 
 def workers_online(client: redis.Redis) -> tuple[int, int]:
-    """(workers, total concurrency) from live heartbeat keys."""
-    keys = list(client.scan_iter(match=HEARTBEAT_PREFIX + "*", count=100))
-    if not keys:
+    """(workers, total concurrency) from live heartbeat keys: two round trips, no SCAN."""
+    names = [n.decode() if isinstance(n, bytes) else n for n in client.smembers(WORKERS_KEY)]
+    if not names:
         return 0, 0
-    slots = 0
-    for raw in client.mget(keys):
-        if raw:
-            slots += int(json.loads(raw).get("concurrency", 1))
-    return len(keys), slots
+    workers = slots = 0
+    dead = []
+    for name, raw in zip(names, client.mget([HEARTBEAT_PREFIX + n for n in names]), strict=True):
+        if raw is None:
+            dead.append(name)  # its heartbeat expired: the worker is gone
+            continue
+        workers += 1
+        slots += int(json.loads(raw).get("concurrency", 1))
+    if dead:
+        client.srem(WORKERS_KEY, *dead)
+    return workers, slots
 
 
 def estimate_seconds(depth: int, slots: int, mean_duration_s: float) -> tuple[float, float]:

@@ -102,13 +102,17 @@ def buscar_os_async(
     forcar: Annotated[bool, Query(description="Scrape again even if the OS is stored.")] = False,
 ):
     check_numero_os(numero_os)
-    if not forcar:
-        row = find_os(session, numero_os)
-        if row is not None:
-            metrics.FOUND_EXISTING.inc()
-            return FoundExisting(message=f"OS {numero_os} já existe no sistema",
-                                 data=public_data(to_scraped(row)))
-    session.close()  # no DB connection held while we talk to Redis or a browser
+    try:
+        row = None if forcar else find_os(session, numero_os)
+        found = None if row is None else FoundExisting(
+            message=f"OS {numero_os} já existe no sistema", data=public_data(to_scraped(row)))
+    finally:
+        # Give the connection back now, not after the response is sent: under
+        # heavy load that would starve the pool. Nothing below needs the DB.
+        session.close()
+    if found is not None:
+        metrics.FOUND_EXISTING.inc()
+        return found
 
     task_id = task_id_for(numero_os)
     try:

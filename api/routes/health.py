@@ -28,6 +28,8 @@ def readyz(session: SessionDep, client: RedisDep):
         database = "ok"
     except Exception:  # noqa: BLE001 - any DB failure means not ready
         database = "unavailable"
+    finally:
+        session.close()
     try:
         client.ping()
         redis_state = "ok"

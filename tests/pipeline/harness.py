@@ -186,7 +186,8 @@ class Api:
         self.log = open(self.log_path, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [str(BIN / "uvicorn"), "--factory", "registro.api.main:app_factory",
-             "--host", "127.0.0.1", "--port", str(self.port), "--no-access-log"],
+             "--host", "127.0.0.1", "--port", str(self.port), "--no-access-log",
+             "--timeout-keep-alive", "75"],
             env=stack.env(**env), stdout=self.log, stderr=subprocess.STDOUT,
             start_new_session=True)
         wait_for_port(self.port, timeout=30, proc=self.proc)
