@@ -72,3 +72,26 @@ def test_scrape_exit_codes(tmp_path, demo, browser_available):
 ])
 def test_exit_code_mapping(error, code):
     assert exit_code_for(error) == code
+
+
+def test_demo_and_db_upgrade_commands(tmp_path):
+    import httpx
+
+    from registro import local_services
+
+    port = local_services.free_port()
+    proc = subprocess.Popen([str(REGISTRO), "demo", "--port", str(port)], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        local_services.wait_for_port(port, timeout=60, proc=proc)
+        page = httpx.get(f"http://127.0.0.1:{port}/login", timeout=10)
+        assert page.status_code == 200 and 'id="form-login"' in page.text
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    result = _run(["db", "upgrade"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    engine = sa.create_engine(f"sqlite:///{tmp_path}/cli.db")
+    tables = set(sa.inspect(engine).get_table_names())
+    engine.dispose()
+    assert {"cliente", "equipamento", "ordem_servico"} <= tables
