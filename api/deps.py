@@ -55,4 +55,4 @@ SessionDep = Annotated[Session, Depends(db_session)]
 RedisDep = Annotated[redis.Redis, Depends(redis_dep)]
 CeleryDep = Annotated[Celery, Depends(celery_dep)]
 
-__all__ = ["SettingsDep", "SessionDep", "RedisDep", "CeleryDep", "get_settings", "make_redis"]
+__all__ = ["CeleryDep", "RedisDep", "SessionDep", "SettingsDep", "get_settings", "make_redis"]

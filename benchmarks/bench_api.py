@@ -30,10 +30,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from registro.db import upgrade  # noqa: E402
-from registro.legacy_demo.data import exists  # noqa: E402
-from registro.local_services import free_port  # noqa: E402
-from tests.pipeline.harness import Api, Demo, Stack, make_workdir  # noqa: E402
+from registro.db import upgrade
+from registro.legacy_demo.data import exists
+from registro.local_services import free_port
+from tests.pipeline.harness import Api, Demo, Stack, make_workdir
 
 LUA = """
 local pool = {%(pool)s}
@@ -86,7 +86,7 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=300, help="distinct OS numbers asked")
     parser.add_argument("--timeout", default="10s", help="wrk request timeout (counts as error)")
     args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 1,000 sockets each side
 
     workdir = make_workdir()

@@ -25,10 +25,10 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from registro.db import upgrade  # noqa: E402
-from registro.legacy_demo.data import exists  # noqa: E402
-from registro.local_services import free_port  # noqa: E402
-from tests.pipeline.harness import Api, Demo, Stack, make_workdir  # noqa: E402
+from registro.db import upgrade
+from registro.legacy_demo.data import exists
+from registro.local_services import free_port
+from tests.pipeline.harness import Api, Demo, Stack, make_workdir
 
 
 class PssSampler(threading.Thread):

@@ -117,9 +117,9 @@ def register(app: typer.Typer) -> None:
 
             if not os.environ.get("REGISTRO_LEGACY_URL"):
                 demo = _spawn("demo", [sys.executable, "-c",
-                                       "import sys; from registro.legacy_demo.app import serve; "
+                                       ("import sys; from registro.legacy_demo.app import serve; "
                                        "from registro.legacy_demo.config import DemoConfig; "
-                                       "serve('127.0.0.1', int(sys.argv[1]), DemoConfig())",
+                                       "serve('127.0.0.1', int(sys.argv[1]), DemoConfig())"),
                                        str(demo_port)], env, demo_port, demo_url, logs)
                 started.append(demo)
                 wait_for_port(demo_port, proc=demo.proc)

@@ -87,6 +87,11 @@ class Settings(BaseSettings):
         description="Unacknowledged tasks of a lost worker are redelivered after this; "
         "keep it above the task hard time limit.",
     )
+    broker_restore_interval_s: int = Field(
+        10, ge=1, validation_alias=_env("BROKER_RESTORE_INTERVAL_S"),
+        description="How often each worker looks for unacknowledged tasks older than the "
+        "visibility timeout, to redeliver them.",
+    )
     legacy_rate_per_minute: float = Field(
         60.0, gt=0, validation_alias=_env("LEGACY_RATE_PER_MINUTE"),
         description="Global budget of scrapes per minute against the legacy system, "

@@ -31,6 +31,12 @@ def celery_config(settings: Settings) -> dict:
         "broker_transport_options": {
             # Unacknowledged messages of a dead worker come back after this.
             "visibility_timeout": settings.broker_visibility_timeout_s,
+            # kombu sweeps for such tasks every interval x throttle seconds (default
+            # 10 x 10); throttle 1 makes the interval the only knob. A worker killed
+            # while holding the sweep mutex blocks sweeps until the mutex expires.
+            "unacked_restore_interval": settings.broker_restore_interval_s,
+            "unacked_restore_throttle": 1,
+            "unacked_mutex_expire": 60,
             "socket_connect_timeout": max(timeout, 1.0),
         },
         "broker_connection_retry_on_startup": True,

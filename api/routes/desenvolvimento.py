@@ -143,7 +143,7 @@ def buscar_os_async(
         except Exception:
             state.release_claim(client, numero_os, token)
             raise
-    except Exception as exc:  # Redis lost mid-way or publishing failed
+    except Exception as exc:  # noqa: BLE001 - Redis lost mid-way or publishing failed
         log.warning("enqueue failed, synchronous fallback numero_os=%s error=%s",
                     numero_os, type(exc).__name__)
         return _fallback(request, numero_os, "publish_failed")

@@ -35,9 +35,9 @@ class Demo:
         self.log = open(workdir / "demo.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-c",
-             "import sys; from registro.legacy_demo.app import serve; "
+             ("import sys; from registro.legacy_demo.app import serve; "
              "from registro.legacy_demo.config import DemoConfig; "
-             "serve('127.0.0.1', int(sys.argv[1]), DemoConfig())", str(self.port)],
+             "serve('127.0.0.1', int(sys.argv[1]), DemoConfig())"), str(self.port)],
             env=env, stdout=self.log, stderr=subprocess.STDOUT)
         wait_for_port(self.port, proc=self.proc)
         self.admin = httpx.Client(base_url=self.url, timeout=10,
@@ -91,6 +91,7 @@ class Stack:
                "REGISTRO_TASK_SOFT_TIME_LIMIT_S": "80",
                "REGISTRO_TASK_MAX_RETRIES": "2",
                "REGISTRO_BROKER_VISIBILITY_TIMEOUT_S": "6",
+               "REGISTRO_BROKER_RESTORE_INTERVAL_S": "1",
                "REGISTRO_WORKER_HEARTBEAT_S": "0.5",
                "REGISTRO_WORKER_METRICS_PORT": "0",
                "REGISTRO_LEGACY_RATE_PER_MINUTE": "6000",

@@ -48,8 +48,8 @@ def test_rate_limit_holds_across_two_workers(stack, client):
     # a cold browser start (up to ~2.5 s) may delay the first search. Two workers
     # without the global budget would run all four within ~2 s.
     assert span >= 3 * interval - 2.5, search_times
-    waits = re.search(r"^registro_ratelimit_waits_total (\S+)$", worker_metrics, re.M)
+    waits = re.search(r"^registro_ratelimit_waits_total (\S+)$", worker_metrics, re.MULTILINE)
     assert waits is not None, worker_metrics[:2000]
     success = re.search(r'^registro_task_outcomes_total\{outcome="success",reason="ok"\} (\S+)$',
-                        worker_metrics, re.M)
+                        worker_metrics, re.MULTILINE)
     assert success is not None and float(success.group(1)) >= 1
