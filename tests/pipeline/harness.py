@@ -90,7 +90,7 @@ class Stack:
                "REGISTRO_TASK_TIME_LIMIT_S": "90",
                "REGISTRO_TASK_SOFT_TIME_LIMIT_S": "80",
                "REGISTRO_TASK_MAX_RETRIES": "2",
-               "REGISTRO_BROKER_VISIBILITY_TIMEOUT_S": "6",
+               "REGISTRO_BROKER_VISIBILITY_TIMEOUT_S": "12",  # above any test task
                "REGISTRO_BROKER_RESTORE_INTERVAL_S": "1",
                "REGISTRO_WORKER_HEARTBEAT_S": "0.5",
                "REGISTRO_WORKER_METRICS_PORT": "0",

@@ -141,7 +141,7 @@ def test_sigkilled_worker_task_is_redelivered_and_completes_once(stack, client):
         assert os_rows(stack.db_url, numero) == 0
         stack.demo.faults(slow_os_ms=0)
         replacement = stack.start_worker("after-kill")
-        # Redelivered once the visibility timeout (6 s here) has passed.
+        # Redelivered once the visibility timeout (12 s here) has passed.
         done = wait_status(client, body["task_id"], {"SUCCESS", "FAILURE"}, timeout=90)
     finally:
         stack.demo.faults(slow_os_ms=0)

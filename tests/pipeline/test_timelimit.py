@@ -14,6 +14,7 @@ def test_soft_time_limit_fails_cleanly_and_next_task_succeeds(stack, client):
     stack.stop_workers()
     # Limits short for the test, yet long enough for a cold browser start on a busy machine.
     stack.start_worker("tl", REGISTRO_TASK_SOFT_TIME_LIMIT_S=8, REGISTRO_TASK_TIME_LIMIT_S=15,
+                       REGISTRO_BROKER_VISIBILITY_TIMEOUT_S=30,
                        REGISTRO_PAGE_TIMEOUT_S=60)
     stack.demo.faults(slow_os_ms=40000)
     try:
