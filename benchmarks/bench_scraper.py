@@ -10,8 +10,9 @@ request, then, in the same run:
 - naive: a new browser, a new login and a quit for each of ``--naive`` OS numbers;
 - site: the legacy site's own time per OS, measured without a browser by replaying
   with an HTTP client the requests on the page's critical path (search page, search,
-  OS page, its script unless the browser had it cached, its data request) plus the
-  page's known render delays;
+  OS page, then the longer of its own script + data and its frame's page + script +
+  data; scripts only when the browser did not have them cached) plus the page's known
+  render delays; and the pages' time as the browser itself measured it;
 
 and prints scrapes/minute, time per OS, the overhead per OS beyond the site's own
 time, and the peak memory (PSS, summed over the Chromium and chromedriver processes).
