@@ -20,6 +20,7 @@ Reports requests/s, p50/p99 latency and error rate (socket errors, timeouts over
 from __future__ import annotations
 
 import argparse
+import shutil
 import re
 import resource
 import subprocess
@@ -137,6 +138,7 @@ def main() -> None:
         stack.stop_workers()
         stack.stop_redis()
         demo.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

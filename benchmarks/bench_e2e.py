@@ -13,6 +13,7 @@ peak memory (PSS, summed over every process of the platform, browsers included).
 from __future__ import annotations
 
 import argparse
+import shutil
 import asyncio
 import statistics
 import sys
@@ -203,6 +204,7 @@ def main() -> None:
         stack.stop_workers()
         stack.stop_redis()
         demo.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
     ok = result["outcomes"].get("SUCCESS", 0)
     print(f"end-to-end: {args.lookups} lookups, {args.clients} clients, "
