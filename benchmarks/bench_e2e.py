@@ -81,22 +81,23 @@ def server_quantiles(metrics_text: str) -> dict[str, tuple[int, float, float]]:
                 per_route[le] = per_route.get(le, 0) + sample.value  # sum over status
     out = {}
     for route, cum in buckets.items():
-        bounds = sorted(cum)
-        total = cum[bounds[-1]]
-
-        def quantile(q: float) -> float:
-            rank, prev_b, prev_c = q * total, 0.0, 0.0
-            for b in bounds:
-                if cum[b] >= rank:
-                    if b == float("inf"):
-                        return prev_b
-                    span = cum[b] - prev_c
-                    return prev_b + (b - prev_b) * ((rank - prev_c) / span if span else 1)
-                prev_b, prev_c = b, cum[b]
-            return prev_b
-
-        out[route] = (int(total), quantile(0.5), quantile(0.99))
+        total = cum[max(cum)]
+        out[route] = (int(total), _quantile(cum, 0.5), _quantile(cum, 0.99))
     return out
+
+
+def _quantile(cum: dict[float, float], q: float) -> float:
+    """Linear interpolation inside the bucket holding the q-th observation."""
+    bounds = sorted(cum)
+    rank, prev_b, prev_c = q * cum[bounds[-1]], 0.0, 0.0
+    for b in bounds:
+        if cum[b] >= rank:
+            if b == float("inf"):
+                return prev_b
+            span = cum[b] - prev_c
+            return prev_b + (b - prev_b) * ((rank - prev_c) / span if span else 1)
+        prev_b, prev_c = b, cum[b]
+    return prev_b
 
 
 def pct(values: list[float], q: float) -> float:
