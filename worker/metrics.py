@@ -2,9 +2,10 @@
 
 Each pool process writes its samples to files in ``PROMETHEUS_MULTIPROC_DIR``
 (prometheus-client's multiprocess mode); the worker's main process serves them
-all on ``REGISTRO_WORKER_METRICS_PORT``. The directory must be set before
-prometheus_client is imported, which is why this module sets it first; the
-API never imports this module.
+all on ``REGISTRO_WORKER_METRICS_PORT``. prometheus_client picks its value class
+when first imported, and Celery's CLI may import it before us (Flower's command
+plugin does), so this module sets the directory, then re-selects the value class.
+The API never imports this module.
 """
 
 from __future__ import annotations
@@ -18,13 +19,18 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 MULTIPROC_DIR = os.environ["PROMETHEUS_MULTIPROC_DIR"]
 os.makedirs(MULTIPROC_DIR, exist_ok=True)
 
-from prometheus_client import (  # after the multiprocess dir is set
+from prometheus_client import (  # noqa: E402 - after the multiprocess dir is set
     CollectorRegistry,
     Counter,
     Histogram,
     multiprocess,
     start_http_server,
+    values,
 )
+
+# Already imported by someone else (e.g. Flower's Celery command plugin)? Then it
+# chose in-memory values: switch to the multiprocess ones before creating metrics.
+values.ValueClass = values.get_value_class()
 
 TASK_DURATION = Histogram(
     "registro_task_duration_seconds", "Wall time of one scrape task try, by outcome.",
