@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 from registro.db import session_factory
 from registro.settings import Settings, get_settings
 
-
 # Dependencies that do no I/O are ``async def``: FastAPI runs them on the event loop
 # instead of one threadpool hop each.
 

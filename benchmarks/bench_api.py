@@ -20,9 +20,9 @@ Reports requests/s, p50/p99 latency and error rate (socket errors, timeouts over
 from __future__ import annotations
 
 import argparse
-import shutil
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile

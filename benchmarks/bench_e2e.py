@@ -13,8 +13,8 @@ peak memory (PSS, summed over every process of the platform, browsers included).
 from __future__ import annotations
 
 import argparse
-import shutil
 import asyncio
+import shutil
 import statistics
 import sys
 import threading

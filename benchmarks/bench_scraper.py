@@ -34,10 +34,10 @@ from pathlib import Path
 
 import httpx
 import psutil
-from registro.worker.scraper import Scraper
 
 from registro import local_services
 from registro.settings import Settings
+from registro.worker.scraper import Scraper
 
 OS_NUMBERS = [str(n) for n in range(1001, 1200) if n % 97]
 

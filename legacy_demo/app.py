@@ -23,9 +23,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
 from registro.legacy_demo import data
 from registro.legacy_demo.config import DemoConfig, Faults
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "DEMOSESSID"

@@ -6,6 +6,7 @@ Every process binds to loopback and is stopped by ``ManagedProcess.stop()``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -50,10 +51,8 @@ class ManagedProcess:
 
     def stop(self, timeout: float = 10.0) -> None:
         for fn in self.on_stop:
-            try:
+            with contextlib.suppress(Exception):  # best-effort cleanup
                 fn()
-            except Exception:  # noqa: BLE001 - best effort cleanup
-                pass
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:

@@ -19,7 +19,7 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 MULTIPROC_DIR = os.environ["PROMETHEUS_MULTIPROC_DIR"]
 os.makedirs(MULTIPROC_DIR, exist_ok=True)
 
-from prometheus_client import (  # noqa: E402 - after the multiprocess dir is set
+from prometheus_client import (
     CollectorRegistry,
     Counter,
     Histogram,

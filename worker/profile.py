@@ -31,9 +31,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from registro.worker import parsers
 
 from registro.schemas import ALL_FIELDS, SECTIONS
+from registro.worker import parsers
 
 TEMPLATE_NAMES = frozenset({"username", "password", "numero_os"})
 DEFAULT_PROFILE = "demo.yaml"

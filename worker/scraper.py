@@ -38,16 +38,6 @@ from typing import Any, Self
 
 import urllib3.exceptions
 from pydantic import ValidationError
-from registro.worker import parsers, scripts
-from registro.worker.browser import Browser, open_browser
-from registro.worker.profile import (
-    Block,
-    Condition,
-    SiteProfile,
-    Step,
-    load_profile,
-    parser_chain,
-)
 from selenium.common.exceptions import (
     ElementClickInterceptedException,
     ElementNotInteractableException,
@@ -63,6 +53,16 @@ from registro.errors import PermanentScrapeError, Reason, ScrapeError, Transient
 from registro.queue import NUMERO_OS_RE
 from registro.schemas import SECTIONS, ScrapedOS
 from registro.settings import Settings
+from registro.worker import parsers, scripts
+from registro.worker.browser import Browser, open_browser
+from registro.worker.profile import (
+    Block,
+    Condition,
+    SiteProfile,
+    Step,
+    load_profile,
+    parser_chain,
+)
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from registro.api.fallback import FallbackBusy
 from registro.api.schemas import (
     FoundExisting,
     Instructions,
-    QueueInfo,
     Queued,
+    QueueInfo,
     QueueStatus,
     ScrapeResult,
     SyncScraped,

@@ -1,4 +1,5 @@
 from alembic import context
+
 from registro.db import make_engine
 from registro.models import Base
 

@@ -10,13 +10,14 @@ import shutil
 import tempfile
 
 import pytest
-from registro.legacy_demo import data
 from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
+
+from registro.legacy_demo import data
 
 pytestmark = pytest.mark.browser
 

@@ -9,8 +9,8 @@ import sys
 from decimal import Decimal
 
 import pytest
-from registro.legacy_demo import data
 
+from registro.legacy_demo import data
 from registro.schemas import ALL_FIELDS, ScrapedOS
 
 SAMPLE = ["1", "2", "3", "42", "52", "55", "96", "98", "500", "1234", "12345", "999999"]

@@ -11,8 +11,8 @@ import time
 
 import httpx
 import pytest
-from registro.legacy_demo import data
 
+from registro.legacy_demo import data
 from registro.local_services import free_port, wait_for_port
 from tests.support.demo import running_demo
 

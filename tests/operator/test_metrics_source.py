@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-from registro_operator.metrics_source import MetricsError, MetricsSource
 
 from registro.local_services import free_port, wait_for_port
+from registro_operator.metrics_source import MetricsError, MetricsSource
 from tests.conftest import require
 from tests.operator.conftest import wait_until
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from registro_operator.policy import PolicyState, PoolSpec, decide, raw_recommendation
 
 SPEC = PoolSpec(min_replicas=1, max_replicas=3, tasks_per_worker=3,

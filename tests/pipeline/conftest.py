@@ -3,8 +3,8 @@ shared by the module's tests (starting them once keeps the suite short)."""
 
 from __future__ import annotations
 
-import shutil
 import secrets
+import shutil
 
 import pytest
 

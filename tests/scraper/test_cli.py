@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from registro.legacy_demo.data import expected_record
 
 from registro.cli import exit_code_for
 from registro.errors import PermanentScrapeError, Reason, TransientScrapeError
+from registro.legacy_demo.data import expected_record
 from registro.schemas import ScrapedOS
 
 pytestmark = pytest.mark.browser

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from registro.legacy_demo.data import expected_record
-from registro.worker.scraper import Scraper
 
 from registro.errors import PermanentScrapeError, Reason, TransientScrapeError
+from registro.legacy_demo.data import expected_record
+from registro.worker.scraper import Scraper
 
 pytestmark = pytest.mark.browser
 

@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+
 from registro.worker import parsers
 from registro.worker.profile import FieldSpec, parser_chain
 

@@ -6,14 +6,14 @@ import copy
 
 import pytest
 import yaml
+
+from registro.schemas import ALL_FIELDS
 from registro.worker.profile import (
     ProfileError,
     default_profile_path,
     load_profile,
     parse_profile,
 )
-
-from registro.schemas import ALL_FIELDS
 
 from .conftest import SITE2
 
@@ -83,9 +83,8 @@ def test_missing_and_malformed_files(tmp_path):
 
 
 def test_settings_choose_the_profile_and_url(tmp_path, monkeypatch):
-    from registro.worker.scraper import Scraper
-
     from registro.settings import Settings
+    from registro.worker.scraper import Scraper
 
     monkeypatch.setenv("REGISTRO_SITE_PROFILE", str(SITE2 / "profile.yaml"))
     monkeypatch.setenv("REGISTRO_LEGACY_URL", "http://127.0.0.1:1234/erp/")

@@ -8,11 +8,11 @@ from decimal import Decimal
 
 import pytest
 from pydantic import SecretStr
-from registro.worker.profile import load_profile
-from registro.worker.scraper import Scraper
 
 from registro.errors import PermanentScrapeError, Reason
 from registro.settings import Settings
+from registro.worker.profile import load_profile
+from registro.worker.scraper import Scraper
 
 from .conftest import SITE2
 

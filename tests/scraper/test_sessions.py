@@ -7,14 +7,14 @@ from pathlib import Path
 import psutil
 import pytest
 import sqlalchemy as sa
-from registro.legacy_demo.data import expected_record
-from registro.worker.scraper import Scraper, scrape_and_save
 
 from registro import local_services
 from registro.db import session_scope
 from registro.errors import Reason, TransientScrapeError
+from registro.legacy_demo.data import expected_record
 from registro.models import Cliente, Equipamento, OrdemServico
 from registro.records import find_os, to_scraped
+from registro.worker.scraper import Scraper, scrape_and_save
 
 pytestmark = pytest.mark.browser
 

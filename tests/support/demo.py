@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+
 from registro.legacy_demo import DemoConfig, create_app
 
 
