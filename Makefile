@@ -34,6 +34,7 @@ run: system-deps-run venv
 	$(BIN)/registro up
 
 test: system-deps-test venv helm-tool k8s-tools
+	$(BIN)/ruff check .
 	$(BIN)/pytest
 
 # etcd, kube-apiserver and kubectl built from the Go module proxy, cached outside the
