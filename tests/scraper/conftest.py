@@ -30,86 +30,11 @@ def site2_url():
     thread.join(5)
 
 
-# --- the demo legacy system, as a real server process -----------------------------------
-
-import os
-import secrets
-import subprocess
-import sys
-
-import httpx
-
-from registro import local_services
-
-
-class DemoServer:
-    """A running demo legacy system and its admin API (faults, stats, sessions)."""
-
-    def __init__(self, proc: subprocess.Popen, port: int, token: str):
-        self.proc, self.port, self.token = proc, port, token
-        self.url = f"http://127.0.0.1:{port}"
-        self._admin = httpx.Client(base_url=self.url, timeout=10,
-                                   headers={"Authorization": f"Bearer {token}"})
-
-    def faults(self, **changes) -> dict:
-        r = self._admin.post("/_demo/faults", json=changes)
-        r.raise_for_status()
-        return r.json()
-
-    def stats(self) -> dict:
-        r = self._admin.get("/_demo/stats")
-        r.raise_for_status()
-        return r.json()
-
-    def reset(self) -> None:
-        self._admin.post("/_demo/reset").raise_for_status()
-        self._admin.post("/_demo/sessions/expire").raise_for_status()
-
-    def expire_sessions(self) -> int:
-        r = self._admin.post("/_demo/sessions/expire")
-        r.raise_for_status()
-        return r.json()["expired"]
-
-    def stop(self) -> None:
-        self._admin.close()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-def start_demo(render_delay_ms: int = 50) -> DemoServer:
-    port = local_services.free_port()
-    token = secrets.token_urlsafe(24)
-    env = {**os.environ, "REGISTRO_DEMO_ADMIN_TOKEN": token}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "registro.legacy_demo", "--port", str(port),
-         "--render-delay-ms", str(render_delay_ms)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        local_services.wait_for_port(port, proc=proc)
-    except Exception:
-        proc.kill()
-        raise
-    return DemoServer(proc, port, token)
-
-
-@pytest.fixture(scope="session")
-def demo_server():
-    server = start_demo()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def demo(demo_server):
-    """The session's demo system with faults, counters and sessions reset."""
-    demo_server.reset()
-    return demo_server
+def demo(demo):
+    """The shared demo (tests/conftest.py), also with no logged-in session left over."""
+    demo.expire_sessions()
+    return demo
 
 
 @pytest.fixture

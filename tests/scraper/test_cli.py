@@ -54,7 +54,7 @@ def test_scrape_exit_codes(tmp_path, demo, browser_available):
     assert result.returncode == 3, result.stderr
     out = json.loads(result.stdout)
     assert out["reason"] == "not_found" and len(out["artifacts"]) == 2
-    demo.faults(fail_paths=["/os/"])
+    demo.set_faults(fail_paths=["/os/"])
     result = _run(["scrape", "1", "--no-save"], tmp_path, REGISTRO_LEGACY_URL=demo.url)
     assert result.returncode == 6, result.stderr
     assert json.loads(result.stdout)["transient"] is True

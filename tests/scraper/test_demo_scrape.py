@@ -51,7 +51,7 @@ def test_not_found_is_permanent_with_artifacts(demo, demo_settings):
 
 
 def test_login_failure_is_permanent(demo, demo_settings):
-    demo.faults(login_fails=True)
+    demo.set_faults(login_fails=True)
     with Scraper(demo_settings) as scraper, pytest.raises(PermanentScrapeError) as err:
         scraper.scrape("1")
     assert err.value.reason == Reason.LOGIN_FAILED
@@ -65,18 +65,18 @@ def test_login_failure_is_permanent(demo, demo_settings):
 ])
 def test_http_500_is_transient(demo, demo_settings, faults):
     with Scraper(demo_settings) as scraper:
-        demo.faults(**faults)
+        demo.set_faults(**faults)
         with pytest.raises(TransientScrapeError) as err:
             scraper.scrape("1")
         assert err.value.reason == Reason.HTTP_ERROR
         _assert_artifacts(err.value)
-        demo.faults(fail_paths=[])
+        demo.set_faults(fail_paths=[])
         assert scraper.scrape("1").os.numero_os == "1"  # same session recovers
         assert scraper.sessions_started == 1
 
 
 def test_slow_page_is_a_transient_timeout(demo, demo_settings):
-    demo.faults(slow_os_ms=6000)
+    demo.set_faults(slow_os_ms=6000)
     settings = demo_settings.model_copy(update={"page_timeout_s": 2.0})
     with Scraper(settings) as scraper, pytest.raises(TransientScrapeError) as err:
         scraper.scrape("1")
