@@ -30,20 +30,12 @@ sys.path.insert(0, str(REPO))
 
 from registro import local_services
 from registro.local_services import free_port
-from tests.delivery.test_images import parse, runtime_command
+from tests.delivery.test_images import copy_build_context, parse, runtime_command
 
 
 def install(work: Path) -> tuple[Path, float]:
     build = parse(REPO / "Dockerfile.api")[0]
-    src = work / "src"
-    src.mkdir()
-    for source, _ in build.copies:
-        s = REPO / source
-        if s.is_dir():
-            shutil.copytree(s, src / source, ignore=shutil.ignore_patterns(
-                "__pycache__", "*.pyc", "*.egg-info"))
-        else:
-            shutil.copy2(s, src / source)
+    src = copy_build_context(build, work / "src")
     env = {**os.environ, **build.env, "UV_PROJECT_ENVIRONMENT": str(work / "venv")}
     env.setdefault("UV_PYTHON", "python3.11")
     env.pop("VIRTUAL_ENV", None)

@@ -99,6 +99,19 @@ def test_dockerfile_policies(name):
         assert "chrom" not in " ".join(build.runs + runtime.runs).lower(), "no browser"
 
 
+def copy_build_context(build: Stage, dest: Path) -> Path:
+    """Copy what the build stage's COPY lines take from the repo into ``dest``."""
+    dest.mkdir()
+    for source, _dst in build.copies:
+        s = REPO / source
+        if s.is_dir():
+            shutil.copytree(s, dest / source, ignore=shutil.ignore_patterns(
+                "__pycache__", "*.pyc", "*.egg-info"))
+        else:
+            shutil.copy2(s, dest / source)
+    return dest
+
+
 def test_the_three_images_install_the_same_way():
     steps = {n: (parse(REPO / n)[0].copies, parse(REPO / n)[0].runs) for n in DOCKERFILES}
     assert len({json.dumps(v) for v in steps.values()}) == 1
@@ -115,15 +128,7 @@ def image_venv(tmp_path_factory) -> Path:
     assert have == pinned, f"local uv {have} differs from the images' uv {pinned}"
 
     work = tmp_path_factory.mktemp("image")
-    src = work / "src"
-    src.mkdir()
-    for source, _dst in build.copies:
-        s = REPO / source
-        if s.is_dir():
-            shutil.copytree(s, src / source, ignore=shutil.ignore_patterns(
-                "__pycache__", "*.pyc", "*.egg-info"))
-        else:
-            shutil.copy2(s, src / source)
+    src = copy_build_context(build, work / "src")
     env = {**os.environ, **build.env}
     env["UV_PROJECT_ENVIRONMENT"] = str(work / "opt-registro")
     env["UV_COMPILE_BYTECODE"] = "0"  # only speed: bytecode is compiled at image build
