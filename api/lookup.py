@@ -17,6 +17,7 @@ from fastapi import HTTPException, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
+from registro import pipeline_state as state
 from registro.api import metrics
 from registro.api.fallback import FallbackBusy, FallbackScrapers
 from registro.api.schemas import (
@@ -33,7 +34,6 @@ from registro.errors import PermanentScrapeError, Reason, TransientScrapeError
 from registro.queue import NUMERO_OS_RE, TASK_ID_PREFIX, TASK_NAME, read_queue_depth, task_id_for
 from registro.records import find_os, public_data, to_scraped
 from registro.settings import Settings
-from registro.worker import progress as state
 
 log = logging.getLogger("registro.api")
 

@@ -14,8 +14,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, disable_cre
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from registro import pipeline_state as state
 from registro.queue import read_queue_depth
-from registro.worker import progress as state
 
 disable_created_metrics()  # no *_created series: half the output, nothing lost
 REGISTRY = CollectorRegistry(auto_describe=True)

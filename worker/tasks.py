@@ -21,12 +21,12 @@ import redis
 from celery import signals
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
+from registro import pipeline_state as state
 from registro.errors import PermanentScrapeError, Reason, ScrapeError, TransientScrapeError
 from registro.queue import TASK_NAME
 from registro.records import public_data
 from registro.settings import get_settings
 from registro.worker import metrics
-from registro.worker import progress as state
 from registro.worker.celery_app import app
 from registro.worker.ratelimit import GlobalRateLimiter
 

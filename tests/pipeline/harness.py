@@ -17,8 +17,8 @@ import psutil
 import redis
 
 from registro import local_services
+from registro import pipeline_state as state
 from registro.local_services import free_port, wait_for_port
-from registro.worker import progress as state
 
 BIN = Path(sys.executable).parent
 
