@@ -25,6 +25,27 @@ VAR = Path("var")
 KEY_FILE = VAR / "api-key"
 
 
+def _wait_worker_online(redis_url: str, worker: ManagedProcess, logs: Path,
+                        timeout: float = 90.0) -> None:
+    """Until the worker's heartbeat is in Redis: before that, lookups would take the
+    synchronous fallback instead of the queue."""
+    import redis
+
+    from registro.pipeline_state import workers_online
+
+    client = redis.Redis.from_url(redis_url, socket_timeout=2)
+    deadline = time.monotonic() + timeout
+    try:
+        while workers_online(client)[0] == 0:
+            if worker.proc.poll() is not None:
+                raise RuntimeError(f"worker exited with {worker.proc.returncode} (see {logs}/)")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"worker not online after {timeout:.0f}s (see {logs}/)")
+            time.sleep(0.2)
+    finally:
+        client.close()
+
+
 def local_api_key(path: Path = KEY_FILE) -> str:
     """The persisted local key, created (mode 0600) on first use."""
     if path.exists():
@@ -129,7 +150,9 @@ def register(app: typer.Typer) -> None:
                 started.append(driver)
                 env["SELENIUM_URL"] = driver.url
 
-            started.append(_spawn("worker", worker_command(concurrency), env, 0, "", logs))
+            worker = _spawn("worker", worker_command(concurrency), env, 0, "", logs)
+            started.append(worker)
+            _wait_worker_online(redis_srv.url, worker, logs)
             api = _spawn("api", api_command("127.0.0.1", port), env, port,
                          f"http://127.0.0.1:{port}", logs)
             started.append(api)
