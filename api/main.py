@@ -7,6 +7,7 @@ import time
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -118,6 +119,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(BodyLimitAndMetrics, max_body=settings.api_max_body_bytes)
+    origins = settings.cors_origin_list()
+    if origins:
+        # Outermost, so 401/413/429/503 answers carry the CORS headers too and a page
+        # can read their Retry-After. No cookies: the key travels in Authorization.
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_credentials=False,
+                           allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"],
+                           expose_headers=["Retry-After"], max_age=600)
     return app
 
 

@@ -1,8 +1,9 @@
 """``registro up``: the whole platform on this machine (what ``make run`` calls).
 
 Starts Redis (AOF in ./var/redis), the demo legacy system, a chromedriver as the
-worker's WebDriver endpoint, one Celery worker, the API on 127.0.0.1:8000 and,
-with ``--flower``, Flower. Prints the local API key and curl commands; Ctrl-C
+worker's WebDriver endpoint, one Celery worker, the API on 127.0.0.1:8000, the web
+demo page (``web/dist/demo``, when built) on 127.0.0.1:8002 and, with ``--flower``,
+Flower. Prints the local API key, the demo page's address and curl commands; Ctrl-C
 stops everything. Also ``registro worker`` and ``registro api``.
 """
 
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 import typer
 
@@ -23,6 +25,20 @@ from registro.local_services import ManagedProcess, free_port, wait_for_port
 
 VAR = Path("var")
 KEY_FILE = VAR / "api-key"
+# Built by `make web` (npm run build in web/); not part of the Python package.
+WEB_DEMO_DIR = Path(__file__).resolve().parent.parent / "web" / "dist" / "demo"
+
+
+def demo_page_url(web_url: str, api_url: str, key: str) -> str:
+    """The page's address with the API and the key in the fragment, the way notebook
+    servers hand over their token: browsers never send a fragment to any server, so the
+    key stays out of request logs and out of the served files."""
+    return f"{web_url}/#{urlencode({'api': api_url, 'key': key})}"
+
+
+def static_server_command(directory: Path, port: int) -> list[str]:
+    return [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+            "--directory", str(directory)]
 
 
 def _wait_worker_online(redis_url: str, worker: ManagedProcess, logs: Path,
@@ -107,6 +123,7 @@ def register(app: typer.Typer) -> None:
         redis_port: int = typer.Option(6379, help="Redis port (a free one if taken; 0: any free port)."),
         concurrency: int = typer.Option(1, help="Browsers the worker drives in parallel."),
         flower: bool = typer.Option(False, help="Also start Flower on 127.0.0.1:5555."),
+        web_port: int = typer.Option(8002, help="Web demo page port (on 127.0.0.1); 0: no page."),
     ) -> None:
         """Start Redis, the demo system, chromedriver, a worker and the API; Ctrl-C stops."""
         from registro.db import upgrade
@@ -150,6 +167,21 @@ def register(app: typer.Typer) -> None:
                 started.append(driver)
                 env["SELENIUM_URL"] = driver.url
 
+            serve_web = bool(web_port) and (WEB_DEMO_DIR / "index.html").exists()
+            if serve_web and not _port_free(web_port):
+                web_port = free_port()  # something else already listens there
+            web_url = f"http://127.0.0.1:{web_port}"
+            if serve_web:
+                # Its own origin, allowed by the API's CORS setting: the same path a host
+                # application on another origin takes; the API serves no files.
+                origins = [o for o in env.get("REGISTRO_CORS_ORIGINS", "").split(",") if o]
+                env["REGISTRO_CORS_ORIGINS"] = ",".join([*origins, web_url])
+                web = _spawn("web", static_server_command(WEB_DEMO_DIR, web_port),
+                             {"PATH": os.environ.get("PATH", "")},  # no secrets: it serves files
+                             web_port, web_url, logs)
+                started.append(web)
+                wait_for_port(web_port, proc=web.proc)
+
             worker = _spawn("worker", worker_command(concurrency), env, 0, "", logs)
             started.append(worker)
             _wait_worker_online(redis_srv.url, worker, logs)
@@ -164,12 +196,15 @@ def register(app: typer.Typer) -> None:
                     "http://127.0.0.1:5555", logs))
 
             base = f"http://127.0.0.1:{port}"
+            page = (f"  web page  {demo_page_url(web_url, base, key)}" if serve_web else
+                    "  web page  not built (make web)" if web_port else "")
             typer.echo(f"""
 Registro is running (logs in {logs}/):
   API       {base}   (docs: {base}/docs, metrics: {base}/metrics)
   demo      {env['REGISTRO_LEGACY_URL']}
   Redis     {redis_srv.url}
   WebDriver {env['SELENIUM_URL']}{"" if not flower else chr(10) + "  Flower    http://127.0.0.1:5555"}
+{page}
 
 Local API key (saved in {KEY_FILE}): {key}
 

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
         SecretStr(""), validation_alias=_env("API_KEYS"),
         description="Comma-separated API keys accepted as 'Authorization: Bearer <key>'.",
     )
+    cors_origins: str = Field(
+        "", validation_alias=_env("CORS_ORIGINS"),
+        description="Comma-separated browser origins (scheme://host:port) allowed to call "
+        "the API cross-origin, e.g. the demo page of `registro up`. Empty: none.",
+    )
 
     # --- worker (the guide's production settings) -----------------------
     task_time_limit_s: int = Field(300, ge=1, validation_alias=_env("TASK_TIME_LIMIT_S"))
@@ -127,6 +132,9 @@ class Settings(BaseSettings):
 
     def api_key_list(self) -> list[str]:
         return [k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()]
+
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
 
 
 @lru_cache
