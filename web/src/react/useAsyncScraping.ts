@@ -1,0 +1,150 @@
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import {
+  type LookupAnswer, type OsData, type RegistroClient, type TaskState, type TaskStatus, isAbortError,
+} from '../client';
+import { useRegistroClient } from './context';
+
+/** `idle` before any lookup (and after `cancel`), `starting` while the lookup request is
+ * in flight, then the task's own states. */
+export type ScrapingStatus = 'idle' | 'starting' | TaskState;
+
+export interface AsyncScrapingState {
+  status: ScrapingStatus;
+  numeroOS: string | null;
+  currentTaskId: string | null;
+  /** 0..100, the worker's own percentage. */
+  progress: number;
+  message: string | null;
+  /** The API's estimate when the task was queued, e.g. "6-15 segundos". */
+  estimatedTime: string | null;
+  /** The record, whichever path produced it. */
+  result: OsData | null;
+  /** `banco_local`, `fila` or `sincrono`: the only trace of which path answered. */
+  via: 'banco_local' | 'fila' | 'sincrono' | null;
+  error: Error | null;
+}
+
+export interface AsyncScraping extends AsyncScrapingState {
+  /** True from `startScraping` until the record or an error arrives. */
+  isLoading: boolean;
+  /** Look the OS up. Resolves with the API's answer (`found_existing`, `queued`, or the
+   * synchronous `success`), or null on error (see `error`). A queued task is followed
+   * until it ends; the other two set `result` at once. */
+  startScraping(numeroOS: string, options?: { forcar?: boolean }): Promise<LookupAnswer | null>;
+  /** Follow a task started elsewhere. */
+  follow(taskId: string, numeroOS?: string): void;
+  /** Ask again for the last OS (after a failure). */
+  retry(): Promise<LookupAnswer | null>;
+  /** Stop polling and forget the current lookup (the server-side scrape goes on; its
+   * record will be found stored next time). */
+  cancel(): void;
+}
+
+const INITIAL: AsyncScrapingState = {
+  status: 'idle', numeroOS: null, currentTaskId: null, progress: 0, message: null, estimatedTime: null,
+  result: null, via: null, error: null,
+};
+
+export function useAsyncScraping(options: { client?: RegistroClient } = {}): AsyncScraping {
+  const client = useRegistroClient(options.client);
+  const [state, setState] = useState<AsyncScrapingState>(INITIAL);
+  const controllerRef = useRef<AbortController | null>(null);
+  const numeroRef = useRef<string | null>(null);
+
+  // A new lookup, follow, cancel or unmount aborts whatever was in flight: no request
+  // and no state update outlives it.
+  const renew = useCallback((): AbortController => {
+    controllerRef.current?.abort();
+    const controller = new AbortController();
+    controllerRef.current = controller;
+    return controller;
+  }, []);
+  useEffect(() => () => controllerRef.current?.abort(), []);
+
+  const followWith = useCallback(
+    (controller: AbortController, taskId: string) => {
+      const { signal } = controller;
+      const onProgress = (status: TaskStatus) => {
+        if (signal.aborted) return;
+        setState((s) => ({ ...s, status: status.status, progress: status.progress, message: status.message }));
+      };
+      client.waitForResult(taskId, { signal, onProgress }).then(
+        (result) => {
+          if (signal.aborted) return;
+          setState((s) => ({ ...s, status: 'SUCCESS', progress: 100, result: result.data, error: null }));
+        },
+        (error: unknown) => {
+          if (signal.aborted || isAbortError(error)) return;
+          setState((s) => ({ ...s, status: 'FAILURE', error: asError(error) }));
+        },
+      );
+    },
+    [client],
+  );
+
+  const follow = useCallback(
+    (taskId: string, numeroOS?: string) => {
+      const controller = renew();
+      const numero = numeroOS ?? numeroRef.current;
+      numeroRef.current = numero;
+      setState({ ...INITIAL, status: 'PENDING', numeroOS: numero, currentTaskId: taskId, via: 'fila' });
+      followWith(controller, taskId);
+    },
+    [renew, followWith],
+  );
+
+  const startScraping = useCallback(
+    async (numeroOS: string, opts: { forcar?: boolean } = {}): Promise<LookupAnswer | null> => {
+      const controller = renew();
+      const { signal } = controller;
+      numeroRef.current = numeroOS;
+      setState({ ...INITIAL, status: 'starting', numeroOS });
+      let answer: LookupAnswer;
+      try {
+        answer = await client.lookup(numeroOS, { signal, forcar: opts.forcar });
+      } catch (error) {
+        if (!signal.aborted && !isAbortError(error)) {
+          setState((s) => ({ ...s, status: 'FAILURE', error: asError(error) }));
+        }
+        return null;
+      }
+      if (signal.aborted) return answer;
+      if (answer.status === 'queued') {
+        setState((s) => ({
+          ...s, status: 'PENDING', currentTaskId: answer.task_id, message: answer.message,
+          estimatedTime: answer.estimated_time, via: 'fila',
+        }));
+        followWith(controller, answer.task_id);
+      } else {
+        // Stored record or synchronous fallback: the data is here already.
+        setState((s) => ({
+          ...s, status: 'SUCCESS', progress: 100, message: answer.message, result: answer.data,
+          via: answer.status === 'found_existing' ? 'banco_local' : 'sincrono',
+        }));
+      }
+      return answer;
+    },
+    [client, renew, followWith],
+  );
+
+  const retry = useCallback(
+    () => (numeroRef.current ? startScraping(numeroRef.current) : Promise.resolve(null)),
+    [startScraping],
+  );
+
+  const cancel = useCallback(() => {
+    controllerRef.current?.abort();
+    controllerRef.current = null;
+    setState(INITIAL);
+  }, []);
+
+  const isLoading = state.status === 'starting' || state.status === 'PENDING' || state.status === 'PROGRESS';
+  return useMemo(
+    () => ({ ...state, isLoading, startScraping, follow, retry, cancel }),
+    [state, isLoading, startScraping, follow, retry, cancel],
+  );
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}

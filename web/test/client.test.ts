@@ -1,0 +1,210 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import {
+  ApiError, TaskFailedError, TaskTimeoutError, createRegistroClient, isAbortError, parseRetryAfter, withJitter,
+} from '../src/client';
+import { RECORD, SUCCESS, gaps, scriptedFetch, taskStatus } from './fakeApi';
+
+const BASE = 'http://api.test';
+const half = () => 0.5; // jitter factor exactly 1: the bare schedule
+
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+  vi.setSystemTime(0);
+});
+afterEach(() => vi.useRealTimers());
+
+/** Answers the status endpoint from `script` (the last entry repeats). */
+function statusScript(script: Parameters<typeof scriptedFetch>[0] extends (...a: never[]) => infer A ? A[] : never) {
+  return scriptedFetch((_url, _method, n) => script[Math.min(n, script.length) - 1]!);
+}
+
+describe('requests', () => {
+  it('joins the base URL, asks the headers function each time, encodes the OS number', async () => {
+    const { fetch, calls } = scriptedFetch(() => ({ body: { status: 'found_existing', message: '', data: RECORD, fonte: 'banco_local' } }));
+    let n = 0;
+    const client = createRegistroClient({ baseUrl: `${BASE}/`, fetch, headers: () => ({ Authorization: `Bearer k${++n}` }) });
+    await client.lookup('12345');
+    await client.lookup('1 2', { forcar: true });
+    expect(calls.map((c) => [c.method, c.url, c.headers.get('Authorization')])).toEqual([
+      ['POST', `${BASE}/api/desenvolvimento/buscar-os-async/12345`, 'Bearer k1'],
+      ['POST', `${BASE}/api/desenvolvimento/buscar-os-async/1%202?forcar=true`, 'Bearer k2'],
+    ]);
+  });
+
+  it('turns an error answer into an ApiError with the body message and Retry-After', async () => {
+    const { fetch } = scriptedFetch(() => ({ status: 503, headers: { 'Retry-After': '10' },
+      body: { status: 'busy', message: 'limite de scraping síncrono atingido' } }));
+    const client = createRegistroClient({ baseUrl: BASE, fetch });
+    const error = await client.lookup('1').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ApiError);
+    expect(error).toMatchObject({ status: 503, retryAfterMs: 10_000 });
+    expect((error as ApiError).message).toContain('limite de scraping síncrono atingido');
+  });
+});
+
+describe('waitForResult', () => {
+  it('backs off while nothing changes, up to the maximum, and starts over on a change', async () => {
+    const script = [...Array(7).fill({ body: taskStatus('PROGRESS', 40) }), { body: taskStatus('PROGRESS', 60) },
+      { body: taskStatus('PROGRESS', 60) }, { body: SUCCESS }];
+    const { fetch, calls } = statusScript(script);
+    const client = createRegistroClient({ baseUrl: BASE, fetch, random: half });
+    const done = client.waitForResult('scraping_12345');
+    await vi.advanceTimersByTimeAsync(60_000);
+    await expect(done).resolves.toMatchObject({ data: RECORD });
+    expect(gaps(calls)).toEqual([1000, 1500, 2250, 3375, 5000, 5000, 5000, 1000, 1500]);
+  });
+
+  it('spreads the delays with jitter, within ±25%', async () => {
+    const draws = [0, 1, 0.25, 0.75];
+    let i = 0;
+    const { fetch, calls } = statusScript([...Array(4).fill({ body: taskStatus('PENDING', 0) }), { body: SUCCESS }]);
+    const client = createRegistroClient({ baseUrl: BASE, fetch, random: () => draws[i++ % draws.length]!,
+      poll: { backoff: 1 } });
+    const done = client.waitForResult('scraping_12345');
+    await vi.advanceTimersByTimeAsync(10_000);
+    await done;
+    expect(gaps(calls)).toEqual([750, 1250, 875, 1125]);
+    for (let k = 0; k < 200; k++) {
+      const d = withJitter(1000, 0.25, Math.random);
+      expect(d).toBeGreaterThanOrEqual(750);
+      expect(d).toBeLessThanOrEqual(1250);
+    }
+  });
+
+  it('two pages with their own randomness do not poll in lockstep', async () => {
+    const times: number[][] = [];
+    for (const seed of [0.1, 0.9]) {
+      const { fetch, calls } = statusScript([...Array(5).fill({ body: taskStatus('PENDING', 0) }), { body: SUCCESS }]);
+      const client = createRegistroClient({ baseUrl: BASE, fetch, random: () => seed });
+      vi.setSystemTime(0);
+      const done = client.waitForResult('scraping_12345');
+      await vi.advanceTimersByTimeAsync(30_000);
+      await done;
+      times.push(calls.map((c) => c.at));
+    }
+    expect(times[0]!.slice(1).every((t, k) => t !== times[1]![k + 1])).toBe(true);
+  });
+
+  it.each([429, 503])('waits at least Retry-After after a %i, then carries on', async (code) => {
+    const { fetch, calls } = statusScript([
+      { body: taskStatus('PROGRESS', 10) },
+      { status: code, headers: { 'Retry-After': '7' }, body: { detail: 'slow down' } },
+      { body: SUCCESS },
+    ]);
+    const client = createRegistroClient({ baseUrl: BASE, fetch, random: () => 1 });
+    const done = client.waitForResult('scraping_12345');
+    await vi.advanceTimersByTimeAsync(6_999 + 1_250);
+    expect(calls).toHaveLength(2); // 1 250 ms (jittered 1 s), then nothing during the 7 s
+    await vi.advanceTimersByTimeAsync(20_000);
+    await expect(done).resolves.toMatchObject({ scraped_fields: 48 });
+    expect(gaps(calls)).toEqual([1250, 7000 * 1.25]); // jitter only adds to Retry-After
+  });
+
+  it('reads Retry-After as seconds or as an HTTP date', () => {
+    expect(parseRetryAfter('5')).toBe(5000);
+    expect(parseRetryAfter(new Date(30_000).toUTCString(), 0)).toBe(30_000);
+    expect(parseRetryAfter('soon')).toBeNull();
+    expect(parseRetryAfter(null)).toBeNull();
+  });
+
+  it('retries network failures and 5xx with growing delays', async () => {
+    const { fetch, calls } = statusScript([{ networkError: true }, { status: 502, body: {} }, { networkError: true },
+      { body: SUCCESS }]);
+    const client = createRegistroClient({ baseUrl: BASE, fetch, random: half });
+    const done = client.waitForResult('scraping_12345');
+    await vi.advanceTimersByTimeAsync(30_000);
+    await done;
+    expect(gaps(calls)).toEqual([1500, 2250, 3375]);
+  });
+
+  it('stops on abort: the promise rejects and no request follows', async () => {
+    const { fetch, calls } = statusScript([{ body: taskStatus('PROGRESS', 10) }]);
+    const client = createRegistroClient({ baseUrl: BASE, fetch, random: half });
+    const controller = new AbortController();
+    const done = client.waitForResult('scraping_12345', { signal: controller.signal });
+    await vi.advanceTimersByTimeAsync(2_600);
+    const before = calls.length;
+    controller.abort();
+    const error = await done.catch((e: unknown) => e);
+    expect(isAbortError(error)).toBe(true);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(calls).toHaveLength(before);
+  });
+
+  it('aborts the request in flight too', async () => {
+    let release: () => void = () => undefined;
+    const seen: AbortSignal[] = [];
+    const fetch = ((_: unknown, init?: RequestInit) => new Promise<Response>((_resolve, reject) => {
+      seen.push(init!.signal!);
+      init!.signal!.addEventListener('abort', () => reject(init!.signal!.reason));
+      release = () => undefined;
+    })) as typeof globalThis.fetch;
+    const client = createRegistroClient({ baseUrl: BASE, fetch });
+    const controller = new AbortController();
+    const done = client.waitForResult('scraping_1', { signal: controller.signal });
+    await vi.advanceTimersByTimeAsync(10);
+    controller.abort();
+    expect(isAbortError(await done.catch((e: unknown) => e))).toBe(true);
+    expect(seen[0]!.aborted).toBe(true);
+    release();
+  });
+
+  it('gives up after the time limit with a clear error', async () => {
+    const { fetch, calls } = statusScript([{ body: taskStatus('PROGRESS', 30) }]);
+    const client = createRegistroClient({ baseUrl: BASE, fetch, random: half, timeLimitMs: 60_000 });
+    const done = client.waitForResult('scraping_12345');
+    const outcome = done.catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(61_000);
+    const error = await outcome;
+    expect(error).toBeInstanceOf(TaskTimeoutError);
+    expect((error as Error).message).toBe(
+      'task scraping_12345 did not finish within its time limit of 60 s (last status: PROGRESS); polling stopped');
+    expect(calls.at(-1)!.at).toBe(60_000); // one last look at the deadline
+    const count = calls.length;
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(calls).toHaveLength(count);
+  });
+
+  it('rejects with the reason of a FAILURE, and at once on 401/404', async () => {
+    const failing = statusScript([{ body: taskStatus('FAILURE', 100, { reason: 'not_found', message: 'OS não encontrada' }) }]);
+    const client = createRegistroClient({ baseUrl: BASE, fetch: failing.fetch });
+    await expect(client.waitForResult('scraping_12345')).rejects.toMatchObject({ name: 'TaskFailedError', reason: 'not_found' });
+    expect((await client.waitForResult('x').catch((e: unknown) => e)) instanceof TaskFailedError).toBe(true);
+    for (const code of [401, 404]) {
+      const { fetch, calls } = statusScript([{ status: code, body: { detail: 'no' } }]);
+      const c = createRegistroClient({ baseUrl: BASE, fetch });
+      await expect(c.waitForResult('scraping_1')).rejects.toMatchObject({ status: code });
+      expect(calls).toHaveLength(1);
+    }
+  });
+
+  it('reports each change once through onProgress', async () => {
+    const { fetch } = statusScript([{ body: taskStatus('PENDING', 0) }, { body: taskStatus('PENDING', 0) },
+      { body: taskStatus('PROGRESS', 25) }, { body: SUCCESS }]);
+    const client = createRegistroClient({ baseUrl: BASE, fetch, random: half });
+    const seen: string[] = [];
+    const done = client.waitForResult('scraping_12345', { onProgress: (s) => seen.push(`${s.status}:${s.progress}`) });
+    await vi.advanceTimersByTimeAsync(20_000);
+    await done;
+    expect(seen).toEqual(['PENDING:0', 'PROGRESS:25', 'SUCCESS:100']);
+  });
+
+  it('shares one poll loop between waiters of the same task; it ends with the last one', async () => {
+    const { fetch, calls } = statusScript([{ body: taskStatus('PROGRESS', 10) }]);
+    const client = createRegistroClient({ baseUrl: BASE, fetch, random: half, poll: { backoff: 1 } });
+    const a = new AbortController();
+    const b = new AbortController();
+    const first = client.waitForResult('scraping_12345', { signal: a.signal }).catch((e: unknown) => e);
+    const second = client.waitForResult('scraping_12345', { signal: b.signal }).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(4_500);
+    expect(calls).toHaveLength(5); // t = 0, 1, 2, 3, 4 s: one loop, not two
+    a.abort();
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(calls).toHaveLength(7); // the second waiter still polls
+    b.abort();
+    expect(isAbortError(await first)).toBe(true);
+    expect(isAbortError(await second)).toBe(true);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(calls).toHaveLength(7);
+  });
+});

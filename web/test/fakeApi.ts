@@ -1,0 +1,59 @@
+// A scripted stand-in for the API in unit tests: each answer is a status code, a body and
+// headers; every request is recorded with the (fake) time it was made. The real API is
+// exercised by the end-to-end tests in tests/web/.
+import type { TaskStatus } from '../src/client';
+
+export interface Answer {
+  status?: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** Throw a network error (what fetch does when nothing answers). */
+  networkError?: boolean;
+}
+
+export interface Recorded {
+  url: string;
+  method: string;
+  at: number;
+  headers: Headers;
+  signal: AbortSignal | null | undefined;
+}
+
+export function scriptedFetch(route: (url: string, method: string, n: number) => Answer) {
+  const calls: Recorded[] = [];
+  const fetchFn = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    const url = String(input);
+    const method = init?.method ?? 'GET';
+    calls.push({ url, method, at: Date.now(), headers: new Headers(init?.headers), signal: init?.signal });
+    if (init?.signal?.aborted) throw init.signal.reason;
+    const answer = route(url, method, calls.length);
+    if (answer.networkError) throw new TypeError('fetch failed');
+    return new Response(answer.body === undefined ? null : JSON.stringify(answer.body), {
+      status: answer.status ?? 200,
+      headers: { 'Content-Type': 'application/json', ...answer.headers },
+    });
+  }) as typeof fetch;
+  return { fetch: fetchFn, calls };
+}
+
+export function taskStatus(status: TaskStatus['status'], progress: number, extra: Partial<TaskStatus> = {}): TaskStatus {
+  return { task_id: 'scraping_12345', numero_os: '12345', status, progress, message: `${status} ${progress}`, ...extra };
+}
+
+export const RECORD = {
+  numero_os: '12345',
+  cliente: 'ACME Ltda',
+  equipamento: 'Compressor X (SN 1)',
+  ordem_servico: { numero_os: '12345', defeito: 'não liga' },
+  cliente_dados: { razao_social: 'ACME Ltda', cnpj: '00.000.000/0001-00' },
+  equipamento_dados: { modelo: 'Compressor X', numero_serie: '1' },
+};
+
+export const SUCCESS = taskStatus('SUCCESS', 100, {
+  result: { status: 'success', data: RECORD, cliente_id: 1, equipamento_id: 2, scraped_fields: 48 },
+});
+
+/** Gaps between consecutive recorded requests. */
+export function gaps(calls: Recorded[]): number[] {
+  return calls.slice(1).map((c, i) => c.at - calls[i]!.at);
+}

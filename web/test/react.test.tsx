@@ -1,0 +1,189 @@
+import { act, cleanup, render, renderHook, screen, waitFor } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { type ReactNode, useState } from 'react';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createRegistroClient } from '../src/client';
+import { AsyncScrapingModal, RegistroProvider, useAsyncScraping } from '../src/react';
+import { type Answer, RECORD, SUCCESS, scriptedFetch, taskStatus } from './fakeApi';
+
+afterEach(cleanup);
+
+const QUEUED = { status: 'queued', message: 'OS 12345 adicionada à fila de processamento', task_id: 'scraping_12345',
+  estimated_time: '6-15 segundos', instructions: { check_status: '/x' }, via: 'fila', already_queued: false };
+const SYNC = { status: 'success', message: 'OS 12345 obtida diretamente do sistema legado', data: RECORD, cliente_id: 1,
+  equipamento_id: 2, scraped_fields: 48, fonte: 'sistema_legado', via: 'sincrono', fallback_reason: 'no_worker' };
+const FOUND = { status: 'found_existing', message: 'OS 12345 já existe no sistema', data: RECORD, fonte: 'banco_local' };
+const QUEUE = { status: 'success', queue_info: { active_tasks: 1, scheduled_tasks: 3, total_queue: 4, workers_online: 1 },
+  celery_available: true };
+
+/** A fake API: `lookups` answers POSTs in turn, `statuses` answers status polls in turn (last repeats). */
+function setup(lookups: Answer[], statuses: Answer[] = [{ body: SUCCESS }]) {
+  let posts = 0;
+  let polls = 0;
+  const api = scriptedFetch((url, method) => {
+    if (method === 'POST') return lookups[Math.min(posts++, lookups.length - 1)]!;
+    if (url.endsWith('/queue-status')) return { body: QUEUE };
+    return statuses[Math.min(polls++, statuses.length - 1)]!;
+  });
+  const client = createRegistroClient({ baseUrl: 'http://api.test', fetch: api.fetch, poll: { intervalMs: 10, maxIntervalMs: 20 } });
+  const wrapper = ({ children }: { children?: ReactNode }) => <RegistroProvider client={client}>{children}</RegistroProvider>;
+  const statusCalls = () => api.calls.filter((c) => c.url.includes('/scraping-status/')).length;
+  return { client, wrapper, calls: api.calls, statusCalls };
+}
+
+const settle = () => new Promise((resolve) => setTimeout(resolve, 150)); // = 7+ poll intervals of 20 ms
+
+describe('useAsyncScraping', () => {
+  it('follows a queued task: PENDING, PROGRESS with the worker message, then the record', async () => {
+    const { wrapper } = setup([{ body: QUEUED }], [{ body: taskStatus('PENDING', 0) },
+      { body: taskStatus('PROGRESS', 55, { message: 'Extraindo dados' }) }, { body: SUCCESS }]);
+    const seen: string[] = [];
+    const { result } = renderHook(() => {
+      const s = useAsyncScraping();
+      seen.push(`${s.status}:${s.progress}:${s.isLoading}`);
+      return s;
+    }, { wrapper });
+    let answer: unknown;
+    await act(async () => { answer = await result.current.startScraping('12345'); });
+    expect(answer).toMatchObject({ status: 'queued', task_id: 'scraping_12345' });
+    expect(result.current.currentTaskId).toBe('scraping_12345');
+    expect(result.current.estimatedTime).toBe('6-15 segundos');
+    await waitFor(() => expect(result.current.status).toBe('SUCCESS'));
+    expect(result.current).toMatchObject({ result: RECORD, via: 'fila', isLoading: false, progress: 100, error: null });
+    expect(seen).toContain('PROGRESS:55:true');
+  });
+
+  it.each([['found_existing', FOUND, 'banco_local'], ['synchronous fallback', SYNC, 'sincrono']] as const)(
+    'a %s answer resolves the hook at once with the data', async (_name, body, via) => {
+      const { wrapper, calls } = setup([{ body }]);
+      const { result } = renderHook(() => useAsyncScraping(), { wrapper });
+      await act(async () => { await result.current.startScraping('12345'); });
+      expect(result.current).toMatchObject({ status: 'SUCCESS', result: RECORD, via, isLoading: false, currentTaskId: null });
+      await settle();
+      expect(calls).toHaveLength(1); // no polling
+    });
+
+  it('unmounting mid-poll aborts the request in flight and polls no more', async () => {
+    const { wrapper, statusCalls, calls } = setup([{ body: QUEUED }], [{ body: taskStatus('PROGRESS', 20) }]);
+    const { result, unmount } = renderHook(() => useAsyncScraping(), { wrapper });
+    await act(async () => { await result.current.startScraping('12345'); });
+    await waitFor(() => expect(statusCalls()).toBeGreaterThanOrEqual(3));
+    unmount();
+    const count = statusCalls();
+    expect(calls.at(-1)!.signal!.aborted).toBe(true);
+    await settle();
+    expect(statusCalls()).toBe(count);
+  });
+
+  it('cancel stops polling; an error answer ends in FAILURE with the error; retry asks again', async () => {
+    const { wrapper, statusCalls } = setup([{ status: 503, headers: { 'Retry-After': '10' }, body: { status: 'busy', message: 'x' } },
+      { body: QUEUED }], [{ body: taskStatus('PROGRESS', 20) }]);
+    const { result } = renderHook(() => useAsyncScraping(), { wrapper });
+    let answer: unknown = 'unset';
+    await act(async () => { answer = await result.current.startScraping('12345'); });
+    expect(answer).toBeNull();
+    expect(result.current.status).toBe('FAILURE');
+    expect(result.current.error).toMatchObject({ name: 'ApiError', status: 503, retryAfterMs: 10_000 });
+    await act(async () => { await result.current.retry(); });
+    await waitFor(() => expect(result.current.status).toBe('PROGRESS'));
+    act(() => result.current.cancel());
+    expect(result.current.status).toBe('idle');
+    const count = statusCalls();
+    await settle();
+    expect(statusCalls()).toBe(count);
+  });
+});
+
+describe('AsyncScrapingModal', () => {
+  it('follows the guide props: progress bar, worker message, estimated time, onSuccess', async () => {
+    const { wrapper } = setup([], [{ body: taskStatus('PROGRESS', 40, { message: 'Extraindo dados da OS' }) },
+      { body: taskStatus('PROGRESS', 40, { message: 'Extraindo dados da OS' }) }, { body: SUCCESS }]);
+    const onSuccess = vi.fn();
+    const onClose = vi.fn();
+    render(<AsyncScrapingModal visible numeroOS="12345" taskId="scraping_12345" onClose={onClose} onSuccess={onSuccess} />,
+      { wrapper });
+    const dialog = screen.getByRole('dialog', { name: 'Buscando a OS 12345' });
+    expect(dialog.getAttribute('aria-modal')).toBe('true');
+    await screen.findByText('40% · Extraindo dados da OS');
+    expect(screen.getByRole('progressbar').getAttribute('aria-valuenow')).toBe('40');
+    await waitFor(() => expect(onSuccess).toHaveBeenCalledWith(RECORD));
+    expect(onSuccess).toHaveBeenCalledTimes(1);
+  });
+
+  it('shows the estimate and the queue while PENDING, in overridable Portuguese texts', async () => {
+    const { wrapper } = setup([{ body: QUEUED }], [{ body: taskStatus('PENDING', 0) }]);
+    function Page() {
+      const scraping = useAsyncScraping();
+      return (
+        <>
+          <button type="button" onClick={() => void scraping.startScraping('12345')}>go</button>
+          <AsyncScrapingModal visible numeroOS="12345" taskId={scraping.currentTaskId} scraping={scraping}
+            onClose={() => undefined} texts={{ cancel: 'Parar' }} />
+        </>
+      );
+    }
+    render(<Page />, { wrapper });
+    await userEvent.click(screen.getByText('go'));
+    await screen.findByText('Tempo estimado: 6-15 segundos');
+    await screen.findByText('3 tarefas aguardando na fila');
+    expect(screen.getByText('Aguardando na fila…')).toBeTruthy();
+    expect(screen.getByRole('button', { name: 'Parar' })).toBeTruthy();
+  });
+
+  it('keeps focus inside, closes on Escape, and closing stops polling', async () => {
+    const { wrapper, statusCalls } = setup([], [{ body: taskStatus('PROGRESS', 10) }]);
+    function Host() {
+      const [open, setOpen] = useState(true);
+      return (
+        <>
+          <button type="button">outside</button>
+          <AsyncScrapingModal visible={open} numeroOS="12345" taskId="scraping_12345" onClose={() => setOpen(false)} />
+        </>
+      );
+    }
+    render(<Host />, { wrapper });
+    const cancel = await screen.findByRole('button', { name: 'Cancelar' });
+    expect(document.activeElement).toBe(cancel);
+    await userEvent.tab();
+    expect(document.activeElement).toBe(cancel); // the only control: Tab stays on it
+    await userEvent.tab({ shift: true });
+    expect(document.activeElement).toBe(cancel);
+    await waitFor(() => expect(statusCalls()).toBeGreaterThanOrEqual(2));
+    await userEvent.keyboard('{Escape}');
+    expect(screen.queryByRole('dialog')).toBeNull();
+    const count = statusCalls();
+    await settle();
+    expect(statusCalls()).toBe(count);
+  });
+
+  it('offers a retry on failure that looks the OS up again; Tab cycles between its buttons', async () => {
+    const { wrapper } = setup([{ body: QUEUED }, { body: FOUND }],
+      [{ body: taskStatus('FAILURE', 100, { reason: 'retries_exhausted', message: 'falhou' }) }]);
+    const onSuccess = vi.fn();
+    const onError = vi.fn();
+    function Page() {
+      const scraping = useAsyncScraping();
+      return (
+        <>
+          <button type="button" onClick={() => void scraping.startScraping('12345')}>go</button>
+          <AsyncScrapingModal visible numeroOS="12345" taskId={scraping.currentTaskId} scraping={scraping}
+            onClose={() => undefined} onSuccess={onSuccess} onError={onError} />
+        </>
+      );
+    }
+    render(<Page />, { wrapper });
+    await userEvent.click(screen.getByText('go'));
+    const alert = await screen.findByRole('alert');
+    expect(alert.textContent).toBe('O sistema de origem falhou em todas as tentativas.');
+    expect(onError).toHaveBeenCalledWith(expect.objectContaining({ name: 'TaskFailedError', reason: 'retries_exhausted' }));
+    const retry = screen.getByRole('button', { name: 'Tentar novamente' });
+    const close = screen.getByRole('button', { name: 'Fechar' });
+    close.focus();
+    await userEvent.tab();
+    expect(document.activeElement).toBe(retry);
+    await userEvent.tab({ shift: true });
+    expect(document.activeElement).toBe(close);
+    await userEvent.click(retry);
+    await waitFor(() => expect(onSuccess).toHaveBeenCalledWith(RECORD));
+  });
+});
