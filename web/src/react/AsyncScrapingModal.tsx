@@ -77,6 +77,12 @@ function ModalView(props: AsyncScrapingModalProps & { scraping: AsyncScraping })
     return () => previous?.focus?.();
   }, [visible]);
 
+  // A failure brings the retry: move focus to it (the alert is announced anyway).
+  const failedNow = visible && scraping.status === 'FAILURE';
+  useEffect(() => {
+    if (failedNow) dialogRef.current?.querySelector<HTMLElement>('.registro-modal__retry')?.focus();
+  }, [failedNow]);
+
   if (!visible || typeof document === 'undefined') return null;
 
   const close = () => {
