@@ -11,11 +11,13 @@ BIN := $(VENV)/bin
 RUN_PACKAGES := redis-server chromium chromium-driver
 TEST_PACKAGES := $(RUN_PACKAGES) postgresql prometheus prometheus-redis-exporter wrk openssl
 
-.PHONY: help run test venv system-deps-run system-deps-test lint clean helm-tool k8s-manifests k8s-tools
+.PHONY: help run test venv system-deps-run system-deps-test lint clean helm-tool k8s-manifests k8s-tools \
+	node-check web web-deps web-test web-types
 
 help:
 	@echo "make run    - start Registro locally (Redis, demo legacy system, worker, API)"
 	@echo "make test   - install what the tests need and run them"
+	@echo "make web    - build the web client and the demo page (npm ci from web/package-lock.json)"
 
 system-deps-run:
 	@scripts/install-system-deps.sh $(RUN_PACKAGES)
@@ -30,11 +32,12 @@ $(VENV)/.synced: pyproject.toml uv.lock
 	uv sync --frozen --all-extras --python $(PYTHON)
 	@touch $@
 
-run: system-deps-run venv
+run: system-deps-run venv web
 	$(BIN)/registro up
 
-test: system-deps-test venv helm-tool k8s-tools
+test: system-deps-test venv helm-tool k8s-tools web
 	$(BIN)/ruff check .
+	cd web && npm test
 	$(BIN)/pytest
 
 # etcd, kube-apiserver and kubectl built from the Go module proxy, cached outside the
@@ -50,11 +53,37 @@ helm-tool:
 k8s-manifests: helm-tool
 	scripts/render-k8s.sh
 
+# --- web/: TypeScript client, React bindings, demo page (see web/README.md) ---
+# Vite needs Node.js ^20.19 or >=22.12 (with npm); Debian 12's nodejs (18) is too old.
+NODE_VERSION_OK := const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 22 || (a === 22 && b >= 12) || (a === 20 && b >= 19) ? 0 : 1)
+node-check:
+	@command -v npm >/dev/null && node -e '$(NODE_VERSION_OK)' \
+	  || { echo "web/ needs Node.js 20.19+ or 22.12+ with npm (node: $$(node -v 2>/dev/null || echo none))" >&2; exit 1; }
+
+# Exactly the lockfile's packages (npm ci), again whenever the lockfile changes.
+web-deps: node-check web/node_modules/.ci-installed
+
+web/node_modules/.ci-installed: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	@touch $@
+
+# The library (ESM + .d.ts in web/dist/lib, web/dist/types) and the demo page that
+# `registro up` serves (web/dist/demo).
+web: web-deps
+	cd web && npm run build
+
+web-test: web-deps venv
+	cd web && npm test
+
+# Regenerate web/src/client/openapi.d.ts from the API's OpenAPI document.
+web-types: web-deps venv
+	cd web && npm run gen:types
+
 lint: venv
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache web/node_modules web/dist
 
 # --- async pipeline benchmarks (see api/README.md); sizes via ARGS="--clients 100 ..." ---
 .PHONY: bench-api bench-e2e
