@@ -37,7 +37,7 @@ run: system-deps-run venv web
 
 test: system-deps-test venv helm-tool k8s-tools web
 	$(BIN)/ruff check .
-	cd web && npm test
+	cd web && npm test && npm run check:package
 	$(BIN)/pytest
 
 # etcd, kube-apiserver and kubectl built from the Go module proxy, cached outside the
@@ -72,8 +72,9 @@ web/node_modules/.ci-installed: web/package.json web/package-lock.json
 web: web-deps
 	cd web && npm run build
 
-web-test: web-deps venv
-	cd web && npm test
+# Unit tests, then the built package compiled as a host application imports it.
+web-test: web venv
+	cd web && npm test && npm run check:package
 
 # Regenerate web/src/client/openapi.d.ts from the API's OpenAPI document.
 web-types: web-deps venv

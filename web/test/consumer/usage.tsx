@@ -1,0 +1,23 @@
+// Compiled against the built package (dist/types through package.json "exports"), as a
+// host application would import it: `npm run check:package` after `npm run build:lib`.
+import { type LookupAnswer, TaskTimeoutError, createRegistroClient } from '@registro/client';
+import { AsyncScrapingModal, RegistroProvider, useAsyncScraping } from '@registro/client/react';
+
+const client = createRegistroClient({ baseUrl: '', headers: () => ({ Authorization: 'Bearer k' }) });
+
+export function Page() {
+  const { isLoading, startScraping, currentTaskId, result } = useAsyncScraping();
+  const go = async () => {
+    const answer: LookupAnswer | null = await startScraping('12345');
+    if (answer?.status === 'found_existing') console.log(answer.data.cliente);
+    else if (answer?.status === 'queued') console.log(answer.task_id, answer.estimated_time);
+    else if (answer?.status === 'success') console.log(answer.via, answer.fallback_reason);
+  };
+  return (
+    <RegistroProvider client={client}>
+      <button type="button" disabled={isLoading} onClick={() => void go()}>go</button>
+      <AsyncScrapingModal visible numeroOS="12345" taskId={currentTaskId} onClose={() => undefined}
+        onSuccess={(data) => console.log(data, result)} onError={(e) => console.log(e instanceof TaskTimeoutError)} />
+    </RegistroProvider>
+  );
+}
