@@ -179,8 +179,7 @@ def register(app: typer.Typer) -> None:
                 web = _spawn("web", static_server_command(WEB_DEMO_DIR, web_port),
                              {"PATH": os.environ.get("PATH", "")},  # no secrets: it serves files
                              web_port, web_url, logs)
-                started.append(web)
-                wait_for_port(web_port, proc=web.proc)
+                started.append(web)  # its port is awaited after the API's: they start in parallel
 
             worker = _spawn("worker", worker_command(concurrency), env, 0, "", logs)
             started.append(worker)
@@ -189,6 +188,8 @@ def register(app: typer.Typer) -> None:
                          f"http://127.0.0.1:{port}", logs)
             started.append(api)
             wait_for_port(port, timeout=30, proc=api.proc)
+            if serve_web:
+                wait_for_port(web_port, timeout=30, proc=web.proc)
             if flower:
                 started.append(_spawn("flower", [
                     _bin("celery"), "-A", "registro.worker.celery_app", "flower",

@@ -37,7 +37,21 @@ export function RecordView({ data, via }: { data: OsData; via: string | null }) 
   );
 }
 
+// Labels with their accents and units; any other field shows its name, spaced.
+const LABELS: Record<string, string> = {
+  cnpj: 'CNPJ', razao_social: 'Razão social', inscricao_estadual: 'Inscrição estadual', numero: 'Número',
+  uf: 'UF', cep: 'CEP', email: 'E-mail', contato_nome: 'Contato', contato_cargo: 'Cargo do contato',
+  numero_serie: 'Número de série', potencia_cv: 'Potência (cv)', tensao_v: 'Tensão (V)', corrente_a: 'Corrente (A)',
+  rotacao_rpm: 'Rotação (rpm)', frequencia_hz: 'Frequência (Hz)', ano_fabricacao: 'Ano de fabricação',
+  grau_protecao: 'Grau de proteção', carcaca: 'Carcaça', peso_kg: 'Peso (kg)', tag_identificacao: 'Tag',
+  classe_isolamento: 'Classe de isolamento', numero_os: 'Número da OS', data_abertura: 'Abertura',
+  data_previsao: 'Previsão', data_conclusao: 'Conclusão', setor: 'Setor', tecnico_responsavel: 'Técnico responsável',
+  defeito_relatado: 'Defeito relatado', diagnostico: 'Diagnóstico', servico_executado: 'Serviço executado',
+  horas_trabalhadas: 'Horas trabalhadas', valor_mao_obra: 'Mão de obra (R$)', valor_pecas: 'Peças (R$)',
+  valor_total: 'Total (R$)', garantia_dias: 'Garantia (dias)', nota_fiscal: 'Nota fiscal', observacoes: 'Observações',
+};
+
 function label(field: string): string {
   const words = field.replace(/_/g, ' ');
-  return words.charAt(0).toUpperCase() + words.slice(1);
+  return LABELS[field] ?? words.charAt(0).toUpperCase() + words.slice(1);
 }
