@@ -156,6 +156,29 @@ describe('AsyncScrapingModal', () => {
     expect(statusCalls()).toBe(count);
   });
 
+  it('closing a modal that shows the page hook stops the polling of that hook', async () => {
+    const { wrapper, statusCalls } = setup([{ body: QUEUED }], [{ body: taskStatus('PROGRESS', 10) }]);
+    function Page() {
+      const scraping = useAsyncScraping();
+      const [open, setOpen] = useState(false);
+      return (
+        <>
+          <button type="button" onClick={() => { setOpen(true); void scraping.startScraping('12345'); }}>go</button>
+          <AsyncScrapingModal visible={open} numeroOS="12345" taskId={scraping.currentTaskId} scraping={scraping}
+            onClose={() => setOpen(false)} />
+        </>
+      );
+    }
+    render(<Page />, { wrapper });
+    await userEvent.click(screen.getByText('go'));
+    await waitFor(() => expect(statusCalls()).toBeGreaterThanOrEqual(3));
+    await userEvent.click(screen.getByRole('button', { name: 'Cancelar' }));
+    expect(screen.queryByRole('dialog')).toBeNull();
+    const count = statusCalls();
+    await settle();
+    expect(statusCalls()).toBe(count);
+  });
+
   it('offers a retry on failure that looks the OS up again; Tab cycles between its buttons', async () => {
     const { wrapper } = setup([{ body: QUEUED }, { body: FOUND }],
       [{ body: taskStatus('FAILURE', 100, { reason: 'retries_exhausted', message: 'falhou' }) }]);
