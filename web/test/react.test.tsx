@@ -57,7 +57,10 @@ describe('useAsyncScraping', () => {
     'a %s answer resolves the hook at once with the data', async (_name, body, via) => {
       const { wrapper, calls } = setup([{ body }]);
       const { result } = renderHook(() => useAsyncScraping(), { wrapper });
-      await act(async () => { await result.current.startScraping('12345'); });
+      let answer: unknown;
+      await act(async () => { answer = await result.current.startScraping('12345'); });
+      // The guide's caller code (`status === 'found_existing'` → use data) works for both.
+      expect(answer).toMatchObject({ status: 'found_existing', data: RECORD, via });
       expect(result.current).toMatchObject({ status: 'SUCCESS', result: RECORD, via, isLoading: false, currentTaskId: null });
       await settle();
       expect(calls).toHaveLength(1); // no polling

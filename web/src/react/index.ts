@@ -1,6 +1,6 @@
 export { RegistroProvider, useRegistroClient } from './context';
 export { useAsyncScraping } from './useAsyncScraping';
-export type { AsyncScraping, AsyncScrapingState, ScrapingStatus } from './useAsyncScraping';
+export type { AsyncScraping, AsyncScrapingState, RecordAnswer, ScrapingAnswer, ScrapingStatus } from './useAsyncScraping';
 export { AsyncScrapingModal } from './AsyncScrapingModal';
 export type { AsyncScrapingModalProps } from './AsyncScrapingModal';
 export { useQueueStatus } from './useQueueStatus';

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import {
-  type LookupAnswer, type OsData, type RegistroClient, type TaskState, type TaskStatus, isAbortError,
+  type LookupAnswer, type OsData, type Queued, type RegistroClient, type TaskState, type TaskStatus, isAbortError,
 } from '../client';
 import { useRegistroClient } from './context';
 
@@ -24,17 +24,33 @@ export interface AsyncScrapingState {
   error: Error | null;
 }
 
+/** What `startScraping` resolves with when the record is already here: a stored OS, or
+ * the synchronous fallback's scrape. Both look the same, as the guide promises ("o
+ * usuário não percebe a diferença"); only `via` (and `fonte`) tell them apart. */
+export interface RecordAnswer {
+  status: 'found_existing';
+  message: string;
+  data: OsData;
+  fonte: 'banco_local' | 'sistema_legado';
+  via: 'banco_local' | 'sincrono';
+  /** Why the API scraped synchronously (`no_worker`, `redis_unavailable`, ...). */
+  fallback_reason?: string;
+}
+
+/** The guide's two outcomes: the record (`found_existing`) or a task to follow (`queued`). */
+export type ScrapingAnswer = RecordAnswer | Queued;
+
 export interface AsyncScraping extends AsyncScrapingState {
   /** True from `startScraping` until the record or an error arrives. */
   isLoading: boolean;
-  /** Look the OS up. Resolves with the API's answer (`found_existing`, `queued`, or the
-   * synchronous `success`), or null on error (see `error`). A queued task is followed
-   * until it ends; the other two set `result` at once. */
-  startScraping(numeroOS: string, options?: { forcar?: boolean }): Promise<LookupAnswer | null>;
+  /** Look the OS up. Resolves with `found_existing` (stored, or scraped synchronously
+   * because the queue is down: `via` says which) and `result` set at once, or with
+   * `queued` and the task followed until it ends; null on error (see `error`). */
+  startScraping(numeroOS: string, options?: { forcar?: boolean }): Promise<ScrapingAnswer | null>;
   /** Follow a task started elsewhere. */
   follow(taskId: string, numeroOS?: string): void;
   /** Ask again for the last OS (after a failure). */
-  retry(): Promise<LookupAnswer | null>;
+  retry(): Promise<ScrapingAnswer | null>;
   /** Stop polling and forget the current lookup (the server-side scrape goes on; its
    * record will be found stored next time). */
   cancel(): void;
@@ -94,7 +110,7 @@ export function useAsyncScraping(options: { client?: RegistroClient } = {}): Asy
   );
 
   const startScraping = useCallback(
-    async (numeroOS: string, opts: { forcar?: boolean } = {}): Promise<LookupAnswer | null> => {
+    async (numeroOS: string, opts: { forcar?: boolean } = {}): Promise<ScrapingAnswer | null> => {
       const controller = renew();
       const { signal } = controller;
       numeroRef.current = numeroOS;
@@ -108,21 +124,23 @@ export function useAsyncScraping(options: { client?: RegistroClient } = {}): Asy
         }
         return null;
       }
-      if (signal.aborted) return answer;
       if (answer.status === 'queued') {
+        if (signal.aborted) return answer;
         setState((s) => ({
           ...s, status: 'PENDING', currentTaskId: answer.task_id, message: answer.message,
           estimatedTime: answer.estimated_time, via: 'fila',
         }));
         followWith(controller, answer.task_id);
-      } else {
-        // Stored record or synchronous fallback: the data is here already.
+        return answer;
+      }
+      // Stored record or synchronous fallback: the data is here already.
+      const record = asRecordAnswer(answer);
+      if (!signal.aborted) {
         setState((s) => ({
-          ...s, status: 'SUCCESS', progress: 100, message: answer.message, result: answer.data,
-          via: answer.status === 'found_existing' ? 'banco_local' : 'sincrono',
+          ...s, status: 'SUCCESS', progress: 100, message: record.message, result: record.data, via: record.via,
         }));
       }
-      return answer;
+      return record;
     },
     [client, renew, followWith],
   );
@@ -143,6 +161,14 @@ export function useAsyncScraping(options: { client?: RegistroClient } = {}): Asy
     () => ({ ...state, isLoading, startScraping, follow, retry, cancel }),
     [state, isLoading, startScraping, follow, retry, cancel],
   );
+}
+
+function asRecordAnswer(answer: Exclude<LookupAnswer, Queued>): RecordAnswer {
+  if (answer.status === 'found_existing') {
+    return { status: 'found_existing', message: answer.message, data: answer.data, fonte: 'banco_local', via: 'banco_local' };
+  }
+  return { status: 'found_existing', message: answer.message, data: answer.data, fonte: 'sistema_legado',
+    via: 'sincrono', fallback_reason: answer.fallback_reason };
 }
 
 function asError(error: unknown): Error {

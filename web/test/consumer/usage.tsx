@@ -1,17 +1,16 @@
 // Compiled against the built package (dist/types through package.json "exports"), as a
 // host application would import it: `npm run check:package` after `npm run build:lib`.
-import { type LookupAnswer, TaskTimeoutError, createRegistroClient } from '@registro/client';
-import { AsyncScrapingModal, RegistroProvider, useAsyncScraping } from '@registro/client/react';
+import { TaskTimeoutError, createRegistroClient } from '@registro/client';
+import { AsyncScrapingModal, RegistroProvider, type ScrapingAnswer, useAsyncScraping } from '@registro/client/react';
 
 const client = createRegistroClient({ baseUrl: '', headers: () => ({ Authorization: 'Bearer k' }) });
 
 export function Page() {
   const { isLoading, startScraping, currentTaskId, result } = useAsyncScraping();
   const go = async () => {
-    const answer: LookupAnswer | null = await startScraping('12345');
-    if (answer?.status === 'found_existing') console.log(answer.data.cliente);
+    const answer: ScrapingAnswer | null = await startScraping('12345');
+    if (answer?.status === 'found_existing') console.log(answer.data.cliente, answer.via);
     else if (answer?.status === 'queued') console.log(answer.task_id, answer.estimated_time);
-    else if (answer?.status === 'success') console.log(answer.via, answer.fallback_reason);
   };
   return (
     <RegistroProvider client={client}>
