@@ -182,12 +182,18 @@ def browser(browser_available):
 
 
 @pytest.fixture(scope="module")
-def screenshots() -> Callable[[object, str], Path]:
+def screenshots() -> Callable[..., Path]:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
-    def save(driver, name: str) -> Path:
+    def save(driver, name: str, full_page: bool = False) -> Path:
         path = SCREENSHOTS / f"{name}.png"
+        size = driver.get_window_size()
+        if full_page:  # the whole record: a window as tall as the page
+            height = driver.execute_script("return document.documentElement.scrollHeight")
+            driver.set_window_size(size["width"], height + 120)
         driver.save_screenshot(str(path))
+        if full_page:
+            driver.set_window_size(size["width"], size["height"])
         return path
 
     return save

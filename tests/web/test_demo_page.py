@@ -125,7 +125,7 @@ def test_new_os_shows_progress_then_the_record(stack: Stack, browser, screenshot
     partial = [(v, m) for v, m in seen if v and 0 < int(v) < 100]
     assert partial, seen  # the worker's own percentages were shown
     assert all(m and m.startswith(f"{v}% · ") for v, m in partial), partial
-    screenshots(browser, "3-record")
+    screenshots(browser, "3-record", full_page=True)
     with stack.api() as api:
         data = api.post("/api/desenvolvimento/buscar-os-async/2001").json()["data"]
     assert data["cliente"] in browser.find_element(By.CSS_SELECTOR, ".record__summary").text
