@@ -63,7 +63,7 @@ class Stack:
     paused: list[psutil.Process] = field(default_factory=list)
 
     def api(self) -> httpx.Client:
-        return httpx.Client(base_url=self.api_url, timeout=120,
+        return httpx.Client(base_url=self.api_url, timeout=300,
                             headers={"Authorization": f"Bearer {self.key}"})
 
     def request_count(self, route: str) -> float:
