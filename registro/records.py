@@ -25,16 +25,8 @@ def _upsert(session: Session, model, key: str, values: dict[str, Any]) -> int:
     """INSERT ... ON CONFLICT (natural key) DO UPDATE ... RETURNING id: atomic, race-free."""
     dialect = session.get_bind().dialect.name
     insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
-    if insert is None:  # pragma: no cover - other databases: plain read-modify-write
-        row = session.scalar(select(model).where(getattr(model, key) == values[key]))
-        if row is None:
-            row = model(**values)
-            session.add(row)
-        else:
-            for k, v in values.items():
-                setattr(row, k, v)
-        session.flush()
-        return row.id
+    if insert is None:
+        raise ValueError(f"unsupported database {dialect!r}: SQLite or PostgreSQL")
     stmt = insert(model).values(**values)
     update = {k: stmt.excluded[k] for k in values if k != key}
     update["updated_at"] = dt.datetime.now(dt.UTC)
