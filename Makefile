@@ -35,6 +35,7 @@ run: system-deps-run venv
 
 test: system-deps-test venv helm-tool k8s-tools
 	$(BIN)/ruff check .
+	scripts/typecheck.sh
 	$(BIN)/pytest
 
 # etcd, kube-apiserver and kubectl built from the Go module proxy, cached outside the
@@ -52,6 +53,7 @@ k8s-manifests: helm-tool
 
 lint: venv
 	$(BIN)/ruff check .
+	scripts/typecheck.sh
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

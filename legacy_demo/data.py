@@ -235,7 +235,7 @@ def _plate_voltages(key: int, tensao: int) -> str:
     """Dual-voltage motors list both connections on the plate ("220/380 V"): every fifth
     equipment rated 220 or 380 V (OS 1 and 12345 among them), and every equipment of OS
     1 to 9."""
-    if tensao in (220, 380) and key % 5 == 0 or 0 < key < 10:
+    if (tensao in (220, 380) and key % 5 == 0) or 0 < key < 10:
         return {127: "127/220", 440: "440/760", 660: "380/660"}.get(tensao, "220/380")
     return str(tensao)
 

@@ -22,6 +22,7 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -172,7 +173,7 @@ def demo(
     """Serve the demo legacy system (the site Registro scrapes by default)."""
     from registro.legacy_demo import DemoConfig, serve
 
-    options = {"render_delay_ms": render_delay_ms, "latency_ms": latency_ms}
+    options: dict[str, Any] = {"render_delay_ms": render_delay_ms, "latency_ms": latency_ms}
     config = DemoConfig(**{k: v for k, v in options.items() if v is not None})
     if "REGISTRO_DEMO_ADMIN_TOKEN" not in os.environ:
         stderr.print(f"demo admin token: {config.admin_token.get_secret_value()}")

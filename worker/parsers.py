@@ -64,7 +64,7 @@ def _to_decimal(text: str) -> Decimal:
         s = s.replace(".", "")  # '1.234' / '1.234.567': Brazilian grouping, no decimals
     try:
         return Decimal(s)
-    except InvalidOperation as exc:  # pragma: no cover - guarded by the regex
+    except InvalidOperation as exc:  # the regex above should make this unreachable
         raise ParseError(f"not a number: {text!r}") from exc
 
 

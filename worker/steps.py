@@ -56,18 +56,16 @@ class StepRunner:
 
     def op(self, step: Step, numero_os: str) -> dict[str, Any]:
         """An in-page step as an operation of ``scripts.RUN``."""
-        action = step.action
-        if action == "wait":
-            assert step.wait is not None
+        if step.wait is not None:
             return {"op": "wait", "cond": condition_json(step.wait)}
-        if action == "js":
+        if step.js is not None:
             return {"op": "js", "code": step.js}
-        if action == "frame":
+        if step.frame is not None:
             return {"op": "frame", "loc": step.frame}
+        action = step.action
         op: dict[str, Any] = {"op": action, "loc": getattr(step, action),
                               "optional": step.optional}
-        if action == "type":
-            assert step.text is not None
+        if step.text is not None:  # a `type` step
             op.update(text=self.fill(step.text, numero_os), enter=step.enter)
         return op
 
@@ -84,14 +82,21 @@ class StepRunner:
         if batch:
             self.in_page(batch, guard, "in-page steps")
 
-    def element(self, loc: str, guard: Named, optional: bool = False) -> WebElement | None:
+    def element(self, loc: str, guard: Named) -> WebElement:
         """The element at ``loc``, waiting for it (in the page) when not there yet."""
-        driver = self.session.driver
-        found = driver.find_elements(*locator(loc))
-        if found or optional:
-            return found[0] if found else None
+        found = self.optional_element(loc)
+        if found is not None:
+            return found
         self.wait(Condition(present=loc), guard, loc)
-        return driver.find_element(*locator(loc))
+        return self.session.driver.find_element(*locator(loc))
+
+    def optional_element(self, loc: str) -> WebElement | None:
+        """The element at ``loc`` if it is there now (no waiting)."""
+        found = self.session.driver.find_elements(*locator(loc))
+        return found[0] if found else None
+
+    def step_element(self, loc: str, guard: Named, optional: bool) -> WebElement | None:
+        return self.optional_element(loc) if optional else self.element(loc, guard)
 
     def wait(self, cond: Condition, guard: Named, what: str) -> None:
         self.in_page([{"op": "wait", "cond": condition_json(cond)}], guard, what,
@@ -100,27 +105,24 @@ class StepRunner:
     def native(self, step: Step, guard: Named, numero_os: str) -> None:
         driver = self.session.driver
         action = step.action
-        if action == "goto":
-            assert step.goto is not None
+        if step.goto is not None:
             driver.get(self.url(self.fill(step.goto, numero_os)))
-        elif action == "wait":
-            assert step.wait is not None
+        elif step.wait is not None:
             self.wait(step.wait, guard, "a step's condition")
-        elif action == "js":
+        elif step.js is not None:
             driver.execute_script(step.js)
-        elif action == "frame":
-            assert step.frame is not None
+        elif step.frame is not None:
             if step.frame == "top":
                 driver.switch_to.default_content()
                 self.session.in_frame = False
             else:
-                frame = self.element(step.frame, guard, step.optional)
+                frame = self.step_element(step.frame, guard, step.optional)
                 if frame is not None:
                     driver.switch_to.frame(frame)
                     self.session.in_frame = True
         else:
             target = getattr(step, action)
-            el = self.element(target, guard, step.optional)
+            el = self.step_element(target, guard, step.optional)
             if el is None:
                 return
             try:
@@ -129,9 +131,9 @@ class StepRunner:
                 elif action == "submit":
                     el.submit()
                 else:
-                    assert step.text is not None
                     # select all, then type over it: clear and type in one call
-                    keys = Keys.CONTROL + "a" + Keys.NULL + self.fill(step.text, numero_os)
+                    keys = Keys.CONTROL + "a" + Keys.NULL + self.fill(step.text or "",
+                                                                      numero_os)
                     el.send_keys(keys + (Keys.ENTER if step.enter else ""))
             except (ElementNotInteractableException,
                     ElementClickInterceptedException) as exc:
