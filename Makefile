@@ -37,6 +37,7 @@ run: system-deps-run venv web
 
 test: system-deps-test venv helm-tool k8s-tools web
 	$(BIN)/ruff check .
+	scripts/typecheck.sh
 	cd web && npm test && npm run check:package
 	$(BIN)/pytest
 
@@ -82,6 +83,7 @@ web-types: web-deps venv
 
 lint: venv
 	$(BIN)/ruff check .
+	scripts/typecheck.sh
 
 clean:
 	rm -rf $(VENV) var .pytest_cache web/node_modules web/dist

@@ -16,6 +16,11 @@ request, then, in the same run:
 
 and prints scrapes/minute, time per OS, the overhead per OS beyond the site's own
 time, and the peak memory (PSS, summed over the Chromium and chromedriver processes).
+
+Then, for the demo's iframe block ("dados tecnicos"), it measures what frame-bound
+steps cost: the block as the demo profile reads it (a ``frames`` path, no steps), with
+native ``frame`` + ``wait`` steps before it, and with the same steps ``in_page``:
+WebDriver commands per OS and time per OS, ``--frame-runs`` OS each, one session.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import psutil
 
 from registro import local_services
 from registro.settings import Settings
+from registro.worker.profile import SiteProfile, load_profile, parse_profile
 from registro.worker.scraper import Scraper
 
 OS_NUMBERS = [str(n) for n in range(1001, 1200) if n % 97]
@@ -201,6 +207,40 @@ def cached_scripts(scraper: Scraper) -> set[str]:
     return {name for name, size in sizes if size == 0}
 
 
+FRAME_BLOCK = "dados tecnicos"
+
+
+def frame_block_variants() -> dict[str, SiteProfile]:
+    """The demo profile with its iframe block read three ways."""
+    base = load_profile()
+    variants = {"frames path (demo profile)": base}
+    for label, in_page in (("native frame + wait steps", False),
+                           ("in-page frame + wait steps", True)):
+        data = base.model_dump(exclude_none=True)
+        block = next(b for b in data["extract"] if b["name"] == FRAME_BLOCK)
+        block["before"] = [{"frame": block["frames"][0], "in_page": in_page},
+                           {"wait": block.pop("wait"), "in_page": in_page}]
+        variants[label] = parse_profile(data, label)
+    return variants
+
+
+def measure_frame_block(settings: Settings, runs: int) -> list[tuple[str, float, float]]:
+    """(variant, WebDriver commands per OS, mean seconds per OS), reused session each."""
+    rows = []
+    numbers = OS_NUMBERS[-runs - 20:-20]
+    for label, profile in frame_block_variants().items():
+        with Scraper(settings, profile) as scraper:
+            scraper.scrape(OS_NUMBERS[0])  # browser start + login
+            commands = count_commands(scraper)
+            times = []
+            for n in numbers:
+                t0 = time.perf_counter()
+                scraper.scrape(n)
+                times.append(time.perf_counter() - t0)
+            rows.append((label, commands["n"] / len(numbers), statistics.mean(times)))
+    return rows
+
+
 def run(args) -> None:
     proc, url = start_demo(args.latency_ms, args.render_delay_ms)
     artifacts = Path(tempfile.mkdtemp(prefix="bench-scraper-"))
@@ -250,6 +290,7 @@ def run(args) -> None:
         naive_peak = sampler.stop()
 
         site = site_time(url, OS_NUMBERS[1:args.reused + 1], args.render_delay_ms, cached)
+        frame_rows = measure_frame_block(settings, args.frame_runs) if args.frame_runs else []
     finally:
         proc.terminate()
         proc.wait(10)
@@ -304,6 +345,12 @@ def run(args) -> None:
     ]
     for text, ok in goals:
         print(f"  goal: {text:<58} {'met' if ok else 'NOT met'}")
+    if frame_rows:
+        print(f"\n  the iframe block ({FRAME_BLOCK!r}), {args.frame_runs} OS each, reused "
+              "session:")
+        for label, per_os, seconds in frame_rows:
+            print(f"    {label:<28} {per_os:5.1f} WebDriver commands per OS, "
+                  f"{seconds:.3f} s per OS")
 
 
 def main() -> None:
@@ -312,6 +359,8 @@ def main() -> None:
     p.add_argument("--render-delay-ms", type=int, default=150)
     p.add_argument("--reused", type=int, default=30, help="OS scraped by the reused session")
     p.add_argument("--naive", type=int, default=8, help="OS scraped with a fresh browser each")
+    p.add_argument("--frame-runs", type=int, default=10,
+                   help="OS per variant of the iframe block (0: skip)")
     run(p.parse_args())
 
 

@@ -231,6 +231,15 @@ def _cliente(key: int) -> ClienteData:
     )
 
 
+def _plate_voltages(key: int, tensao: int) -> str:
+    """Dual-voltage motors list both connections on the plate ("220/380 V"): every fifth
+    equipment rated 220 or 380 V (OS 1 and 12345 among them), and every equipment of OS
+    1 to 9."""
+    if (tensao in (220, 380) and key % 5 == 0) or 0 < key < 10:
+        return {127: "127/220", 440: "440/760", 660: "380/660"}.get(tensao, "220/380")
+    return str(tensao)
+
+
 def _equipamento(key: int) -> EquipamentoData:
     rng = random.Random(f"equipamento:{key}")
     fabricante, code = rng.choice(_FABRICANTES)
@@ -247,7 +256,7 @@ def _equipamento(key: int) -> EquipamentoData:
         fabricante=fabricante,
         modelo=f"{rng.choice(_LINHAS)} {carcaca}",
         potencia_cv=potencia,
-        tensao_v=tensao,
+        tensao_v=_plate_voltages(key, tensao),
         corrente_a=corrente,
         rotacao_rpm=rng.choice(_ROTACOES),
         frequencia_hz=50 if rng.random() < 0.1 else 60,
@@ -350,7 +359,7 @@ def display_record(numero: str) -> dict[str, dict[str, str]]:
             "fabricante": _show(e.fabricante),
             "modelo": _show(e.modelo),
             "potencia_cv": _show(e.potencia_cv, lambda v: f"{fmt_decimal(v, 1)} cv"),
-            "tensao_v": _show(e.tensao_v, lambda v: f"{v} V"),
+            "tensao_v": _show(e.tensao_v, lambda v: f"{v} V"),  # "220/380 V"
             "corrente_a": _show(e.corrente_a, lambda v: f"{fmt_decimal(v, 1)} A"),
             "rotacao_rpm": _show(e.rotacao_rpm, lambda v: f"{_thousands(v)} rpm"),
             "frequencia_hz": _show(e.frequencia_hz, lambda v: f"{v} Hz"),

@@ -22,12 +22,15 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from registro import devstack
 from registro.errors import Reason, ScrapeError
 from registro.queue import NUMERO_OS_RE
 from registro.settings import Settings, get_settings
@@ -52,6 +55,12 @@ def _setup_logging(verbose: bool) -> None:
         level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
         handlers=[RichHandler(console=stderr, show_path=False)], force=True,
     )
+
+
+def _print_error(text: str) -> None:
+    """Error text as it is: messages carry locators like ``input[name=usr]`` that Rich
+    would otherwise read as markup (dropping them, or failing on ``[/html]``)."""
+    stderr.print(text, style="red", markup=False, highlight=False)
 
 
 def exit_code_for(err: ScrapeError) -> int:
@@ -108,7 +117,7 @@ def scrape(
     _setup_logging(verbose)
     numero_os = numero_os.strip()
     if not NUMERO_OS_RE.match(numero_os):
-        stderr.print(f"[red]invalid OS number {numero_os!r}: 1 to 12 digits[/red]")
+        _print_error(f"invalid OS number {numero_os!r}: 1 to 12 digits")
         raise typer.Exit(2)
     from registro.db import upgrade
     from registro.records import public_data
@@ -134,12 +143,12 @@ def scrape(
                 scraped, ids = scraper.scrape(numero_os, report), None
             progress.update(bar, completed=100, description="Done")
     except ProfileError as exc:
-        stderr.print(f"[red]{exc}[/red]")
+        _print_error(str(exc))
         raise typer.Exit(EXIT_PERMANENT) from None
     except ScrapeError as err:
-        stderr.print(f"[red]OS {numero_os}: {err}[/red]")
+        _print_error(f"OS {numero_os}: {err}")
         for path in err.artifacts:
-            stderr.print(f"  artifact: {path}")
+            stderr.print(f"  artifact: {path}", markup=False, highlight=False)
         typer.echo(json.dumps({"status": "error", "numero_os": numero_os,
                                "reason": err.reason.value, "transient": err.transient,
                                "message": err.message, "artifacts": err.artifacts},
@@ -150,7 +159,7 @@ def scrape(
     if ids is not None:
         out.update(cliente_id=ids.cliente_id, equipamento_id=ids.equipamento_id,
                    os_id=ids.os_id)
-        stderr.print(f"[green]stored OS {numero_os}[/green] in {_safe_url(settings)}")
+        stderr.print(f"[green]stored OS {numero_os}[/green] in {escape(_safe_url(settings))}")
     typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
 
 
@@ -164,7 +173,7 @@ def demo(
     """Serve the demo legacy system (the site Registro scrapes by default)."""
     from registro.legacy_demo import DemoConfig, serve
 
-    options = {"render_delay_ms": render_delay_ms, "latency_ms": latency_ms}
+    options: dict[str, Any] = {"render_delay_ms": render_delay_ms, "latency_ms": latency_ms}
     config = DemoConfig(**{k: v for k, v in options.items() if v is not None})
     if "REGISTRO_DEMO_ADMIN_TOKEN" not in os.environ:
         stderr.print(f"demo admin token: {config.admin_token.get_secret_value()}")
@@ -179,7 +188,7 @@ def db_upgrade() -> None:
 
     settings = get_settings()
     upgrade(settings.database_url)
-    stderr.print(f"database at head: {_safe_url(settings)}")
+    stderr.print(f"database at head: {escape(_safe_url(settings))}")
 
 
 def _safe_url(settings: Settings) -> str:
@@ -188,17 +197,9 @@ def _safe_url(settings: Settings) -> str:
     return make_url(settings.database_url).render_as_string(hide_password=True)
 
 
-def _register_optional() -> None:
-    """Commands other parts contribute (``registro up``, ``worker``, ``api``)."""
-    try:
-        from registro import devstack
-    except ImportError:  # pragma: no cover - part not installed
-        return
-    devstack.register(app)
+# Commands other parts contribute (``registro up``, ``worker``, ``api``).
+devstack.register(app)
 
 
-_register_optional()
-
-
-if __name__ == "__main__":  # pragma: no cover
+if __name__ == "__main__":
     app()

@@ -55,7 +55,7 @@ class Equipamento(_Timestamps, Base):
     fabricante: Mapped[str | None] = mapped_column(String(100))
     modelo: Mapped[str | None] = mapped_column(String(100))
     potencia_cv: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
-    tensao_v: Mapped[int | None] = mapped_column(Integer)
+    tensao_v: Mapped[str | None] = mapped_column(String(40))  # "220/380": as the plate says
     corrente_a: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
     rotacao_rpm: Mapped[int | None] = mapped_column(Integer)
     frequencia_hz: Mapped[int | None] = mapped_column(Integer)

@@ -24,22 +24,17 @@ class SavedIds:
 def _upsert(session: Session, model, key: str, values: dict[str, Any]) -> int:
     """INSERT ... ON CONFLICT (natural key) DO UPDATE ... RETURNING id: atomic, race-free."""
     dialect = session.get_bind().dialect.name
-    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
-    if insert is None:  # pragma: no cover - other databases: plain read-modify-write
-        row = session.scalar(select(model).where(getattr(model, key) == values[key]))
-        if row is None:
-            row = model(**values)
-            session.add(row)
-        else:
-            for k, v in values.items():
-                setattr(row, k, v)
-        session.flush()
-        return row.id
-    stmt = insert(model).values(**values)
-    update = {k: stmt.excluded[k] for k in values if k != key}
+    stmt: postgresql.Insert | sqlite.Insert
+    if dialect == "postgresql":
+        stmt = postgresql.insert(model).values(**values)
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(model).values(**values)
+    else:
+        raise ValueError(f"unsupported database {dialect!r}: SQLite or PostgreSQL")
+    update: dict[str, Any] = {k: stmt.excluded[k] for k in values if k != key}
     update["updated_at"] = dt.datetime.now(dt.UTC)
-    stmt = stmt.on_conflict_do_update(index_elements=[key], set_=update).returning(model.id)
-    return session.execute(stmt).scalar_one()
+    upsert = stmt.on_conflict_do_update(index_elements=[key], set_=update).returning(model.id)
+    return session.execute(upsert).scalar_one()
 
 
 def save_scraped(session: Session, scraped: ScrapedOS) -> SavedIds:

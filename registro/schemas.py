@@ -40,7 +40,11 @@ class EquipamentoData(_Record):
     fabricante: str | None = None
     modelo: str | None = None
     potencia_cv: Decimal | None = None
-    tensao_v: int | None = None
+    tensao_v: str | None = Field(
+        None, pattern=r"^\d{1,6}(/\d{1,6})*$", max_length=40,
+        description="the plate's voltages in volts, as listed: '380', '220/380'",
+        json_schema_extra={"parser": "voltages"},
+    )
     corrente_a: Decimal | None = None
     rotacao_rpm: int | None = None
     frequencia_hz: int | None = None
@@ -50,6 +54,12 @@ class EquipamentoData(_Record):
     peso_kg: Decimal | None = None
     tag_identificacao: str | None = None
     classe_isolamento: str | None = None
+
+
+    @property
+    def tensoes_v(self) -> tuple[int, ...]:
+        """The plate's voltages as numbers: '220/380' -> (220, 380)."""
+        return tuple(int(v) for v in self.tensao_v.split("/")) if self.tensao_v else ()
 
 
 class OrdemServicoData(_Record):

@@ -1,4 +1,10 @@
-"""All configuration, read once from the environment (and an optional ``.env``)."""
+"""All configuration, read once from the environment (and an optional ``.env``).
+
+Every field is read from ``REGISTRO_<FIELD>`` only (e.g. ``REGISTRO_API_KEYS``), so a
+stray ``API_KEYS`` in someone's environment is never read. The three conventional
+connection URLs also accept their bare names: ``DATABASE_URL``, ``REDIS_URL``,
+``SELENIUM_URL`` (the ``REGISTRO_`` spelling wins when both are set).
+"""
 
 from __future__ import annotations
 
@@ -8,54 +14,53 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+PREFIX = "REGISTRO_"
 
-def _env(name: str) -> AliasChoices:
-    """Accept ``REGISTRO_<NAME>`` and, for well-known names, the bare ``<NAME>``."""
-    return AliasChoices(f"REGISTRO_{name}", name)
+
+def _conventional(name: str) -> AliasChoices:
+    """``REGISTRO_<NAME>`` or the bare, conventional ``<NAME>``."""
+    return AliasChoices(f"{PREFIX}{name}", name)
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(env_prefix=PREFIX, env_file=".env", extra="ignore",
+                                      populate_by_name=True)
 
     # --- storage -------------------------------------------------------
     database_url: str = Field(
-        "sqlite:///./var/registro.db", validation_alias=_env("DATABASE_URL"),
+        "sqlite:///./var/registro.db", validation_alias=_conventional("DATABASE_URL"),
         description="SQLAlchemy URL. SQLite file by default; PostgreSQL in production.",
     )
-    redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=_env("REDIS_URL"))
+    redis_url: str = Field("redis://127.0.0.1:6379/0",
+                           validation_alias=_conventional("REDIS_URL"))
 
     # --- the legacy site and the browser ---------------------------------
     site_profile: Path | None = Field(
-        None, validation_alias=_env("SITE_PROFILE"),
+        None,
         description="Site profile (YAML). Default: the demo legacy system's profile.",
     )
-    legacy_url: str | None = Field(
-        None, validation_alias=_env("LEGACY_URL"),
-        description="Overrides the profile's base_url.",
-    )
-    legacy_username: str = Field("demo", validation_alias=_env("LEGACY_USERNAME"))
-    legacy_password: SecretStr = Field(SecretStr("demo"), validation_alias=_env("LEGACY_PASSWORD"))
+    legacy_url: str | None = Field(None, description="Overrides the profile's base_url.")
+    legacy_username: str = "demo"
+    legacy_password: SecretStr = SecretStr("demo")
     selenium_url: str | None = Field(
-        None, validation_alias=_env("SELENIUM_URL"),
+        None, validation_alias=_conventional("SELENIUM_URL"),
         description="WebDriver endpoint (a browser sidecar). Unset: start local chromedriver.",
     )
-    chromium_binary: str = Field("/usr/bin/chromium", validation_alias=_env("CHROMIUM_BINARY"))
-    chromedriver_binary: str = Field(
-        "/usr/bin/chromedriver", validation_alias=_env("CHROMEDRIVER_BINARY")
-    )
-    page_timeout_s: float = Field(20.0, validation_alias=_env("PAGE_TIMEOUT_S"))
+    chromium_binary: str = "/usr/bin/chromium"
+    chromedriver_binary: str = "/usr/bin/chromedriver"
+    page_timeout_s: float = 20.0
     session_max_scrapes: int = Field(
-        50, ge=1, validation_alias=_env("SESSION_MAX_SCRAPES"),
+        50, ge=1,
         description="Recycle the browser session after this many scrapes.",
     )
     artifacts_dir: Path = Field(
-        Path("./var/artifacts"), validation_alias=_env("ARTIFACTS_DIR"),
+        Path("./var/artifacts"),
         description="Screenshots and page sources of failed scrapes.",
     )
 
     # --- API ------------------------------------------------------------
     api_keys: SecretStr = Field(
-        SecretStr(""), validation_alias=_env("API_KEYS"),
+        SecretStr(""),
         description="Comma-separated API keys accepted as 'Authorization: Bearer <key>'.",
     )
     cors_origins: str = Field(
@@ -65,67 +70,67 @@ class Settings(BaseSettings):
     )
 
     # --- worker (the guide's production settings) -----------------------
-    task_time_limit_s: int = Field(300, ge=1, validation_alias=_env("TASK_TIME_LIMIT_S"))
-    task_soft_time_limit_s: int = Field(240, ge=1, validation_alias=_env("TASK_SOFT_TIME_LIMIT_S"))
-    task_max_retries: int = Field(3, ge=0, validation_alias=_env("TASK_MAX_RETRIES"))
-    worker_concurrency: int = Field(1, ge=1, validation_alias=_env("WORKER_CONCURRENCY"))
+    task_time_limit_s: int = Field(300, ge=1)
+    task_soft_time_limit_s: int = Field(240, ge=1)
+    task_max_retries: int = Field(3, ge=0)
+    worker_concurrency: int = Field(1, ge=1)
 
     # --- async pipeline (API, queue, worker; see api/README.md) -----------
     api_rate_limit_per_minute: int = Field(
-        600, ge=1, validation_alias=_env("API_RATE_LIMIT_PER_MINUTE"),
+        600, ge=1,
         description="Requests per API key per minute (Redis fixed window); beyond: 429.",
     )
     api_max_body_bytes: int = Field(
-        16384, ge=0, validation_alias=_env("API_MAX_BODY_BYTES"),
+        16384, ge=0,
         description="Largest request body accepted; beyond: 413.",
     )
     redis_socket_timeout_s: float = Field(
-        0.5, gt=0, validation_alias=_env("REDIS_SOCKET_TIMEOUT_S"),
+        0.5, gt=0,
         description="Connect/read timeout of the API's Redis calls (bounds every answer).",
     )
     redis_max_connections: int = Field(
-        1200, ge=10, validation_alias=_env("REDIS_MAX_CONNECTIONS"),
+        1200, ge=10,
         description="Redis connection pool size per API process (size it for peak clients).",
     )
     broker_visibility_timeout_s: int = Field(
-        900, ge=1, validation_alias=_env("BROKER_VISIBILITY_TIMEOUT_S"),
+        900, ge=1,
         description="Unacknowledged tasks of a lost worker are redelivered after this; "
         "keep it above the task hard time limit.",
     )
     broker_restore_interval_s: int = Field(
-        10, ge=1, validation_alias=_env("BROKER_RESTORE_INTERVAL_S"),
+        10, ge=1,
         description="How often each worker looks for unacknowledged tasks older than the "
         "visibility timeout, to redeliver them.",
     )
     legacy_rate_per_minute: float = Field(
-        60.0, gt=0, validation_alias=_env("LEGACY_RATE_PER_MINUTE"),
+        60.0, gt=0,
         description="Global budget of scrapes per minute against the legacy system, "
         "shared by every worker (token bucket in Redis).",
     )
     legacy_rate_burst: int = Field(
-        3, ge=1, validation_alias=_env("LEGACY_RATE_BURST"),
+        3, ge=1,
         description="Token bucket capacity: scrapes that may start back to back.",
     )
     fallback_max_browsers: int = Field(
-        2, ge=0, validation_alias=_env("FALLBACK_MAX_BROWSERS"),
+        2, ge=0,
         description="Concurrent synchronous fallback scrapes per API process; beyond: 503.",
     )
     worker_heartbeat_s: float = Field(
-        2.0, gt=0, validation_alias=_env("WORKER_HEARTBEAT_S"),
+        2.0, gt=0,
         description="How often a worker refreshes its heartbeat key in Redis (TTL = 3x).",
     )
     worker_metrics_port: int = Field(
-        9808, ge=0, validation_alias=_env("WORKER_METRICS_PORT"),
+        9808, ge=0,
         description="Prometheus port of the worker (0 disables).",
     )
 
     # --- operator (see operator/README.md) ---------------------------------
     operator_metrics_port: int = Field(
-        9809, ge=0, validation_alias=_env("OPERATOR_METRICS_PORT"),
+        9809, ge=0,
         description="Prometheus port of the operator's own metrics (0 disables).",
     )
     operator_tick_s: float = Field(
-        1.0, gt=0, le=60, validation_alias=_env("OPERATOR_TICK_S"),
+        1.0, gt=0, le=60,
         description="The operator's timer tick; each ScraperPool is polled every "
         "spec.pollIntervalSeconds, checked at this granularity.",
     )

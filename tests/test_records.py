@@ -69,3 +69,52 @@ def test_failed_transaction_leaves_nothing(db_url):
     except RuntimeError:
         pass
     assert _counts(db_url) == (0, 0, 0)
+
+
+def test_voltage_migration_keeps_the_records_of_an_existing_database(db_url):
+    """0002 turns equipamento.tensao_v from one integer into the plate's text, on a
+    database that already holds records (issue 11, defect 5)."""
+    from alembic import command
+
+    from registro.db import alembic_config, get_engine, upgrade
+
+    cfg = alembic_config(db_url)
+    command.downgrade(cfg, "0001")  # the schema before the change
+    engine = get_engine(db_url)
+    with engine.begin() as c:
+        c.execute(sa.text("INSERT INTO cliente (cnpj, razao_social) VALUES ('11222333000181', 'X')"))
+        cliente_id = c.execute(sa.text("SELECT id FROM cliente")).scalar_one()
+        for serie, volts in (("SN-1", 380), ("SN-2", None)):
+            c.execute(sa.text("INSERT INTO equipamento (numero_serie, cliente_id, tensao_v) "
+                              "VALUES (:s, :c, :v)"), {"s": serie, "c": cliente_id, "v": volts})
+        c.execute(sa.text(  # an OS refers to the equipment: the table copy must keep it
+            "INSERT INTO ordem_servico (numero_os, cliente_id, equipamento_id, scraped_fields) "
+            "SELECT '900', :c, id, 3 FROM equipamento WHERE numero_serie = 'SN-1'"),
+            {"c": cliente_id})
+    engine.dispose()
+
+    upgrade(db_url)
+    with session_scope(db_url) as s:
+        rows = dict(s.execute(sa.select(Equipamento.numero_serie, Equipamento.tensao_v)).all())
+    assert rows == {"SN-1": "380", "SN-2": None}
+
+    dual = _scraped(serie="SN-3")
+    dual.equipamento.tensao_v = "220/380"
+    with session_scope(db_url) as s:
+        save_scraped(s, dual)
+    with session_scope(db_url) as s:
+        back = to_scraped(find_os(s, "1001"))
+    assert back.equipamento.tensao_v == "220/380"
+    assert back.equipamento.tensoes_v == (220, 380)
+    assert public_data(back)["equipamento_dados"]["tensao_v"] == "220/380"
+
+    command.downgrade(cfg, "0001")  # and back: the first voltage of the plate
+    engine = get_engine(db_url)
+    with engine.connect() as c:
+        rows = dict(c.execute(sa.text("SELECT numero_serie, tensao_v FROM equipamento")).all())
+    engine.dispose()
+    assert rows == {"SN-1": 380, "SN-2": None, "SN-3": 220}
+    upgrade(db_url)
+    with session_scope(db_url) as s:
+        kept = to_scraped(find_os(s, "900"))
+    assert (kept.equipamento.numero_serie, kept.equipamento.tensao_v) == ("SN-1", "380")

@@ -38,7 +38,7 @@ CHROMIUM_FLAGS = (
 )
 
 
-def chrome_options(settings: Settings, user_data_dir: str | None) -> Options:
+def chrome_options(user_data_dir: str | None) -> Options:
     opts = Options()
     for flag in CHROMIUM_FLAGS:
         opts.add_argument(flag)
@@ -93,12 +93,12 @@ def open_browser(settings: Settings) -> Browser:
     """Start a WebDriver session (remote when ``SELENIUM_URL`` is set)."""
     if settings.selenium_url:
         driver = webdriver.Remote(
-            command_executor=settings.selenium_url, options=chrome_options(settings, None)
+            command_executor=settings.selenium_url, options=chrome_options(None)
         )
         browser = Browser(driver=driver, remote=True)
     else:
         user_data_dir = tempfile.mkdtemp(prefix="registro-chromium-")
-        opts = chrome_options(settings, user_data_dir)
+        opts = chrome_options(user_data_dir)
         opts.binary_location = settings.chromium_binary
         service = Service(executable_path=settings.chromedriver_binary)
         try:

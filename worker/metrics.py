@@ -61,7 +61,8 @@ def serve(port: int) -> object | None:
         return None
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=MULTIPROC_DIR)
-    server, _thread = start_http_server(port, addr="0.0.0.0", registry=registry)
+    # all interfaces: Prometheus scrapes the pod from outside it
+    server, _thread = start_http_server(port, addr="0.0.0.0", registry=registry)  # noqa: S104
     return server
 
 

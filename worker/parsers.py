@@ -64,7 +64,7 @@ def _to_decimal(text: str) -> Decimal:
         s = s.replace(".", "")  # '1.234' / '1.234.567': Brazilian grouping, no decimals
     try:
         return Decimal(s)
-    except InvalidOperation as exc:  # pragma: no cover - guarded by the regex
+    except InvalidOperation as exc:  # the regex above should make this unreachable
         raise ParseError(f"not a number: {text!r}") from exc
 
 
@@ -88,6 +88,16 @@ def parse_int(value: str) -> int:
     if not re.fullmatch(r"[+-]?\d{1,3}(\.\d{3})+|[+-]?\d+", s):
         raise ParseError(f"not an integer: {value!r}")
     return int(s.replace(".", ""))
+
+
+def parse_voltages(value: str) -> str:
+    """A plate's voltages, in volts, as the plate lists them: '220/380 V' -> '220/380',
+    '220V / 380V' -> '220/380', '380 V' -> '380'; refuses anything else."""
+    s = re.sub(r"\s+", "", str(value)).upper()
+    parts = [p.removesuffix("V") for p in s.removesuffix("VOLTS").split("/")]
+    if not parts or not all(re.fullmatch(r"\d{1,6}", p) for p in parts):
+        raise ParseError(f"not a voltage or voltages like '220/380 V': {value!r}")
+    return "/".join(str(int(p)) for p in parts)
 
 
 def parse_date(value: str) -> dt.date:
@@ -134,6 +144,7 @@ SIMPLE_PARSERS: dict[str, Callable[[Any], Any]] = {
     "decimal": parse_decimal,
     "money": parse_money,
     "date": parse_date,
+    "voltages": parse_voltages,
 }
 
 

@@ -97,7 +97,10 @@ class Step(_Strict):
     enter: bool = Field(False, description="press Enter after typing")
     submit: Locator | None = Field(None, description="a form (or element inside one) to submit")
     wait: Condition | None = None
-    frame: Locator | None = Field(None, description="switch into this frame; 'top' = page")
+    frame: Locator | None = Field(
+        None, description="switch into this frame; 'top' = page. In page: the following "
+        "in-page steps of the same run act inside the frame (same-origin frames only)",
+    )
     js: str | None = Field(None, description="JavaScript to run")
     optional: bool = Field(False, description="skip silently if the element is absent")
     in_page: bool = Field(
@@ -112,8 +115,8 @@ class Step(_Strict):
             raise ValueError(f"a step needs exactly one of {list(STEP_ACTIONS)}, got {actions}")
         if (self.type is None) != (self.text is None):
             raise ValueError("`type` and `text` go together")
-        if self.in_page and self.action in ("goto", "frame"):
-            raise ValueError(f"a `{self.action}` step cannot be in_page")
+        if self.in_page and self.action == "goto":
+            raise ValueError("a `goto` step cannot be in_page")
         for t in (self.goto, self.text):
             if t is not None:
                 _check_template(t)
@@ -264,10 +267,19 @@ def _parser_from_spec(spec: ParserSpec):
     raise ValueError(f"bad parser {spec!r}")
 
 
+def default_parser(key: str) -> str:
+    """The field's own parser (``json_schema_extra={"parser": ...}`` in the schema), or
+    the one for its type."""
+    section, name = key.split(".")
+    extra = SECTIONS[section].model_fields[name].json_schema_extra
+    if isinstance(extra, dict) and isinstance(extra.get("parser"), str):
+        return str(extra["parser"])
+    return _DEFAULT_PARSER.get(_field_type(key), "text")
+
+
 def parser_chain(key: str, spec: FieldSpec) -> list:
-    """The parsers for a field: the profile's, or the default for the field's type."""
-    names = spec.parse if spec.parse is not None else [_DEFAULT_PARSER.get(_field_type(key),
-                                                                           "text")]
+    """The parsers for a field: the profile's, or the field's default."""
+    names = spec.parse if spec.parse is not None else [default_parser(key)]
     return [_parser_from_spec(p) for p in names]
 
 

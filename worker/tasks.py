@@ -65,18 +65,11 @@ def close_scraper() -> None:
             log.warning("closing the browser session failed", exc_info=True)
 
 
-_seen_sessions = {"started": 0, "recycled": 0}
-
-
 def _count_sessions(scraper) -> None:
-    """Turn the scraper's counters into metric increments."""
-    started = getattr(scraper, "sessions_started", 0)
-    recycled = getattr(scraper, "sessions_recycled", 0)
-    if started > _seen_sessions["started"]:
-        metrics.BROWSER_SESSIONS_STARTED.inc(started - _seen_sessions["started"])
-    if recycled > _seen_sessions["recycled"]:
-        metrics.BROWSER_SESSIONS_RECYCLED.inc(recycled - _seen_sessions["recycled"])
-    _seen_sessions["started"], _seen_sessions["recycled"] = started, recycled
+    """Turn the scraper's new sessions since the last call into metric increments."""
+    started, recycled = scraper.take_session_counts()
+    metrics.BROWSER_SESSIONS_STARTED.inc(started)
+    metrics.BROWSER_SESSIONS_RECYCLED.inc(recycled)
 
 
 def _wait_for_budget(task, numero_os: str) -> None:

@@ -51,7 +51,8 @@ def set_condition(conditions: list[dict], type_: str, status: bool, reason: str,
     changed = old is None or old.get("status") != value
     new = {
         "type": type_, "status": value, "reason": reason, "message": message[:1024],
-        "lastTransitionTime": _now_iso(now) if changed else old.get("lastTransitionTime"),
+        "lastTransitionTime": old.get("lastTransitionTime") if old is not None and not changed
+        else _now_iso(now),
         "observedGeneration": generation,
     }
     return [c for c in conditions if c.get("type") != type_] + [new]
@@ -123,7 +124,7 @@ def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
     config = client_configuration()
     header = (config.get_api_key_with_prefix("BearerToken")
               or config.get_api_key_with_prefix("authorization") or "")
-    scheme, _, token = header.partition(" ") if " " in header else ("", "", header)
+    scheme, _sep, token = header.partition(" ") if " " in header else ("", "", header)
     return kopf.ConnectionInfo(
         server=config.host, ca_path=config.ssl_ca_cert, insecure=not config.verify_ssl,
         scheme=scheme or None, token=token or None,
@@ -194,7 +195,7 @@ def reconcile(*, spec: dict, status: dict, generation: int | None, name: str, na
         kopf.info(body, reason="TargetFound", message=f"Deployment {target!r} is back")
     conditions = set_condition(conditions, "TargetFound", True, "Found",
                                f"Deployment {target!r}", generation, now)
-    current = int(scale.spec.replicas or 0)
+    current = int(scale.spec.replicas or 0) if scale.spec is not None else 0
 
     # 2. the queue depth
     depth: float | None

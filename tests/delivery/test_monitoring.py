@@ -172,7 +172,7 @@ def test_dashboard_and_alerts_against_live_components(helm, cluster, namespace, 
     chart_docs = documents(helm_template(helm, namespace=namespace))
     rbac = [d for d in chart_docs if d["kind"] in ("ServiceAccount", "Role", "RoleBinding")]
     apply = "\n---\n".join(yaml.safe_dump(d) for d in
-                           rbac + [_deployment("workers"), _deployment("broken-workers")])
+                           [*rbac, _deployment("workers"), _deployment("broken-workers")])
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=apply)
     sa = next(d["metadata"]["name"] for d in rbac if d["kind"] == "ServiceAccount")
     kubeconfig = cluster.service_account_kubeconfig(namespace, sa)

@@ -44,7 +44,9 @@ def _parse(field: str, shown: str):
         return _br_decimal(shown)
     if name in {"potencia_cv", "corrente_a", "peso_kg", "horas_trabalhadas"}:
         return _br_decimal(shown)
-    if name in {"tensao_v", "rotacao_rpm", "frequencia_hz", "garantia_dias", "ano_fabricacao"}:
+    if name == "tensao_v":  # the plate's voltages: "220/380 V"
+        return shown.removesuffix(" V")
+    if name in {"rotacao_rpm", "frequencia_hz", "garantia_dias", "ano_fabricacao"}:
         return int(_br_decimal(shown))
     return shown
 
@@ -80,7 +82,7 @@ def test_formats_look_brazilian():
         assert re.fullmatch(r"\(\d{2}\) \d{4,5}-\d{4}", c["telefone"])
         assert re.fullmatch(r"\d{2}/\d{2}/\d{4}", o["data_abertura"])
         assert re.fullmatch(r"[\d.]+,\d cv", e["potencia_cv"])
-        assert re.fullmatch(r"\d+ V", e["tensao_v"])
+        assert re.fullmatch(r"\d+(/\d+)? V", e["tensao_v"])
         assert re.fullmatch(r"\d{1,3}(\.\d{3})* rpm", e["rotacao_rpm"])
         for key in ("valor_mao_obra", "valor_pecas", "valor_total"):
             assert o[key] == "\u2014" or re.fullmatch(r"R\$ \d{1,3}(\.\d{3})*,\d{2}", o[key])

@@ -39,6 +39,20 @@ def pool_status(custom, namespace, name="pool") -> dict:
                                                name).get("status") or {}
 
 
+def polls_seen(custom, namespace, count: int, timeout: float = 60) -> None:
+    """Wait until the operator has written ``count`` more poll times into the status:
+    proof that it looked at the pool again, however slow the machine (no fixed sleep).
+    The times have one-second resolution, so this can only wait longer, never less."""
+    seen = {pool_status(custom, namespace).get("lastPollTime")}
+    wanted = len(seen) + count
+
+    def more() -> bool:
+        seen.add(pool_status(custom, namespace).get("lastPollTime"))
+        return len(seen) >= wanted
+
+    wait_until(more, timeout, interval=0.2, what=f"{count} more polls in the status")
+
+
 def condition(status: dict, type_: str) -> dict:
     return next((c for c in status.get("conditions", []) if c["type"] == type_), {})
 
@@ -94,8 +108,8 @@ def test_scales_1_to_3_with_the_queue_and_back_after_the_window(
         status = wait_until(lambda: (s := pool_status(custom, namespace)).get(
             "currentReplicas") == 1 and s, 10, what="status current 1")
         assert status["queueDepth"] == 0
-        # exactly one scale each way: no flapping
-        time.sleep(2)
+        # exactly one scale each way: no flapping, over further polls
+        polls_seen(custom, namespace, 2)
         scales = [e.reason for e in events(core, namespace) if e.reason.startswith("Scaled")]
         assert sorted(scales) == ["ScaledDown", "ScaledUp"]
         assert all((e.count or 1) == 1 for e in events(core, namespace)
@@ -133,8 +147,8 @@ def test_metrics_down_holds_replicas_sets_condition_and_emits_event(
             10, what="MetricsUnavailable event")
         assert warned[0].type == "Warning"
         assert "holding 2 replicas" in warned[0].message
-        # several polls and more than the down window later: nothing moved
-        time.sleep(4)
+        # several polls and more than the down window (2 s) later: nothing moved
+        polls_seen(custom, namespace, 4)
         assert replicas(apps, namespace) == 2
         status = pool_status(custom, namespace)
         assert status["desiredReplicas"] == 2
@@ -163,7 +177,7 @@ def test_target_deleted_and_recreated_recovers(apis, operator_kubeconfig, namesp
             lambda: [e for e in events(core, namespace) if e.reason == "TargetNotFound"],
             10, what="TargetNotFound event")[0].type == "Warning"
         real_queue.enqueue(9)
-        time.sleep(2)  # polls keep running, no crash loop
+        polls_seen(custom, namespace, 2)  # polls keep running, no crash loop
         apps.create_namespaced_deployment(namespace, deployment("workers", 1))
         wait_until(lambda: replicas(apps, namespace) == 3, 30, what="recovered and scaled")
         status = pool_status(custom, namespace)
@@ -187,7 +201,10 @@ def test_a_restarted_operator_continues_the_scale_down_window(
         real_queue.enqueue(9)
         wait_until(lambda: replicas(apps, namespace) == 3, 30, what="scale up to 3")
         real_queue.drain()
-        time.sleep(window / 2)
+        # the operator saw the empty queue, and polled on for about half the window
+        wait_until(lambda: pool_status(custom, namespace).get("queueDepth") == 0, 30,
+                   what="the drained queue in the status")
+        polls_seen(custom, namespace, window // 2 - 1)
     assert replicas(apps, namespace) == 3
     restarted = time.monotonic()
     with running_operator(operator_kubeconfig, namespace) as runner:

@@ -128,5 +128,5 @@ def test_prometheus_query_reads_the_scraped_depth(prometheus_scraping, real_queu
     wait_until(reads_four, 30, interval=0.5, what="prometheus to scrape depth 4")
     with pytest.raises(MetricsError, match="no sample"):
         MetricsSource("prometheus", prometheus_scraping, "absent_metric_xyz", 2).read()
-    with pytest.raises(MetricsError, match="prometheus query failed|HTTP 400"):
+    with pytest.raises(MetricsError, match=r"prometheus query failed|HTTP 400"):
         MetricsSource("prometheus", prometheus_scraping, "sum(", 2).read()

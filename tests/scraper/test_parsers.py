@@ -95,8 +95,23 @@ def test_chains_and_empty_markers(chain, raw, expected):
 @pytest.mark.parametrize("key, raw, expected", [
     ("os.data_abertura", "02/01/2024", dt.date(2024, 1, 2)),   # date field -> date parser
     ("equipamento.potencia_cv", "7,5 cv", Decimal("7.5")),     # Decimal -> decimal
-    ("equipamento.tensao_v", "380 V", 380),                     # int -> int
+    ("equipamento.ano_fabricacao", "2019", 2019),               # int -> int
+    ("equipamento.tensao_v", "220/380 V", "220/380"),           # the field's own: voltages
     ("cliente.razao_social", " Açaí  S.A. ", "Açaí S.A."),      # str -> text
 ])
 def test_default_parser_follows_the_field_type(key, raw, expected):
     assert parsers.run_chain(raw, parser_chain(key, FieldSpec(css="#x"))) == expected
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("380 V", "380"), ("220/380 V", "220/380"), ("220V / 380V", "220/380"),
+    ("380/660v", "380/660"), ("440", "440"), ("127/220/380 V", "127/220/380"),
+])
+def test_voltages_keep_every_voltage_of_the_plate(raw, expected):
+    assert parsers.parse_voltages(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["220-380 V", "7,5 V", "V", "220//380", "alta"])
+def test_voltages_refuse_what_is_not_a_plate_voltage(raw):
+    with pytest.raises(parsers.ParseError):
+        parsers.parse_voltages(raw)

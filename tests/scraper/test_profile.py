@@ -91,7 +91,7 @@ def test_settings_choose_the_profile_and_url(tmp_path, monkeypatch):
     scraper = Scraper(Settings())  # no browser starts before the first scrape
     assert scraper.profile.name == "oficina2000"
     assert scraper.base_url == "http://127.0.0.1:1234/erp"
-    assert scraper._url("/busca.html") == "http://127.0.0.1:1234/erp/busca.html"
+    assert scraper.flow.url("/busca.html") == "http://127.0.0.1:1234/erp/busca.html"
     assert scraper.browser is None
     with pytest.raises(ValueError, match="invalid OS number"):
         scraper.scrape("12; DROP TABLE")

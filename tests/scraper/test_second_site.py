@@ -28,7 +28,7 @@ EXPECTED_501 = {
     "cliente.contato_cargo": "Compradora",
     "equipamento.numero_serie": "SN-77/2020", "equipamento.tipo": "Compressor de ar",
     "equipamento.fabricante": "Schulz", "equipamento.modelo": "MSV 40",
-    "equipamento.potencia_cv": Decimal(10), "equipamento.tensao_v": 380,
+    "equipamento.potencia_cv": Decimal(10), "equipamento.tensao_v": "380",
     "equipamento.corrente_a": Decimal("14.2"), "equipamento.rotacao_rpm": 1750,
     "equipamento.frequencia_hz": 60, "equipamento.ano_fabricacao": 2020,
     "equipamento.grau_protecao": "IP55", "equipamento.carcaca": "132M",
@@ -70,7 +70,7 @@ def site2_settings(site2_url, tmp_path, browser_available):
 
 
 def test_second_site_every_field(site2_settings, caplog):
-    caplog.set_level(logging.INFO, logger="registro.worker.scraper")
+    caplog.set_level(logging.INFO, logger="registro.worker")
     profile = load_profile(site2_settings.site_profile)
     with Scraper(site2_settings, profile) as scraper:
         first = scraper.scrape("501").flat()
