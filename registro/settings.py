@@ -64,7 +64,7 @@ class Settings(BaseSettings):
         description="Comma-separated API keys accepted as 'Authorization: Bearer <key>'.",
     )
     cors_origins: str = Field(
-        "", validation_alias=_env("CORS_ORIGINS"),
+        "",
         description="Comma-separated browser origins (scheme://host:port) allowed to call "
         "the API cross-origin, e.g. the demo page of `registro up`. Empty: none.",
     )
