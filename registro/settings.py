@@ -113,6 +113,21 @@ class Settings(BaseSettings):
         9808, ge=0, validation_alias=_env("WORKER_METRICS_PORT"),
         description="Prometheus port of the worker (0 disables).",
     )
+    reconcile_interval_s: float = Field(
+        5.0, gt=0, validation_alias=_env("RECONCILE_INTERVAL_S"),
+        description="How often one worker (under a Redis lock) looks for recorded tasks "
+        "that nothing holds any more.",
+    )
+    reconcile_grace_s: float = Field(
+        15.0, gt=0, validation_alias=_env("RECONCILE_GRACE_S"),
+        description="How long a recorded, unfinished task must be held by nothing (no "
+        "queue, no unacknowledged hash, no live worker) before it is published again.",
+    )
+    webdriver_state_dir: Path = Field(
+        Path("/tmp/registro-webdriver"), validation_alias=_env("WEBDRIVER_STATE_DIR"),
+        description="Where each pool process records its WebDriver session, so that its "
+        "successor deletes a session left by a killed process.",
+    )
 
     # --- operator (see operator/README.md) ---------------------------------
     operator_metrics_port: int = Field(

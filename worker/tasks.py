@@ -18,17 +18,20 @@ import time
 from functools import lru_cache
 
 import redis
+from billiard.process import current_process
 from celery import signals
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+from celery.worker import state as worker_state
 
 from registro import pipeline_state as state
 from registro.errors import PermanentScrapeError, Reason, ScrapeError, TransientScrapeError
 from registro.queue import TASK_NAME
 from registro.records import public_data
 from registro.settings import get_settings
-from registro.worker import metrics
+from registro.worker import metrics, webdriver_sessions
 from registro.worker.celery_app import app
 from registro.worker.ratelimit import GlobalRateLimiter
+from registro.worker.reconciler import Reconciler, held_ids
 
 log = logging.getLogger("registro.worker.tasks")
 
@@ -59,10 +62,45 @@ def close_scraper() -> None:
         scraper, _scraper = _scraper, None
     if scraper is not None:
         _count_sessions(scraper)
+        browser = getattr(scraper, "browser", None)
+        session_id = getattr(getattr(browser, "driver", None), "session_id", None)
         try:
             scraper.close()
+            webdriver_sessions.forget(_session_slot(), session_id)
         except Exception:
             log.warning("closing the browser session failed", exc_info=True)
+
+
+# The worker's hostname, set in the main process before the pool forks (inherited).
+_worker_hostname = "worker"
+
+
+def _session_slot():
+    """This pool process's WebDriver session record (see webdriver_sessions)."""
+    index = getattr(current_process(), "index", 0)
+    return webdriver_sessions.slot_path(get_settings().webdriver_state_dir,
+                                        _worker_hostname, index)
+
+
+def _record_session(scraper) -> None:
+    """Called as soon as the scraper has its session ("connected"), before any page."""
+    browser = getattr(scraper, "browser", None)
+    session_id = getattr(getattr(browser, "driver", None), "session_id", None)
+    if browser is None or not session_id:
+        return
+    slot = _session_slot()
+    if webdriver_sessions.recorded_session(slot) != session_id:
+        try:
+            webdriver_sessions.record(slot, browser, get_settings().selenium_url)
+        except OSError:
+            log.warning("could not record the WebDriver session in %s", slot, exc_info=True)
+
+
+def _close_task(client: redis.Redis, task_id: str, numero_os: str,
+                claim_token: str | None) -> None:
+    """The task ended for good: release the OS's claim and close the task record."""
+    state.release_claim(client, numero_os, claim_token)
+    state.finish_task(client, task_id)
 
 
 _seen_sessions = {"started": 0, "recycled": 0}
@@ -115,6 +153,8 @@ def scrape_os(self, numero_os: str, claim_token: str | None = None) -> dict:
     log.info("scrape started try=%s", self.request.retries + 1)
 
     def report(step: str, percent: float, message: str) -> None:
+        if step == "connected" and _scraper is not None:
+            _record_session(_scraper)
         self.update_state(state="PROGRESS", meta={
             "progress": max(0, min(100, int(percent))), "message": message,
             "numero_os": numero_os, "step": step})
@@ -137,7 +177,7 @@ def scrape_os(self, numero_os: str, claim_token: str | None = None) -> dict:
         finish("failure", Reason.TIME_LIMIT.value)
         message = f"time limit of {settings.task_soft_time_limit_s}s reached"
         state.record_failure(client, task_id, Reason.TIME_LIMIT.value, message)
-        state.release_claim(client, numero_os, claim_token)
+        _close_task(client, task_id, numero_os, claim_token)
         raise PermanentScrapeError(Reason.TIME_LIMIT, message) from None
     except TransientScrapeError as exc:
         metrics.LEGACY_ERRORS.labels(exc.reason.value).inc()
@@ -147,7 +187,7 @@ def scrape_os(self, numero_os: str, claim_token: str | None = None) -> dict:
             finish("failure", Reason.RETRIES_EXHAUSTED.value)
             state.record_failure(client, task_id, Reason.RETRIES_EXHAUSTED.value,
                            f"{self.max_retries + 1} tries failed, last: {exc}")
-            state.release_claim(client, numero_os, claim_token)
+            _close_task(client, task_id, numero_os, claim_token)
         else:
             finish("retry", exc.reason.value)
             metrics.TASK_RETRIES.labels(exc.reason.value).inc()
@@ -156,12 +196,12 @@ def scrape_os(self, numero_os: str, claim_token: str | None = None) -> dict:
         metrics.LEGACY_ERRORS.labels(exc.reason.value).inc()
         finish("failure", exc.reason.value)
         state.record_failure(client, task_id, exc.reason.value, exc.message)
-        state.release_claim(client, numero_os, claim_token)
+        _close_task(client, task_id, numero_os, claim_token)
         raise
     except Exception as exc:
         finish("failure", "internal_error")
         state.record_failure(client, task_id, "internal_error", f"{type(exc).__name__}: {exc}")
-        state.release_claim(client, numero_os, claim_token)
+        _close_task(client, task_id, numero_os, claim_token)
         log.exception("unexpected error")
         raise
 
@@ -169,7 +209,7 @@ def scrape_os(self, numero_os: str, claim_token: str | None = None) -> dict:
     finish("success", "ok")
     state.record_duration(client, elapsed)
     state.clear_failure(client, task_id)
-    state.release_claim(client, numero_os, claim_token)
+    _close_task(client, task_id, numero_os, claim_token)
     return {
         "status": "success",
         "numero_os": numero_os,
@@ -191,7 +231,7 @@ def _on_hard_time_limit(sender=None, task_id=None, exception=None, kwargs=None, 
         client = redis_client()
         state.record_failure(client, task_id, Reason.TIME_LIMIT.value,
                              f"hard time limit of {get_settings().task_time_limit_s}s reached")
-        state.release_claim(client, kwargs.get("numero_os", ""), kwargs.get("claim_token"))
+        _close_task(client, task_id, kwargs.get("numero_os", ""), kwargs.get("claim_token"))
     except redis.RedisError:
         log.warning("could not record the hard time limit of %s", task_id)
 
@@ -229,6 +269,13 @@ signals.after_setup_task_logger.connect(_add_filter)
 # --- worker life cycle: heartbeat, metrics port, browser shutdown -----------------------
 
 _heartbeat_stop = threading.Event()
+_reconciler: Reconciler | None = None
+
+
+def _tasks_in_hand() -> list[str]:
+    """Ids of the tasks this worker holds: reserved (prefetched) or running."""
+    return sorted(set(held_ids(worker_state.reserved_requests))
+                  | set(held_ids(worker_state.active_requests)))
 
 
 def _heartbeat_loop(hostname: str, concurrency: int) -> None:
@@ -236,10 +283,40 @@ def _heartbeat_loop(hostname: str, concurrency: int) -> None:
     ttl = settings.worker_heartbeat_s * 3
     while not _heartbeat_stop.is_set():
         try:
-            state.heartbeat(redis_client(), hostname, concurrency, ttl)
+            state.heartbeat(redis_client(), hostname, concurrency, ttl, _tasks_in_hand())
         except redis.RedisError:
             log.warning("heartbeat to Redis failed")
         _heartbeat_stop.wait(settings.worker_heartbeat_s)
+
+
+def _republish(task_id: str, numero_os: str, claim_token: str | None) -> None:
+    app.send_task(TASK_NAME, kwargs={"numero_os": numero_os, "claim_token": claim_token},
+                  task_id=task_id)
+
+
+@signals.worker_init.connect
+def _on_worker_init(sender=None, **_kwargs):
+    """Main process, before the pool starts: remove the sessions a previous incarnation
+    of this worker (same hostname) left on its WebDriver endpoint."""
+    global _worker_hostname
+    _worker_hostname = str(getattr(sender, "hostname", None) or "worker")
+    try:
+        webdriver_sessions.clean_all(get_settings().webdriver_state_dir, _worker_hostname)
+    except Exception:
+        log.warning("cleaning leftover WebDriver sessions failed", exc_info=True)
+
+
+@signals.worker_process_init.connect
+def _on_process_init(sender=None, **_kwargs):
+    """A pool process takes over its slot: a predecessor killed mid-task (SIGKILL, hard
+    time limit, OOM) left its session there. Done before the first task."""
+    global _worker_hostname
+    if sender:
+        _worker_hostname = str(sender)
+    try:
+        webdriver_sessions.clean(_session_slot(), force=True)
+    except Exception:
+        log.warning("cleaning the previous WebDriver session failed", exc_info=True)
 
 
 @signals.worker_ready.connect
@@ -251,6 +328,12 @@ def _on_worker_ready(sender=None, **_kwargs):
     _heartbeat_stop.clear()
     threading.Thread(target=_heartbeat_loop, args=(hostname, int(concurrency)),
                      name="registro-heartbeat", daemon=True).start()
+    global _reconciler
+    _reconciler = Reconciler(
+        redis_client(), _republish, interval_s=settings.reconcile_interval_s,
+        grace_s=settings.reconcile_grace_s,
+        claim_ttl_s=state.claim_ttl_s(settings.task_time_limit_s, settings.task_max_retries))
+    _reconciler.start()
     try:
         metrics.serve(settings.worker_metrics_port)
         log.info("worker ready hostname=%s concurrency=%s metrics_port=%s",
@@ -263,6 +346,8 @@ def _on_worker_ready(sender=None, **_kwargs):
 def _on_worker_shutting_down(sender=None, **_kwargs):
     # Stop advertising: the API stops counting this worker while it drains.
     _heartbeat_stop.set()
+    if _reconciler is not None:
+        _reconciler.stop()
     try:
         state.forget_worker(redis_client(), str(sender))
     except redis.RedisError:

@@ -33,6 +33,27 @@ def stack(browser_available):
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+def private_stack(browser_available):
+    """A stack of its own (Redis, demo, DB) for a module whose tests kill or restart
+    parts of it, so that no other module depends on what they leave behind."""
+    require(shutil.which("redis-server") is not None, "redis-server")
+    workdir = make_workdir()
+    demo = Demo(workdir)
+    db_url = f"sqlite:///{workdir}/registro.db"
+    upgrade(db_url)
+    s = Stack(workdir=workdir, demo=demo, redis_port=free_port(), db_url=db_url,
+              api_key=secrets.token_urlsafe(24))
+    s.start_redis()
+    try:
+        yield s
+    finally:
+        s.stop_workers()
+        s.stop_redis()
+        demo.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 @pytest.fixture
 def worker(stack):
     """A live worker: the one left by earlier tests, or a new one."""

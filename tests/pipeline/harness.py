@@ -93,6 +93,10 @@ class Stack:
                "REGISTRO_BROKER_VISIBILITY_TIMEOUT_S": "12",  # above any test task
                "REGISTRO_BROKER_RESTORE_INTERVAL_S": "1",
                "REGISTRO_WORKER_HEARTBEAT_S": "0.5",
+               # lost tasks are published again within 3 + 1 s (production: 15 + 5 s)
+               "REGISTRO_RECONCILE_GRACE_S": "3",
+               "REGISTRO_RECONCILE_INTERVAL_S": "1",
+               "REGISTRO_WEBDRIVER_STATE_DIR": str(self.workdir / "webdriver"),
                "REGISTRO_WORKER_METRICS_PORT": "0",
                "REGISTRO_LEGACY_RATE_PER_MINUTE": "6000",
                "REGISTRO_LEGACY_RATE_BURST": "100",
@@ -104,6 +108,12 @@ class Stack:
     def start_redis(self) -> None:
         self.redis_srv = local_services.start_redis(self.redis_port, appendonly=True,
                                                     workdir=self.workdir / "redis")
+
+    def kill_redis(self) -> None:
+        """SIGKILL: no shutdown, whatever reached the AOF is what comes back."""
+        if self.redis_srv is not None:
+            self.redis_srv.kill()
+            self.redis_srv = None
 
     def stop_redis(self) -> None:
         if self.redis_srv is not None:
