@@ -106,9 +106,9 @@ def test_registro_up_serves_the_guide_flow_and_stops_cleanly(tmp_path, browser_a
         assert _browsers(children), [c.name() for c in children]  # the scrape's browser
     finally:
         out = _stop(proc, signal.SIGINT)
+    _assert_all_gone(children, out)
     assert proc.returncode == 0, out
     assert "Local API key" in out
-    _assert_all_gone(children, out)
 
 
 def test_registro_up_stops_everything_when_a_child_dies(tmp_path, browser_available):
@@ -123,10 +123,10 @@ def test_registro_up_stops_everything_when_a_child_dies(tmp_path, browser_availa
         worker.kill()  # the worker's main process: its pool process and browser stay
     finally:
         out = _stop(proc, None if children else signal.SIGTERM)
+    _assert_all_gone(children, out)
     assert proc.returncode == 1, out
     assert f"worker (pid {worker.pid}) was killed by signal 9; its log: var/logs/worker.log" \
         in out, out[-3000:]
-    _assert_all_gone(children, out)
 
 
 def _time_wait_on(port: int) -> None:
@@ -161,10 +161,10 @@ def test_registro_up_keeps_the_redis_port_after_an_unclean_stop_and_stops_on_sig
         assert any(c.name() == "redis-server" for c in children)
     finally:
         out = _stop(proc, signal.SIGTERM)
+    _assert_all_gone(children, out)
     assert proc.returncode == 0, out
     assert f"Redis     redis://127.0.0.1:{redis_port}/0" in out, out[-3000:]
     assert "instead" not in out
-    _assert_all_gone(children, out)
 
 
 def test_registro_up_names_the_process_holding_a_busy_port(tmp_path):
