@@ -20,7 +20,7 @@ from functools import lru_cache
 import redis
 from billiard.process import current_process
 from celery import signals
-from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+from celery.exceptions import Ignore, SoftTimeLimitExceeded, TimeLimitExceeded
 from celery.worker import state as worker_state
 
 from registro import pipeline_state as state
@@ -31,7 +31,7 @@ from registro.settings import get_settings
 from registro.worker import metrics, webdriver_sessions
 from registro.worker.celery_app import app
 from registro.worker.ratelimit import GlobalRateLimiter
-from registro.worker.reconciler import Reconciler, held_ids
+from registro.worker.reconciler import FINAL_STATES, Reconciler, held_ids
 
 log = logging.getLogger("registro.worker.tasks")
 
@@ -150,6 +150,14 @@ def scrape_os(self, numero_os: str, claim_token: str | None = None) -> dict:
     client = redis_client()
     task_id = self.request.id
     started = time.monotonic()
+    if self.AsyncResult(task_id).state in FINAL_STATES:
+        # A redelivery of a run that did finish (its acknowledgement was lost with a
+        # Redis restart, or its worker died after storing the result): nothing to redo.
+        # A new lookup of the OS forgets the old result before publishing, so it
+        # never lands here.
+        log.info("task already finished; redelivered message dropped")
+        _close_task(client, task_id, numero_os, claim_token)
+        raise Ignore()
     log.info("scrape started try=%s", self.request.retries + 1)
 
     def report(step: str, percent: float, message: str) -> None:
@@ -207,9 +215,14 @@ def scrape_os(self, numero_os: str, claim_token: str | None = None) -> dict:
 
     elapsed = time.monotonic() - started
     finish("success", "ok")
-    state.record_duration(client, elapsed)
-    state.clear_failure(client, task_id)
-    _close_task(client, task_id, numero_os, claim_token)
+    try:
+        state.record_duration(client, elapsed)
+        state.clear_failure(client, task_id)
+        _close_task(client, task_id, numero_os, claim_token)
+    except redis.RedisError as exc:
+        # The data is saved: a Redis restart must not turn this into a failure. The
+        # reconciler closes the task and releases its claim once it sees the result.
+        log.warning("bookkeeping after success failed (%s); the reconciler closes it", exc)
     return {
         "status": "success",
         "numero_os": numero_os,
