@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import re
 import shutil
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -34,13 +33,11 @@ from pathlib import Path
 import httpx
 import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from registro import pipeline_state as state
 from registro.db import upgrade
 from registro.legacy_demo.data import exists
 from registro.local_services import free_port
-from tests.pipeline.harness import Api, Demo, Stack, make_workdir
+from registro.local_stack import Api, Demo, Stack, make_workdir
 
 PRODUCTION = {"REGISTRO_BROKER_VISIBILITY_TIMEOUT_S": 900,
               "REGISTRO_TASK_TIME_LIMIT_S": 300, "REGISTRO_TASK_SOFT_TIME_LIMIT_S": 240,

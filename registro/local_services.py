@@ -1,6 +1,8 @@
-"""Start the real services Registro needs on this machine (Redis, PostgreSQL, chromedriver).
+"""Start the real processes Registro needs on this machine: Redis, PostgreSQL,
+chromedriver, and Registro's own demo legacy system, Celery worker and API.
 
-Used by ``registro up`` (the README's run command), the tests and the benchmarks.
+The one set of launchers used by ``registro up`` (the README's run command), the tests
+and the benchmarks (``registro.local_stack`` composes them into a whole platform).
 Every process binds to loopback and is stopped by ``ManagedProcess.stop()``.
 """
 
@@ -13,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -270,3 +273,62 @@ def browser_processes(driver_pid: int) -> list[psutil.Process]:
                     not any(a.startswith("--type=") for a in proc.cmdline()):
                 found.append(proc)
     return found
+
+
+def venv_bin(name: str) -> str:
+    """A console script of this interpreter's environment (celery, uvicorn...)."""
+    candidate = Path(sys.executable).with_name(name)
+    return str(candidate) if candidate.exists() else name
+
+
+DEMO_SERVE = ("import sys; from registro.legacy_demo.app import serve; "
+              "from registro.legacy_demo.config import DemoConfig; "
+              "serve('127.0.0.1', int(sys.argv[1]), DemoConfig())")
+
+
+def start_demo(port: int | None = None, *, env: dict[str, str] | None = None,
+               log_path: Path | None = None, timeout: float = 90.0) -> ManagedProcess:
+    """The demo legacy system (configured by ``REGISTRO_DEMO_*`` in ``env``)."""
+    port = port or free_port()
+    managed = spawn("demo", [sys.executable, "-c", DEMO_SERVE, str(port)], env=env,
+                    log_path=log_path, port=port, url=f"http://127.0.0.1:{port}")
+    try:
+        wait_for_port(port, timeout=timeout, proc=managed.proc)
+    except Exception:
+        managed.stop()
+        raise
+    return managed
+
+
+def worker_command(concurrency: int, hostname: str = "worker@%h", loglevel: str = "info"
+                   ) -> list[str]:
+    return [venv_bin("celery"), "-A", "registro.worker.celery_app", "worker",
+            "--pool=prefork", f"--concurrency={concurrency}", f"--hostname={hostname}",
+            "--without-mingle", "--without-gossip", f"--loglevel={loglevel}"]
+
+
+def start_worker(env: dict[str, str], *, hostname: str = "worker@%h", concurrency: int = 1,
+                 loglevel: str = "info", log_path: Path | None = None) -> ManagedProcess:
+    """One Celery worker (not waited for: its heartbeat in Redis says when it is up)."""
+    return spawn("worker", worker_command(concurrency, hostname, loglevel), env=env,
+                 log_path=log_path)
+
+
+def api_command(host: str, port: int) -> list[str]:
+    return [venv_bin("uvicorn"), "--factory", "registro.api.main:app_factory", "--host", host,
+            "--port", str(port), "--timeout-graceful-shutdown", "30", "--no-access-log",
+            "--timeout-keep-alive", "75"]
+
+
+def start_api(env: dict[str, str], *, port: int | None = None, host: str = "127.0.0.1",
+              log_path: Path | None = None, timeout: float = 30.0) -> ManagedProcess:
+    """The API under uvicorn, waited for until it listens."""
+    port = port or free_port()
+    managed = spawn("api", api_command(host, port), env=env, log_path=log_path, port=port,
+                    url=f"http://{host}:{port}")
+    try:
+        wait_for_port(port, timeout=timeout, proc=managed.proc)
+    except Exception:
+        managed.stop()
+        raise
+    return managed

@@ -113,8 +113,8 @@ def test_message_taken_by_a_frozen_worker_is_republished_after_redis_restarts(
         assert "published again" in rescuer.log_path.read_text()
     finally:
         frozen.kill()  # SIGKILL ends a stopped process too
+        frozen.stop()
         s.workers.remove(frozen)
-        frozen.log.close()
 
 
 def _pool_children(worker: Worker) -> list[psutil.Process]:

@@ -15,7 +15,8 @@ pytestmark = [pytest.mark.redis, pytest.mark.browser]
 POST = "/api/desenvolvimento/buscar-os-async/{}"
 
 
-def test_rate_limit_holds_across_two_workers(stack, client):
+def test_rate_limit_holds_across_two_workers(private_stack, private_client):
+    stack, client = private_stack, private_client
     stack.stop_workers()
     interval = 3.0  # 20 scrapes per minute, no burst
     metrics_port = free_port()
