@@ -11,14 +11,19 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import sys
 import time
 from pathlib import Path
 
 import typer
 
 from registro import local_services
-from registro.local_services import ManagedProcess, free_port, wait_for_port
+from registro.local_services import (
+    ManagedProcess,
+    api_command,
+    free_port,
+    venv_bin,
+    worker_command,
+)
 
 VAR = Path("var")
 KEY_FILE = VAR / "api-key"
@@ -57,24 +62,6 @@ def local_api_key(path: Path = KEY_FILE) -> str:
     with os.fdopen(fd, "w") as f:
         f.write(key + "\n")
     return key
-
-
-def _bin(name: str) -> str:
-    candidate = Path(sys.executable).with_name(name)
-    return str(candidate) if candidate.exists() else name
-
-
-def worker_command(concurrency: int, hostname: str = "worker@%h", loglevel: str = "info"
-                   ) -> list[str]:
-    return [_bin("celery"), "-A", "registro.worker.celery_app", "worker",
-            "--pool=prefork", f"--concurrency={concurrency}", f"--hostname={hostname}",
-            "--without-mingle", "--without-gossip", f"--loglevel={loglevel}"]
-
-
-def api_command(host: str, port: int) -> list[str]:
-    return [_bin("uvicorn"), "--factory", "registro.api.main:app_factory", "--host", host,
-            "--port", str(port), "--timeout-graceful-shutdown", "30", "--no-access-log",
-            "--timeout-keep-alive", "75"]
 
 
 def _spawn(name: str, args: list[str], env: dict, port: int, url: str,
@@ -171,29 +158,23 @@ def register(app: typer.Typer) -> None:
             upgrade(env["REGISTRO_DATABASE_URL"])
 
             if not os.environ.get("REGISTRO_LEGACY_URL"):
-                demo = _spawn("demo", [sys.executable, "-c",
-                                       ("import sys; from registro.legacy_demo.app import serve; "
-                                       "from registro.legacy_demo.config import DemoConfig; "
-                                       "serve('127.0.0.1', int(sys.argv[1]), DemoConfig())"),
-                                       str(demo_port)], env, demo_port, demo_url, logs)
-                started.append(demo)
-                wait_for_port(demo_port, proc=demo.proc)
+                started.append(local_services.start_demo(demo_port, env=env,
+                                                         log_path=logs / "demo.log"))
 
             if not env.get("SELENIUM_URL") and not env.get("REGISTRO_SELENIUM_URL"):
                 driver = local_services.start_chromedriver(log_path=logs / "chromedriver.log")
                 started.append(driver)
                 env["SELENIUM_URL"] = driver.url
 
-            worker = _spawn("worker", worker_command(concurrency), env, 0, "", logs)
+            worker = local_services.start_worker(env, concurrency=concurrency,
+                                                 log_path=logs / "worker.log")
             started.append(worker)
             _wait_worker_online(redis_srv.url, worker, logs)
-            api = _spawn("api", api_command("127.0.0.1", port), env, port,
-                         f"http://127.0.0.1:{port}", logs)
-            started.append(api)
-            wait_for_port(port, timeout=30, proc=api.proc)
+            started.append(local_services.start_api(env, port=port,
+                                                    log_path=logs / "api.log"))
             if flower:
                 started.append(_spawn("flower", [
-                    _bin("celery"), "-A", "registro.worker.celery_app", "flower",
+                    venv_bin("celery"), "-A", "registro.worker.celery_app", "flower",
                     "--address=127.0.0.1", "--port=5555"], env, 5555,
                     "http://127.0.0.1:5555", logs))
 
