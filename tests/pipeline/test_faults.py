@@ -16,7 +16,9 @@ import pytest
 
 from registro import local_services
 from registro import pipeline_state as state
-from registro.queue import read_queue_depth
+from registro.queue import TASK_NAME, read_queue_depth
+from registro.settings import Settings
+from registro.worker.celery_app import make_celery
 from tests.pipeline.harness import Api, Worker, wait_status
 
 pytestmark = [pytest.mark.redis, pytest.mark.browser]
@@ -164,3 +166,27 @@ def test_sigkilled_pool_process_leaves_no_browser_behind(private_stack, api):
     finally:
         s.stop_workers()
         driver.stop()
+
+
+def test_redelivered_message_of_a_finished_task_is_not_run_again(private_stack, api):
+    """A task's acknowledgement lost with a Redis restart leaves its message in the
+    unacked hash; kombu restores it after the visibility timeout. The worker drops it."""
+    s, numero = private_stack, "2404"
+    worker = s.ensure_worker()
+    with api.client() as c:
+        body = c.post(POST.format(numero)).json()
+        assert wait_status(c, body["task_id"], {"SUCCESS", "FAILURE"})["status"] == "SUCCESS"
+    searches = s.demo.stats()["searches"]
+    app = make_celery(Settings(redis_url=s.redis_url))
+    try:
+        # What the restore publishes: the same task id and arguments, once more.
+        app.send_task(TASK_NAME, kwargs={"numero_os": numero, "claim_token": "old"},
+                      task_id=body["task_id"])
+        wait_until("the worker dropped the redelivered message",
+                   lambda: "redelivered message dropped" in worker.log_path.read_text())
+    finally:
+        app.close()
+    assert s.demo.stats()["searches"] == searches  # not scraped again
+    with api.client() as c:
+        assert c.get(f"/api/desenvolvimento/scraping-status/{body['task_id']}").json()[
+            "status"] == "SUCCESS"
