@@ -89,12 +89,15 @@ clean:
 	rm -rf $(VENV) var .pytest_cache web/node_modules web/dist
 
 # --- async pipeline benchmarks (see api/README.md); sizes via ARGS="--clients 100 ..." ---
-.PHONY: bench-api bench-e2e
+.PHONY: bench-api bench-e2e bench-faults
 bench-api: system-deps-test venv
 	$(BIN)/python benchmarks/bench_api.py $(ARGS)
 
 bench-e2e: system-deps-test venv
 	$(BIN)/python benchmarks/bench_e2e.py $(ARGS)
+
+bench-faults: system-deps-test venv
+	$(BIN)/python benchmarks/bench_faults.py $(ARGS)
 
 # --- scraper benchmark (see worker/README.md); options via ARGS="--latency-ms 100 ..." ---
 .PHONY: bench-scraper

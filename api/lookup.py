@@ -93,7 +93,7 @@ def enqueue(client: redis.Redis, celery: Celery, settings: Settings, numero_os: 
     eta = estimated_time(client, slots)
     celery.AsyncResult(task_id).forget()  # a previous run's result must not show
     state.clear_failure(client, task_id)
-    state.record_task(client, task_id, numero_os)
+    state.record_task(client, task_id, numero_os, token)
     try:
         celery.send_task(TASK_NAME, kwargs={"numero_os": numero_os, "claim_token": token},
                          task_id=task_id)

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from registro.db import upgrade
 from registro.legacy_demo.data import exists
 from registro.local_services import free_port
-from tests.pipeline.harness import Api, Demo, Stack, make_workdir
+from registro.local_stack import Api, Demo, Stack, make_workdir
 
 LUA = """
 local pool = {%(pool)s}

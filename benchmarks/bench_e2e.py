@@ -16,20 +16,16 @@ import argparse
 import asyncio
 import shutil
 import statistics
-import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from registro.db import upgrade
 from registro.legacy_demo.data import exists
 from registro.local_services import free_port
-from tests.pipeline.harness import Api, Demo, Stack, make_workdir
+from registro.local_stack import Api, Demo, Stack, make_workdir
 
 
 class PssSampler(threading.Thread):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -21,10 +20,18 @@ from urllib.parse import urlencode
 import typer
 
 from registro import local_services
-from registro.local_services import ManagedProcess, free_port, wait_for_port
+from registro.local_services import (
+    ManagedProcess,
+    api_command,
+    free_port,
+    venv_bin,
+    wait_for_port,
+    worker_command,
+)
 
 VAR = Path("var")
 KEY_FILE = VAR / "api-key"
+
 # Built by `make web` (npm run build in web/); not part of the Python package.
 WEB_DEMO_DIR = Path(__file__).resolve().parent.parent / "web" / "dist" / "demo"
 
@@ -76,41 +83,32 @@ def local_api_key(path: Path = KEY_FILE) -> str:
     return key
 
 
-def _bin(name: str) -> str:
-    candidate = Path(sys.executable).with_name(name)
-    return str(candidate) if candidate.exists() else name
-
-
-def worker_command(concurrency: int, hostname: str = "worker@%h", loglevel: str = "info"
-                   ) -> list[str]:
-    return [_bin("celery"), "-A", "registro.worker.celery_app", "worker",
-            "--pool=prefork", f"--concurrency={concurrency}", f"--hostname={hostname}",
-            "--without-mingle", "--without-gossip", f"--loglevel={loglevel}"]
-
-
-def api_command(host: str, port: int) -> list[str]:
-    return [_bin("uvicorn"), "--factory", "registro.api.main:app_factory", "--host", host,
-            "--port", str(port), "--timeout-graceful-shutdown", "30", "--no-access-log",
-            "--timeout-keep-alive", "75"]
-
-
 def _spawn(name: str, args: list[str], env: dict, port: int, url: str,
            log_dir: Path) -> ManagedProcess:
-    log_dir.mkdir(parents=True, exist_ok=True)
-    out = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
-    return ManagedProcess(name, proc, port, url, on_stop=[out.close])
+    return local_services.spawn(name, args, env=env, log_path=log_dir / f"{name}.log",
+                                port=port, url=url)
 
 
-def _port_free(port: int) -> bool:
-    import socket
+class ChildExited(Exception):
+    """A process ``registro up`` started has died: the stack stops."""
 
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+    def __init__(self, managed: ManagedProcess) -> None:
+        code = managed.proc.returncode
+        how = f"was killed by signal {-code}" if code is not None and code < 0 \
+            else f"exited with code {code}"
+        log = f"; its log: {managed.log_path}" if managed.log_path else ""
+        super().__init__(f"{managed.name} (pid {managed.proc.pid}) {how}{log}")
+
+
+class Stop(Exception):
+    """SIGTERM, SIGINT or SIGHUP received."""
+
+
+def _check_port(what: str, port: int) -> None:
+    if not local_services.port_is_free(port):
+        raise typer.BadParameter(
+            f"port {port} for the {what} is in use by {local_services.port_holder(port)}; "
+            f"stop it or pass another port")
 
 
 def register(app: typer.Typer) -> None:
@@ -120,7 +118,9 @@ def register(app: typer.Typer) -> None:
     def up(
         port: int = typer.Option(8000, help="API port (on 127.0.0.1)."),
         demo_port: int = typer.Option(8001, help="Demo legacy system port."),
-        redis_port: int = typer.Option(6379, help="Redis port (a free one if taken; 0: any free port)."),
+        redis_port: int = typer.Option(
+            6379, help="Redis port (if another process listens there, a free one, and "
+            "it says so; 0: any free port)."),
         concurrency: int = typer.Option(1, help="Browsers the worker drives in parallel."),
         flower: bool = typer.Option(False, help="Also start Flower on 127.0.0.1:5555."),
         web_port: int = typer.Option(8002, help="Web demo page port (on 127.0.0.1); 0: no page."),
@@ -129,46 +129,65 @@ def register(app: typer.Typer) -> None:
         from registro.db import upgrade
         from registro.settings import get_settings
 
+        def on_signal(signum: int, _frame: object) -> None:
+            raise Stop(signal.Signals(signum).name)
+
+        # From the first moment: a SIGTERM during start-up must stop what started.
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, on_signal)
+        # Orphans (a browser whose chromedriver died) become our children, so the last
+        # sweep below finds them.
+        local_services.become_subreaper()
         VAR.mkdir(exist_ok=True)
         logs = VAR / "logs"
         key = os.environ.get("REGISTRO_API_KEYS", "").split(",")[0].strip() or local_api_key()
         started: list[ManagedProcess] = []
+        exit_code = 0
 
-        def stop_all(*_args) -> None:
+        def stop_all() -> None:
             for managed in reversed(started):
                 typer.echo(f"stopping {managed.name}", err=True)
                 managed.stop(timeout=40)
             started.clear()
+            leftovers = local_services.descendants()
+            if leftovers:
+                typer.echo(f"stopping {len(leftovers)} leftover processes "
+                           f"(pids {sorted(p.pid for p in leftovers)})", err=True)
+                local_services.kill_all(leftovers)
 
         try:
-            if not redis_port or not _port_free(redis_port):
-                redis_port = free_port()  # something else already listens there
+            _check_port("API", port)
+            if not os.environ.get("REGISTRO_LEGACY_URL"):
+                _check_port("demo system", demo_port)
+            if redis_port and not local_services.port_is_free(redis_port):
+                taken = free_port()
+                typer.echo(f"Redis: port {redis_port} is in use by "
+                           f"{local_services.port_holder(redis_port)}; this stack's Redis "
+                           f"listens on {taken} instead (REDIS_URL below).", err=True)
+                redis_port = taken
             redis_srv = local_services.start_redis(
-                redis_port, appendonly=True, workdir=VAR / "redis")
+                redis_port or None, appendonly=True, workdir=VAR / "redis",
+                log_path=logs / "redis.log")
             started.append(redis_srv)
             demo_url = f"http://127.0.0.1:{demo_port}"
             env = {**os.environ, "REGISTRO_REDIS_URL": redis_srv.url,
                    "REGISTRO_API_KEYS": os.environ.get("REGISTRO_API_KEYS") or key,
                    "REGISTRO_LEGACY_URL": os.environ.get("REGISTRO_LEGACY_URL") or demo_url}
             env.setdefault("REGISTRO_DATABASE_URL", get_settings().database_url)
+            env.setdefault("REGISTRO_WEBDRIVER_STATE_DIR", str((VAR / "webdriver").resolve()))
             upgrade(env["REGISTRO_DATABASE_URL"])
 
             if not os.environ.get("REGISTRO_LEGACY_URL"):
-                demo = _spawn("demo", [sys.executable, "-c",
-                                       ("import sys; from registro.legacy_demo.app import serve; "
-                                       "from registro.legacy_demo.config import DemoConfig; "
-                                       "serve('127.0.0.1', int(sys.argv[1]), DemoConfig())"),
-                                       str(demo_port)], env, demo_port, demo_url, logs)
-                started.append(demo)
-                wait_for_port(demo_port, proc=demo.proc)
+                started.append(local_services.start_demo(demo_port, env=env,
+                                                         log_path=logs / "demo.log"))
 
             if not env.get("SELENIUM_URL") and not env.get("REGISTRO_SELENIUM_URL"):
-                driver = local_services.start_chromedriver()
+                driver = local_services.start_chromedriver(log_path=logs / "chromedriver.log")
                 started.append(driver)
                 env["SELENIUM_URL"] = driver.url
 
             serve_web = bool(web_port) and (WEB_DEMO_DIR / "index.html").exists()
-            if serve_web and not _port_free(web_port):
+            if serve_web and not local_services.port_is_free(web_port):
                 web_port = free_port()  # something else already listens there
             web_url = f"http://127.0.0.1:{web_port}"
             if serve_web:
@@ -181,18 +200,17 @@ def register(app: typer.Typer) -> None:
                              web_port, web_url, logs)
                 started.append(web)  # its port is awaited after the API's: they start in parallel
 
-            worker = _spawn("worker", worker_command(concurrency), env, 0, "", logs)
+            worker = local_services.start_worker(env, concurrency=concurrency,
+                                                 log_path=logs / "worker.log")
             started.append(worker)
             _wait_worker_online(redis_srv.url, worker, logs)
-            api = _spawn("api", api_command("127.0.0.1", port), env, port,
-                         f"http://127.0.0.1:{port}", logs)
-            started.append(api)
-            wait_for_port(port, timeout=30, proc=api.proc)
+            started.append(local_services.start_api(env, port=port,
+                                                    log_path=logs / "api.log"))
             if serve_web:
                 wait_for_port(web_port, timeout=30, proc=web.proc)
             if flower:
                 started.append(_spawn("flower", [
-                    _bin("celery"), "-A", "registro.worker.celery_app", "flower",
+                    venv_bin("celery"), "-A", "registro.worker.celery_app", "flower",
                     "--address=127.0.0.1", "--port=5555"], env, 5555,
                     "http://127.0.0.1:5555", logs))
 
@@ -215,21 +233,26 @@ Local API key (saved in {KEY_FILE}): {key}
   curl -s -H "Authorization: Bearer $KEY" {base}/api/desenvolvimento/queue-status
 
 Ctrl-C stops everything.""")
-            def interrupt(*_args):
-                raise KeyboardInterrupt
-
-            signal.signal(signal.SIGTERM, interrupt)
-            signal.signal(signal.SIGINT, interrupt)  # also when started in the background
             while True:
                 for managed in started:
                     if managed.proc.poll() is not None:
-                        raise RuntimeError(f"{managed.name} exited with "
-                                           f"{managed.proc.returncode} (see {logs}/)")
-                time.sleep(1)
-        except KeyboardInterrupt:
-            typer.echo("\nstopping...", err=True)
+                        raise ChildExited(managed)
+                time.sleep(0.5)
+        except Stop as why:
+            typer.echo(f"\n{why}: stopping...", err=True)
+        except ChildExited as died:
+            typer.echo(f"\n{died}: stopping everything else...", err=True)
+            exit_code = 1
+        except (RuntimeError, TimeoutError, OSError) as exc:
+            typer.echo(f"\nstart-up failed: {exc} (logs in {logs}/)", err=True)
+            exit_code = 1
         finally:
+            # A second signal while stopping must not cut the cleanup short.
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                signal.signal(sig, signal.SIG_IGN)
             stop_all()
+        if exit_code:
+            raise typer.Exit(exit_code)
 
     @app.command()
     def worker(concurrency: int = typer.Option(None, help="Default: REGISTRO_WORKER_CONCURRENCY."),

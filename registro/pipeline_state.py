@@ -3,7 +3,11 @@
 - claim ``registro:claim:<numero_os>``: SET NX by the API, so one OS has at most one
   task queued or running; released by the worker when the task ends.
 - task record ``registro:task:<task_id>``: written by the API for every task it
-  created, so an unknown task id is a 404 rather than Celery's eternal PENDING.
+  created, so an unknown task id is a 404 rather than Celery's eternal PENDING. It
+  keeps the claim token, so a lost task can be published again with it.
+- open tasks ``registro:tasks:open``: sorted set of the recorded tasks that have not
+  finished (score: when recorded); the reconciler (``registro.worker.reconciler``)
+  publishes again the ones no queue, unacknowledged hash or live worker holds.
 - durations ``registro:durations``: the last measured task durations, for the
   queue's time estimate.
 - heartbeats ``registro:worker:<hostname>``: one key per live worker, with a TTL;
@@ -24,6 +28,9 @@ DURATIONS_KEY = "registro:durations"
 HEARTBEAT_PREFIX = "registro:worker:"
 WORKERS_KEY = "registro:workers"  # names of workers that sent a heartbeat
 FAILURE_PREFIX = "registro:failure:"
+OPEN_TASKS_KEY = "registro:tasks:open"
+SUSPECT_KEY = "registro:tasks:suspect"  # task id -> since when nothing holds it
+REPUBLISHED_KEY = "registro:tasks:republished"  # counter of tasks published again
 DURATIONS_KEPT = 50
 TASK_RECORD_TTL_S = 7 * 24 * 3600
 DEFAULT_DURATION_S = 30.0  # before any task has been measured
@@ -71,9 +78,32 @@ def clear_failure(client: redis.Redis, task_id: str) -> None:
     client.delete(FAILURE_PREFIX + task_id)
 
 
-def record_task(client: redis.Redis, task_id: str, numero_os: str) -> None:
-    payload = json.dumps({"numero_os": numero_os, "created_at": time.time()})
-    client.set(TASK_PREFIX + task_id, payload, ex=TASK_RECORD_TTL_S)
+def record_task(client: redis.Redis, task_id: str, numero_os: str,
+                claim_token: str | None = None) -> None:
+    """Record a task about to be published, and mark it open until it finishes."""
+    now = time.time()
+    payload = json.dumps({"numero_os": numero_os, "created_at": now,
+                          "claim_token": claim_token})
+    pipe = client.pipeline(transaction=True)
+    pipe.set(TASK_PREFIX + task_id, payload, ex=TASK_RECORD_TTL_S)
+    pipe.zadd(OPEN_TASKS_KEY, {task_id: now})
+    pipe.hdel(SUSPECT_KEY, task_id)
+    pipe.execute()
+
+
+def finish_task(client: redis.Redis, task_id: str) -> None:
+    """The task reached SUCCESS or FAILURE: nothing has to publish it again."""
+    pipe = client.pipeline(transaction=True)
+    pipe.zrem(OPEN_TASKS_KEY, task_id)
+    pipe.hdel(SUSPECT_KEY, task_id)
+    pipe.execute()
+
+
+def open_tasks(client: redis.Redis) -> dict[str, float]:
+    """Recorded, unfinished tasks and when they were recorded."""
+    pairs: list[tuple[bytes | str, float]] = client.zrange(  # type: ignore[assignment]
+        OPEN_TASKS_KEY, 0, -1, withscores=True)
+    return {(k.decode() if isinstance(k, bytes) else k): float(score) for k, score in pairs}
 
 
 def read_task(client: redis.Redis, task_id: str) -> dict | None:
@@ -93,8 +123,11 @@ def recent_mean_duration(client: redis.Redis) -> float:
     return sum(values) / len(values) if values else DEFAULT_DURATION_S
 
 
-def heartbeat(client: redis.Redis, hostname: str, concurrency: int, ttl_s: float) -> None:
-    payload = json.dumps({"concurrency": concurrency, "at": time.time()})
+def heartbeat(client: redis.Redis, hostname: str, concurrency: int, ttl_s: float,
+              tasks: list[str] | None = None) -> None:
+    """``tasks``: ids of the tasks this worker holds (reserved or running)."""
+    payload = json.dumps({"concurrency": concurrency, "at": time.time(),
+                          "tasks": tasks or []})
     pipe = client.pipeline(transaction=False)
     pipe.set(HEARTBEAT_PREFIX + hostname, payload, px=int(ttl_s * 1000))
     pipe.sadd(WORKERS_KEY, hostname)
@@ -124,6 +157,18 @@ def workers_online(client: redis.Redis) -> tuple[int, int]:
     if dead:
         client.srem(WORKERS_KEY, *dead)
     return workers, slots
+
+
+def tasks_held_by_live_workers(client: redis.Redis) -> set[str]:
+    """Task ids that live workers report holding in their heartbeats."""
+    names = [n.decode() if isinstance(n, bytes) else n for n in client.smembers(WORKERS_KEY)]
+    if not names:
+        return set()
+    held: set[str] = set()
+    for raw in client.mget([HEARTBEAT_PREFIX + n for n in names]):
+        if raw is not None:
+            held.update(json.loads(raw).get("tasks", []))
+    return held
 
 
 def estimate_seconds(depth: int, slots: int, mean_duration_s: float) -> tuple[float, float]:

@@ -123,6 +123,21 @@ class Settings(BaseSettings):
         9808, ge=0,
         description="Prometheus port of the worker (0 disables).",
     )
+    reconcile_interval_s: float = Field(
+        5.0, gt=0,
+        description="How often one worker (under a Redis lock) looks for recorded tasks "
+        "that nothing holds any more.",
+    )
+    reconcile_grace_s: float = Field(
+        15.0, gt=0,
+        description="How long a recorded, unfinished task must be held by nothing (no "
+        "queue, no unacknowledged hash, no live worker) before it is published again.",
+    )
+    webdriver_state_dir: Path = Field(
+        Path("/tmp/registro-webdriver"),  # noqa: S108 - the pod's /tmp emptyDir
+        description="Where each pool process records its WebDriver session, so that its "
+        "successor deletes a session left by a killed process.",
+    )
 
     # --- operator (see operator/README.md) ---------------------------------
     operator_metrics_port: int = Field(

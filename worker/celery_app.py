@@ -43,6 +43,10 @@ def celery_config(settings: Settings) -> dict:
         "redis_socket_connect_timeout": max(timeout, 1.0),
         "redis_socket_timeout": 30.0,
         "result_expires": 7 * 24 * 3600,
+        # A result (or a PROGRESS update) written while Redis restarts is retried
+        # instead of failing the task: up to ~20 s of back-off (Celery's defaults).
+        "result_backend_always_retry": True,
+        "result_backend_max_retries": 20,
         "result_extended": True,
         "task_serializer": "json",
         "result_serializer": "json",

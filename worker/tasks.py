@@ -1,12 +1,16 @@
 """The scrape task: one OS, one browser session per worker process, progress as state.
 
-Failure handling:
+``ScrapeTask`` is the Celery ``Task`` subclass (the shape Celery's task guide
+recommends): the task body is the happy path, and the handlers do the bookkeeping.
+
 - ``TransientScrapeError`` is retried by Celery (``autoretry_for``) with exponential
-  backoff and jitter, at most ``task_max_retries`` times; the last one fails with
-  reason ``retries_exhausted``.
+  backoff and jitter, at most ``task_max_retries`` times (``on_retry`` counts it); the
+  last one fails with reason ``retries_exhausted``.
 - ``PermanentScrapeError`` fails at once with its reason (``not_found``...).
 - The soft time limit closes the browser session (the next task gets a fresh one)
   and fails with reason ``time_limit``.
+- ``on_success``/``on_failure`` record the outcome's metrics, release the OS's claim and
+  close the task record (see ``reconciler``).
 The final reason is written next to the task record in Redis for the API.
 """
 
@@ -16,25 +20,29 @@ import logging
 import threading
 import time
 from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
 import redis
-from celery import signals
-from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+from billiard.process import current_process
+from celery import Task, signals
+from celery.exceptions import Ignore, Retry, SoftTimeLimitExceeded, TimeLimitExceeded
+from celery.worker import state as worker_state
 
 from registro import pipeline_state as state
 from registro.errors import PermanentScrapeError, Reason, ScrapeError, TransientScrapeError
 from registro.queue import TASK_NAME
 from registro.records import public_data
 from registro.settings import get_settings
-from registro.worker import metrics
+from registro.worker import metrics, webdriver_sessions
 from registro.worker.celery_app import app
 from registro.worker.ratelimit import GlobalRateLimiter
+from registro.worker.reconciler import FINAL_STATES, Reconciler, held_ids
 
 log = logging.getLogger("registro.worker.tasks")
 
-_scraper = None  # one per worker process, created on first use
-_scraper_lock = threading.Lock()
-
+# Custom state while a task runs; meta: progress (0-100), message, numero_os, step.
+PROGRESS = "PROGRESS"
 
 @lru_cache
 def redis_client() -> redis.Redis:
@@ -42,127 +50,218 @@ def redis_client() -> redis.Redis:
                                 socket_connect_timeout=5, health_check_interval=30)
 
 
-def get_scraper():
-    global _scraper
-    with _scraper_lock:
-        if _scraper is None:
-            from registro.worker.scraper import Scraper
-
-            _scraper = Scraper(get_settings())
-        return _scraper
+# The worker's hostname, set in the main process before the pool forks (inherited).
+_worker_hostname = "worker"
 
 
-def close_scraper() -> None:
-    """Close this process's browser session (the next task starts a fresh one)."""
-    global _scraper
-    with _scraper_lock:
-        scraper, _scraper = _scraper, None
-    if scraper is not None:
-        _count_sessions(scraper)
+def _session_slot() -> Path:
+    """This pool process's WebDriver session record (see webdriver_sessions)."""
+    index = getattr(current_process(), "index", 0)
+    return webdriver_sessions.slot_path(get_settings().webdriver_state_dir,
+                                        _worker_hostname, index)
+
+
+def _session_id(scraper: Any) -> str | None:
+    return getattr(getattr(getattr(scraper, "browser", None), "driver", None),
+                   "session_id", None)
+
+
+def _close_task(client: redis.Redis, task_id: str, numero_os: str,
+                claim_token: str | None) -> None:
+    """The task ended for good: release the OS's claim and close the task record."""
+    state.release_claim(client, numero_os, claim_token)
+    state.finish_task(client, task_id)
+
+
+def _failure_reason(exc: BaseException, max_retries: int) -> tuple[str, str]:
+    """(reason, message) of a task's final failure, from the Reason taxonomy."""
+    if isinstance(exc, TransientScrapeError):  # autoretry gave up: every try failed
+        return Reason.RETRIES_EXHAUSTED.value, f"{max_retries + 1} tries failed, last: {exc}"
+    if isinstance(exc, ScrapeError):
+        return exc.reason.value, exc.message
+    return "internal_error", f"{type(exc).__name__}: {exc}"
+
+
+class ScrapeTask(Task):
+    """One browser session per pool process, reused across tasks; outcome bookkeeping
+    in the handlers."""
+
+    autoretry_for = (TransientScrapeError,)
+    retry_backoff = True
+    retry_backoff_max = 120
+    retry_jitter = True
+    max_retries = get_settings().task_max_retries
+
+    def __init__(self) -> None:
+        self._scraper: Any = None  # created on first use, in the pool process
+        self._scraper_lock = threading.Lock()
+        self._started = 0.0
+
+    # --- the browser session ----------------------------------------------------
+    def scraper(self) -> Any:
+        with self._scraper_lock:
+            if self._scraper is None:
+                from registro.worker.scraper import Scraper
+
+                self._scraper = Scraper(get_settings())
+            return self._scraper
+
+    def close_scraper(self) -> None:
+        """Close this process's browser session (the next task starts a fresh one)."""
+        with self._scraper_lock:
+            scraper, self._scraper = self._scraper, None
+        if scraper is None:
+            return
+        self._count_sessions(scraper)
+        session_id = _session_id(scraper)
         try:
             scraper.close()
+            webdriver_sessions.forget(_session_slot(), session_id)
         except Exception:
             log.warning("closing the browser session failed", exc_info=True)
 
+    def _record_session(self) -> None:
+        """As soon as the scraper has its session ("connected"), before any page: the
+        process that replaces this one deletes it if this one is killed."""
+        scraper = self._scraper
+        session_id = _session_id(scraper)
+        if not session_id:
+            return
+        slot = _session_slot()
+        if webdriver_sessions.recorded_session(slot) != session_id:
+            try:
+                webdriver_sessions.record(slot, scraper.browser, get_settings().selenium_url)
+            except OSError:
+                log.warning("could not record the WebDriver session in %s", slot,
+                            exc_info=True)
 
-def _count_sessions(scraper) -> None:
-    """Turn the scraper's new sessions since the last call into metric increments."""
-    started, recycled = scraper.take_session_counts()
-    metrics.BROWSER_SESSIONS_STARTED.inc(started)
-    metrics.BROWSER_SESSIONS_RECYCLED.inc(recycled)
+    def _count_sessions(self, scraper: Any) -> None:
+        """Turn the scraper's new sessions since the last call into metric increments."""
+        started, recycled = scraper.take_session_counts()
+        metrics.BROWSER_SESSIONS_STARTED.inc(started)
+        metrics.BROWSER_SESSIONS_RECYCLED.inc(recycled)
 
-
-def _wait_for_budget(task, numero_os: str) -> None:
-    settings = get_settings()
-    limiter = GlobalRateLimiter(redis_client(), settings.legacy_rate_per_minute,
-                                settings.legacy_rate_burst)
-
-    def on_wait(seconds: float) -> None:
-        metrics.RATELIMIT_WAITS.inc()
-        metrics.RATELIMIT_WAIT_SECONDS.inc(seconds)
-        task.update_state(state="PROGRESS", meta={
-            "progress": 1, "numero_os": numero_os,
-            "message": f"Aguardando limite de requisições ao sistema legado ({seconds:.1f}s)"})
-
-    try:
-        limiter.acquire(max_wait_s=max(1.0, settings.task_soft_time_limit_s * 0.5),
-                        on_wait=on_wait)
-    except TimeoutError as exc:
-        raise TransientScrapeError(Reason.RATE_LIMITED, str(exc)) from exc
-    except redis.RedisError as exc:
-        raise TransientScrapeError(Reason.RATE_LIMITED, f"rate limiter unavailable: {exc}") from exc
-
-
-@app.task(
-    bind=True, name=TASK_NAME,
-    autoretry_for=(TransientScrapeError,), retry_backoff=True, retry_backoff_max=120,
-    retry_jitter=True, max_retries=get_settings().task_max_retries,
-)
-def scrape_os(self, numero_os: str, claim_token: str | None = None) -> dict:
-    from registro.worker.scraper import scrape_and_save
-
-    settings = get_settings()
-    client = redis_client()
-    task_id = self.request.id
-    started = time.monotonic()
-    log.info("scrape started try=%s", self.request.retries + 1)
-
-    def report(step: str, percent: float, message: str) -> None:
-        self.update_state(state="PROGRESS", meta={
+    # --- progress ------------------------------------------------------------------
+    def report(self, numero_os: str, step: str, percent: float, message: str) -> None:
+        if step == "connected":
+            self._record_session()
+        self.update_state(state=PROGRESS, meta={
             "progress": max(0, min(100, int(percent))), "message": message,
             "numero_os": numero_os, "step": step})
 
-    def finish(outcome: str, reason: str) -> None:
-        elapsed = time.monotonic() - started
+    def wait_for_budget(self, numero_os: str) -> None:
+        settings = get_settings()
+        limiter = GlobalRateLimiter(redis_client(), settings.legacy_rate_per_minute,
+                                    settings.legacy_rate_burst)
+
+        def on_wait(seconds: float) -> None:
+            metrics.RATELIMIT_WAITS.inc()
+            metrics.RATELIMIT_WAIT_SECONDS.inc(seconds)
+            self.update_state(state=PROGRESS, meta={
+                "progress": 1, "numero_os": numero_os,
+                "message": f"Aguardando limite de requisições ao sistema legado ({seconds:.1f}s)"})
+
+        try:
+            limiter.acquire(max_wait_s=max(1.0, settings.task_soft_time_limit_s * 0.5),
+                            on_wait=on_wait)
+        except TimeoutError as exc:
+            raise TransientScrapeError(Reason.RATE_LIMITED, str(exc)) from exc
+        except redis.RedisError as exc:
+            raise TransientScrapeError(Reason.RATE_LIMITED,
+                                       f"rate limiter unavailable: {exc}") from exc
+
+    # --- outcome handlers ---------------------------------------------------------------
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self._started = time.monotonic()
+        try:
+            return super().__call__(*args, **kwargs)
+        except (Retry, Ignore):
+            raise
+        except BaseException as exc:
+            # Written here, before Celery stores FAILURE (it calls on_failure only
+            # after): a caller that sees FAILURE always finds its reason.
+            reason, message = _failure_reason(exc, self.max_retries)
+            try:
+                state.record_failure(redis_client(), self.request.id, reason, message)
+            except redis.RedisError:
+                log.warning("could not record the failure reason of %s", self.request.id)
+            raise
+
+    def _finish(self, outcome: str, reason: str) -> None:
+        elapsed = time.monotonic() - self._started
         metrics.TASK_DURATION.labels(outcome).observe(elapsed)
         metrics.TASK_OUTCOMES.labels(outcome, reason).inc()
         log.info("scrape finished outcome=%s reason=%s seconds=%.2f", outcome, reason, elapsed)
 
+    def _end(self, task_id: str, kwargs: dict) -> None:
+        try:
+            _close_task(redis_client(), task_id, kwargs.get("numero_os", ""),
+                        kwargs.get("claim_token"))
+        except redis.RedisError as exc:
+            # A Redis restart must not change the outcome; the reconciler closes the
+            # task and releases its claim once it sees the stored result.
+            log.warning("closing the task failed (%s); the reconciler will", exc)
+
+    def on_success(self, retval: Any, task_id: str, args: tuple, kwargs: dict) -> None:
+        self._finish("success", "ok")
+        try:
+            client = redis_client()
+            state.record_duration(client, time.monotonic() - self._started)
+            state.clear_failure(client, task_id)
+        except redis.RedisError:
+            log.warning("could not record the duration of %s", task_id)
+        self._end(task_id, kwargs)
+
+    def on_retry(self, exc: BaseException, task_id: str, args: tuple, kwargs: dict,
+                 einfo: Any) -> None:
+        reason = exc.reason.value if isinstance(exc, ScrapeError) else "internal_error"
+        metrics.LEGACY_ERRORS.labels(reason).inc()
+        metrics.TASK_RETRIES.labels(reason).inc()
+        self._finish("retry", reason)
+
+    def on_failure(self, exc: BaseException, task_id: str, args: tuple, kwargs: dict,
+                   einfo: Any) -> None:
+        reason, _message = _failure_reason(exc, self.max_retries)
+        if isinstance(exc, ScrapeError) and exc.reason != Reason.TIME_LIMIT:
+            metrics.LEGACY_ERRORS.labels(exc.reason.value).inc()
+        if reason == "internal_error":
+            log.error("unexpected error: %s", exc, exc_info=exc)
+        self._finish("failure", reason)
+        self._end(task_id, kwargs)
+
+
+@app.task(bind=True, base=ScrapeTask, name=TASK_NAME)
+def scrape_os(self: ScrapeTask, numero_os: str, claim_token: str | None = None) -> dict:
+    from registro.worker.scraper import scrape_and_save
+
+    settings = get_settings()
+    if self.AsyncResult(self.request.id).state in FINAL_STATES:
+        # A redelivery of a run that did finish (its acknowledgement was lost with a
+        # Redis restart, or its worker died after storing the result): nothing to redo.
+        # A new lookup of the OS forgets the old result before publishing, so it
+        # never lands here.
+        log.info("task already finished; redelivered message dropped")
+        _close_task(redis_client(), self.request.id, numero_os, claim_token)
+        raise Ignore()
+    log.info("scrape started try=%s", self.request.retries + 1)
+
+    def report(step: str, percent: float, message: str) -> None:
+        self.report(numero_os, step, percent, message)
+
     try:
         report("queued", 1, "Aguardando vez no sistema legado...")
-        _wait_for_budget(self, numero_os)
-        scraper = get_scraper()
-        scraped, ids = scrape_and_save(scraper, settings.database_url, numero_os,
-                                       progress=report)
-        _count_sessions(scraper)
+        self.wait_for_budget(numero_os)
+        scraper = self.scraper()
+        try:
+            scraped, ids = scrape_and_save(scraper, settings.database_url, numero_os,
+                                           progress=report)
+        finally:
+            self._count_sessions(scraper)
     except SoftTimeLimitExceeded:
-        close_scraper()
-        finish("failure", Reason.TIME_LIMIT.value)
-        message = f"time limit of {settings.task_soft_time_limit_s}s reached"
-        state.record_failure(client, task_id, Reason.TIME_LIMIT.value, message)
-        state.release_claim(client, numero_os, claim_token)
-        raise PermanentScrapeError(Reason.TIME_LIMIT, message) from None
-    except TransientScrapeError as exc:
-        metrics.LEGACY_ERRORS.labels(exc.reason.value).inc()
-        if _scraper is not None:
-            _count_sessions(_scraper)
-        if self.request.retries >= self.max_retries:
-            finish("failure", Reason.RETRIES_EXHAUSTED.value)
-            state.record_failure(client, task_id, Reason.RETRIES_EXHAUSTED.value,
-                           f"{self.max_retries + 1} tries failed, last: {exc}")
-            state.release_claim(client, numero_os, claim_token)
-        else:
-            finish("retry", exc.reason.value)
-            metrics.TASK_RETRIES.labels(exc.reason.value).inc()
-        raise
-    except ScrapeError as exc:
-        metrics.LEGACY_ERRORS.labels(exc.reason.value).inc()
-        finish("failure", exc.reason.value)
-        state.record_failure(client, task_id, exc.reason.value, exc.message)
-        state.release_claim(client, numero_os, claim_token)
-        raise
-    except Exception as exc:
-        finish("failure", "internal_error")
-        state.record_failure(client, task_id, "internal_error", f"{type(exc).__name__}: {exc}")
-        state.release_claim(client, numero_os, claim_token)
-        log.exception("unexpected error")
-        raise
-
-    elapsed = time.monotonic() - started
-    finish("success", "ok")
-    state.record_duration(client, elapsed)
-    state.clear_failure(client, task_id)
-    state.release_claim(client, numero_os, claim_token)
+        self.close_scraper()
+        raise PermanentScrapeError(
+            Reason.TIME_LIMIT, f"time limit of {settings.task_soft_time_limit_s}s reached"
+        ) from None
     return {
         "status": "success",
         "numero_os": numero_os,
@@ -184,7 +283,7 @@ def _on_hard_time_limit(sender=None, task_id=None, exception=None, kwargs=None, 
         client = redis_client()
         state.record_failure(client, task_id, Reason.TIME_LIMIT.value,
                              f"hard time limit of {get_settings().task_time_limit_s}s reached")
-        state.release_claim(client, kwargs.get("numero_os", ""), kwargs.get("claim_token"))
+        _close_task(client, task_id, kwargs.get("numero_os", ""), kwargs.get("claim_token"))
     except redis.RedisError:
         log.warning("could not record the hard time limit of %s", task_id)
 
@@ -222,6 +321,13 @@ signals.after_setup_task_logger.connect(_add_filter)
 # --- worker life cycle: heartbeat, metrics port, browser shutdown -----------------------
 
 _heartbeat_stop = threading.Event()
+_reconciler: Reconciler | None = None
+
+
+def _tasks_in_hand() -> list[str]:
+    """Ids of the tasks this worker holds: reserved (prefetched) or running."""
+    return sorted(set(held_ids(worker_state.reserved_requests))
+                  | set(held_ids(worker_state.active_requests)))
 
 
 def _heartbeat_loop(hostname: str, concurrency: int) -> None:
@@ -229,10 +335,40 @@ def _heartbeat_loop(hostname: str, concurrency: int) -> None:
     ttl = settings.worker_heartbeat_s * 3
     while not _heartbeat_stop.is_set():
         try:
-            state.heartbeat(redis_client(), hostname, concurrency, ttl)
+            state.heartbeat(redis_client(), hostname, concurrency, ttl, _tasks_in_hand())
         except redis.RedisError:
             log.warning("heartbeat to Redis failed")
         _heartbeat_stop.wait(settings.worker_heartbeat_s)
+
+
+def _republish(task_id: str, numero_os: str, claim_token: str | None) -> None:
+    app.send_task(TASK_NAME, kwargs={"numero_os": numero_os, "claim_token": claim_token},
+                  task_id=task_id)
+
+
+@signals.worker_init.connect
+def _on_worker_init(sender=None, **_kwargs):
+    """Main process, before the pool starts: remove the sessions a previous incarnation
+    of this worker (same hostname) left on its WebDriver endpoint."""
+    global _worker_hostname
+    _worker_hostname = str(getattr(sender, "hostname", None) or "worker")
+    try:
+        webdriver_sessions.clean_all(get_settings().webdriver_state_dir, _worker_hostname)
+    except Exception:
+        log.warning("cleaning leftover WebDriver sessions failed", exc_info=True)
+
+
+@signals.worker_process_init.connect
+def _on_process_init(sender=None, **_kwargs):
+    """A pool process takes over its slot: a predecessor killed mid-task (SIGKILL, hard
+    time limit, OOM) left its session there. Done before the first task."""
+    global _worker_hostname
+    if sender:
+        _worker_hostname = str(sender)
+    try:
+        webdriver_sessions.clean(_session_slot(), force=True)
+    except Exception:
+        log.warning("cleaning the previous WebDriver session failed", exc_info=True)
 
 
 @signals.worker_ready.connect
@@ -244,6 +380,12 @@ def _on_worker_ready(sender=None, **_kwargs):
     _heartbeat_stop.clear()
     threading.Thread(target=_heartbeat_loop, args=(hostname, int(concurrency)),
                      name="registro-heartbeat", daemon=True).start()
+    global _reconciler
+    _reconciler = Reconciler(
+        redis_client(), _republish, interval_s=settings.reconcile_interval_s,
+        grace_s=settings.reconcile_grace_s,
+        claim_ttl_s=state.claim_ttl_s(settings.task_time_limit_s, settings.task_max_retries))
+    _reconciler.start()
     try:
         metrics.serve(settings.worker_metrics_port)
         log.info("worker ready hostname=%s concurrency=%s metrics_port=%s",
@@ -256,6 +398,8 @@ def _on_worker_ready(sender=None, **_kwargs):
 def _on_worker_shutting_down(sender=None, **_kwargs):
     # Stop advertising: the API stops counting this worker while it drains.
     _heartbeat_stop.set()
+    if _reconciler is not None:
+        _reconciler.stop()
     try:
         state.forget_worker(redis_client(), str(sender))
     except redis.RedisError:
@@ -264,11 +408,11 @@ def _on_worker_shutting_down(sender=None, **_kwargs):
 
 @signals.worker_process_shutdown.connect
 def _on_process_shutdown(pid=None, **_kwargs):
-    close_scraper()
+    scrape_os.close_scraper()
     if pid:
         metrics.process_exited(pid)
 
 
 @signals.worker_shutdown.connect
 def _on_worker_shutdown(**_kwargs):
-    close_scraper()  # solo pool: the scraper lives in the main process
+    scrape_os.close_scraper()  # solo pool: the scraper lives in the main process

@@ -1,5 +1,7 @@
 """Fixtures of the pipeline tests: one demo, one Redis, one DB, one worker, one API,
-shared by the module's tests (starting them once keeps the suite short)."""
+shared by the module's tests (starting them once keeps the suite short). Tests that stop
+workers or Redis use ``private_stack``/``private_api``/``private_client`` (a stack of
+their module's own), so no test depends on what another left running."""
 
 from __future__ import annotations
 
@@ -31,6 +33,40 @@ def stack(browser_available):
         s.stop_redis()
         demo.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def private_stack(browser_available):
+    """A stack of its own (Redis, demo, DB) for a module whose tests kill or restart
+    parts of it, so that no other module depends on what they leave behind."""
+    require(shutil.which("redis-server") is not None, "redis-server")
+    workdir = make_workdir()
+    demo = Demo(workdir)
+    db_url = f"sqlite:///{workdir}/registro.db"
+    upgrade(db_url)
+    s = Stack(workdir=workdir, demo=demo, redis_port=free_port(), db_url=db_url,
+              api_key=secrets.token_urlsafe(24))
+    s.start_redis()
+    try:
+        yield s
+    finally:
+        s.stop_workers()
+        s.stop_redis()
+        demo.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def private_api(private_stack):
+    a = Api(private_stack)
+    yield a
+    a.stop()
+
+
+@pytest.fixture
+def private_client(private_api):
+    with private_api.client() as c:
+        yield c
 
 
 @pytest.fixture

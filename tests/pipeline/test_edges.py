@@ -84,7 +84,8 @@ def _queue_status_seconds(api_url: str, key: str) -> tuple[float, dict]:
     return time.monotonic() - started, r.json()
 
 
-def test_queue_status_is_fast_without_redis_or_workers(stack):
+def test_queue_status_is_fast_without_redis_or_workers(private_stack):
+    stack = private_stack  # stops workers: its own stack
     stack.stop_workers()
     # Redis up, no worker.
     api = Api(stack)

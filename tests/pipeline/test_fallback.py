@@ -18,6 +18,12 @@ POST = "/api/desenvolvimento/buscar-os-async/{}"
 
 
 @pytest.fixture(scope="module")
+def stack(private_stack):
+    """This module stops workers and Redis: its own stack."""
+    return private_stack
+
+
+@pytest.fixture(scope="module")
 def bounded_api(stack):
     a = Api(stack, REGISTRO_FALLBACK_MAX_BROWSERS=2)
     yield a
@@ -46,11 +52,20 @@ class DriverSampler(threading.Thread):
 
 
 def test_no_worker_online_scrapes_synchronously(stack, bounded_api):
-    stack.stop_workers()
-    time.sleep(2)  # heartbeat keys expire (3 x 0.5 s)
+    stack.ensure_worker()
     with bounded_api.client() as c:
-        qs = c.get("/api/desenvolvimento/queue-status").json()
-        assert qs["celery_available"] is False and qs["queue_info"]["workers_online"] == 0
+        # First the positive signal that the API counts the worker, then stop it.
+        assert c.get("/api/desenvolvimento/queue-status").json()["queue_info"][
+            "workers_online"] == 1
+        stack.stop_workers()  # SIGTERM: the worker deletes its heartbeat key
+        deadline = time.monotonic() + 30
+        while True:
+            qs = c.get("/api/desenvolvimento/queue-status").json()
+            if qs["queue_info"]["workers_online"] == 0:
+                break
+            assert time.monotonic() < deadline, qs
+            time.sleep(0.1)
+        assert qs["celery_available"] is False
         r = c.post(POST.format("2105"))
     assert r.status_code == 200, r.text
     body = r.json()
@@ -68,11 +83,13 @@ def test_redis_down_fallback_is_bounded_then_queue_resumes(stack, bounded_api):
     try:
         with bounded_api.client() as c, DriverSampler(bounded_api) as sampler, \
                 ThreadPoolExecutor(4) as pool:
+            searches = stack.demo.stats()["searches"]
             first = [pool.submit(c.post, POST.format(n)) for n in ("2206", "2207")]
-            deadline = time.monotonic() + 30
-            while bounded_api.browser_drivers() < 2 and time.monotonic() < deadline:
+            deadline = time.monotonic() + 60
+            # Both slots busy on the slow OS page: the demo counted both searches.
+            while stack.demo.stats()["searches"] < searches + 2:
+                assert time.monotonic() < deadline, "the fallback scrapes never searched"
                 time.sleep(0.05)
-            time.sleep(0.5)  # both slots busy on the slow OS page
             started = time.monotonic()
             beyond = [c.post(POST.format(n)) for n in ("2208", "2209")]
             beyond_elapsed = time.monotonic() - started

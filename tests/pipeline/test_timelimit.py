@@ -10,7 +10,8 @@ pytestmark = [pytest.mark.redis, pytest.mark.browser]
 POST = "/api/desenvolvimento/buscar-os-async/{}"
 
 
-def test_soft_time_limit_fails_cleanly_and_next_task_succeeds(stack, client):
+def test_soft_time_limit_fails_cleanly_and_next_task_succeeds(private_stack, private_client):
+    stack, client = private_stack, private_client
     stack.stop_workers()
     # Limits short for the test, yet long enough for a cold browser start on a busy machine.
     stack.start_worker("tl", REGISTRO_TASK_SOFT_TIME_LIMIT_S=8, REGISTRO_TASK_TIME_LIMIT_S=15,

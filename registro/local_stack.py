@@ -1,0 +1,219 @@
+"""A whole Registro platform on this machine, for the tests and the benchmarks.
+
+Built from the launchers in ``registro.local_services`` (the same ones ``registro up``
+uses): the demo legacy system with its admin API, a Redis with AOF that can be killed
+and restarted, Celery workers each in its own process group, the API. Settings are
+short for tests (visibility timeout 12 s, heartbeats every 0.5 s, reconciler grace
+3 s); the benchmarks pass production values as overrides.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import redis
+
+from registro import local_services
+from registro import pipeline_state as state
+
+
+class Demo:
+    """The demo legacy system in a subprocess, with its admin API (faults, stats)."""
+
+    def __init__(self, workdir: Path, **config: object) -> None:
+        self.token = secrets.token_urlsafe(24)
+        env = {**os.environ, "REGISTRO_DEMO_ADMIN_TOKEN": self.token,
+               **{f"REGISTRO_DEMO_{k.upper()}": str(v) for k, v in config.items()}}
+        self.managed = local_services.start_demo(env=env, log_path=workdir / "demo.log")
+        self.proc = self.managed.proc
+        self.port, self.url = self.managed.port, self.managed.url
+        self.admin = httpx.Client(base_url=self.url, timeout=10,
+                                  headers={"Authorization": f"Bearer {self.token}"})
+
+    def stats(self) -> dict:
+        return self.admin.get("/_demo/stats").raise_for_status().json()
+
+    def faults(self, **changes: object) -> dict:
+        return self.admin.post("/_demo/faults", json=changes).raise_for_status().json()
+
+    def reset(self) -> None:
+        self.admin.post("/_demo/reset").raise_for_status()
+
+    def stop(self) -> None:
+        self.admin.close()
+        self.managed.stop(timeout=5)  # a deliberately slow request may be pending
+
+
+@dataclass
+class Stack:
+    """Shared pieces: one Redis (AOF, restartable), one SQLite DB, one demo, the env."""
+
+    workdir: Path
+    demo: Demo
+    redis_port: int
+    db_url: str
+    api_key: str
+    redis_srv: local_services.ManagedProcess | None = None
+    workers: list[Worker] = field(default_factory=list)
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.redis_port}/0"
+
+    def env(self, **overrides: object) -> dict[str, str]:
+        env = {**os.environ,
+               "REGISTRO_REDIS_URL": self.redis_url,
+               "REGISTRO_DATABASE_URL": self.db_url,
+               "REGISTRO_LEGACY_URL": self.demo.url,
+               "REGISTRO_API_KEYS": self.api_key,
+               "REGISTRO_ARTIFACTS_DIR": str(self.workdir / "artifacts"),
+               "REGISTRO_TASK_TIME_LIMIT_S": "90",
+               "REGISTRO_TASK_SOFT_TIME_LIMIT_S": "80",
+               "REGISTRO_TASK_MAX_RETRIES": "2",
+               "REGISTRO_BROKER_VISIBILITY_TIMEOUT_S": "12",  # above any test task
+               "REGISTRO_BROKER_RESTORE_INTERVAL_S": "1",
+               "REGISTRO_WORKER_HEARTBEAT_S": "0.5",
+               # lost tasks are published again within 3 + 1 s (production: 15 + 5 s)
+               "REGISTRO_RECONCILE_GRACE_S": "3",
+               "REGISTRO_RECONCILE_INTERVAL_S": "1",
+               "REGISTRO_WEBDRIVER_STATE_DIR": str(self.workdir / "webdriver"),
+               "REGISTRO_WORKER_METRICS_PORT": "0",
+               "REGISTRO_LEGACY_RATE_PER_MINUTE": "6000",
+               "REGISTRO_LEGACY_RATE_BURST": "100",
+               "REGISTRO_API_RATE_LIMIT_PER_MINUTE": "100000"}
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        env.update({k: str(v) for k, v in overrides.items()})
+        return env
+
+    def start_redis(self) -> None:
+        self.redis_srv = local_services.start_redis(self.redis_port, appendonly=True,
+                                                    workdir=self.workdir / "redis")
+
+    def kill_redis(self) -> None:
+        """SIGKILL: no shutdown, whatever reached the AOF is what comes back."""
+        if self.redis_srv is not None:
+            self.redis_srv.kill()
+            self.redis_srv = None
+
+    def stop_redis(self) -> None:
+        if self.redis_srv is not None:
+            self.redis_srv.stop()
+            self.redis_srv = None
+
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.redis_url, socket_timeout=5)
+
+    def start_worker(self, name: str, **env: object) -> Worker:
+        worker = Worker(self, name, self.env(**env))
+        self.workers.append(worker)
+        worker.wait_online()
+        return worker
+
+    def ensure_worker(self) -> Worker:
+        """A live worker, started if every earlier one is gone."""
+        for w in self.workers:
+            if w.proc.poll() is None:
+                return w
+        return self.start_worker(f"w{len(self.workers)}-{int(time.time() * 1000) % 100000}")
+
+    def stop_workers(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        self.workers.clear()
+
+
+class Worker:
+    """``celery -A registro.worker.celery_app worker`` in its own process group."""
+
+    def __init__(self, stack: Stack, name: str, env: dict[str, str]) -> None:
+        self.stack = stack
+        self.hostname = f"{name}@test"
+        self.log_path = stack.workdir / f"worker-{name}.log"
+        self.managed = local_services.start_worker(env, hostname=self.hostname,
+                                                   log_path=self.log_path)
+        self.proc = self.managed.proc
+
+    def wait_online(self, timeout: float = 60) -> None:
+        client = self.stack.redis()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited: {self.log_path.read_text()[-3000:]}")
+            if client.exists(state.HEARTBEAT_PREFIX + self.hostname):
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"worker {self.hostname} not online: "
+                           f"{self.log_path.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL the whole group: main process, pool child, its browser."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(10)
+
+    def stop(self, timeout: float = 60) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        self.kill()  # anything left in the group (browser) goes too
+        self.managed.stop()  # closes the log
+
+
+class Api:
+    """The API under uvicorn in a subprocess."""
+
+    def __init__(self, stack: Stack, **env: object) -> None:
+        port = local_services.free_port()
+        self.log_path = stack.workdir / f"api-{port}.log"
+        # uvicorn needs ~2 s; a machine shared with other test runs, far more
+        self.managed = local_services.start_api(stack.env(**env), port=port,
+                                                log_path=self.log_path, timeout=180)
+        self.proc, self.port, self.url = self.managed.proc, port, self.managed.url
+        self.headers = {"Authorization": f"Bearer {stack.api_key}"}
+
+    def client(self, **kw: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers=self.headers, timeout=120, **kw)
+
+    def browser_drivers(self) -> int:
+        """chromedriver processes started by this API process (one per WebDriver session)."""
+        count = 0
+        for child in local_services.descendants(self.proc.pid):
+            try:
+                if "chromedriver" in child.name():
+                    count += 1
+            except psutil.NoSuchProcess:
+                pass
+        return count
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(10)
+        self.managed.stop()
+
+
+def make_workdir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="registro-pipeline-"))
