@@ -1,4 +1,8 @@
-"""Dependencies injected into the routes: settings, DB session, Redis, Celery."""
+"""Dependencies injected into the routes: settings, Redis clients, Celery, stored records.
+
+All of them are built once in ``create_app`` and handed out from ``app.state``; they do
+no I/O, so they are ``async def`` (run on the event loop, not one threadpool hop each).
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,15 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 import redis
+import redis.asyncio as aioredis
 from celery import Celery
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from registro.api.security import RateLimiter
+from registro.api.stored_records import StoredRecords
 from registro.db import session_factory
 from registro.settings import Settings, get_settings
-
-# Dependencies that do no I/O are ``async def``: FastAPI runs them on the event loop
-# instead of one threadpool hop each.
 
 
 async def settings_dep(request: Request) -> Settings:
@@ -35,8 +39,16 @@ async def redis_dep(request: Request) -> redis.Redis:
     return request.app.state.redis
 
 
+async def limiter_dep(request: Request) -> RateLimiter:
+    return request.app.state.limiter
+
+
 async def celery_dep(request: Request) -> Celery:
     return request.app.state.celery
+
+
+async def stored_records_dep(request: Request) -> StoredRecords:
+    return request.app.state.stored_records
 
 
 def make_redis(settings: Settings) -> redis.Redis:
@@ -49,9 +61,22 @@ def make_redis(settings: Settings) -> redis.Redis:
     return redis.Redis(connection_pool=pool)
 
 
+def make_async_redis(settings: Settings) -> aioredis.Redis:
+    """The hot paths' client (event loop, no threadpool hop); same bounded timeouts."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        settings.redis_url, max_connections=settings.redis_max_connections, timeout=2,
+        socket_timeout=settings.redis_socket_timeout_s,
+        socket_connect_timeout=settings.redis_socket_timeout_s,
+    )
+    return aioredis.Redis(connection_pool=pool)
+
+
 SettingsDep = Annotated[Settings, Depends(settings_dep)]
 SessionDep = Annotated[Session, Depends(db_session)]
 RedisDep = Annotated[redis.Redis, Depends(redis_dep)]
+LimiterDep = Annotated[RateLimiter, Depends(limiter_dep)]
 CeleryDep = Annotated[Celery, Depends(celery_dep)]
+StoredRecordsDep = Annotated[StoredRecords, Depends(stored_records_dep)]
 
-__all__ = ["CeleryDep", "RedisDep", "SessionDep", "SettingsDep", "get_settings", "make_redis"]
+__all__ = ["CeleryDep", "LimiterDep", "RedisDep", "SessionDep", "SettingsDep",
+           "StoredRecordsDep", "get_settings", "make_async_redis", "make_redis"]

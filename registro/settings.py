@@ -101,6 +101,15 @@ class Settings(BaseSettings):
         3, ge=1, validation_alias=_env("LEGACY_RATE_BURST"),
         description="Token bucket capacity: scrapes that may start back to back.",
     )
+    api_record_cache_entries: int = Field(
+        10000, ge=0, validation_alias=_env("API_RECORD_CACHE_ENTRIES"),
+        description="found_existing answers kept encoded per API process, each checked "
+        "against its rows' version on every call (0 disables).",
+    )
+    api_processes: int = Field(
+        0, ge=0, validation_alias=_env("API_PROCESSES"),
+        description="uvicorn worker processes started by `registro up` (0: one per core).",
+    )
     fallback_max_browsers: int = Field(
         2, ge=0, validation_alias=_env("FALLBACK_MAX_BROWSERS"),
         description="Concurrent synchronous fallback scrapes per API process; beyond: 503.",
