@@ -40,6 +40,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -104,6 +105,20 @@ class ApiServer:
                 break
         return time.monotonic() - started
 
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the API processes (user + system)."""
+        import psutil
+
+        parent = psutil.Process(self.proc.pid)
+        total = 0.0
+        for p in [parent, *parent.children(recursive=True)]:
+            try:
+                times = p.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
+
     def stop(self) -> None:
         import signal
 
@@ -136,7 +151,8 @@ async def paced_step(url: str, method: str, path: str, keys: list[str], seconds:
 
     users = len(keys)
     latencies: list[float] = []
-    errors = {"status": 0, "timeout": 0, "connection": 0}
+    send_lags: list[float] = []  # the client's own lateness: large values mean it is the limit
+    errors: dict[str, int] = {"timeout": 0, "connection": 0}
     timeout = aiohttp.ClientTimeout(total=timeout_s)
     sessions = [aiohttp.ClientSession(
         base_url=url, timeout=timeout, headers={"Authorization": f"Bearer {k}"},
@@ -152,10 +168,12 @@ async def paced_step(url: str, method: str, path: str, keys: list[str], seconds:
         delay = due - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
+        send_lags.append(loop.time() - due)
         try:
             async with session.request(method, path) as response:
                 await response.read()
-                ok = 200 <= response.status < 300
+                status = response.status
+                ok = 200 <= status < 300
         except TimeoutError:
             errors["timeout"] += 1
             return
@@ -167,7 +185,7 @@ async def paced_step(url: str, method: str, path: str, keys: list[str], seconds:
         if ok:
             latencies.append(done - due)
         else:
-            errors["status"] += 1
+            errors[f"http_{status}"] = errors.get(f"http_{status}", 0) + 1
 
     tasks = []
     for i, session in enumerate(sessions):
@@ -177,9 +195,19 @@ async def paced_step(url: str, method: str, path: str, keys: list[str], seconds:
     await asyncio.gather(*tasks)
     await asyncio.gather(*(s.close() for s in sessions))
     latencies.sort()
-    return {"p50": _percentile(latencies, 0.50) * 1000, "p99": _percentile(latencies, 0.99) * 1000,
+    send_lags.sort()
+    return {"client_lag_p99": _percentile(send_lags, 0.99) * 1000,"p50": _percentile(latencies, 0.50) * 1000, "p99": _percentile(latencies, 0.99) * 1000,
             "rate": len(latencies) / max(last_done - start, 1e-9), "ok": len(latencies),
             "sent": len(tasks), "errors": sum(errors.values()), "error_kinds": errors}
+
+
+def run_async(coro: Any) -> Any:
+    """Run the client on uvloop when installed (a cheaper client loop)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
 
 
 # --- closed loop ------------------------------------------------------------------------
@@ -279,20 +307,23 @@ def main() -> None:
             print(f"\nOpen loop: each user 1 request/s, own key, arrivals spread over 1 s, "
                   f"{args.step_s:.0f} s per step")
             print(f"  {'route':24} {'users':>6} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>7} "
-                  f"{'sent':>6} {'errors':>6}")
+                  f"{'sent':>6} {'errors':>6} {'client lag p99':>14} {'API CPU/req':>11}")
             for users in user_counts:
                 for label, method, path in routes:
                     api.wait_idle()
-                    r = asyncio.run(paced_step(api.url, method, path, keys[:users], args.step_s))
+                    cpu = api.cpu_seconds()
+                    r = run_async(paced_step(api.url, method, path, keys[:users], args.step_s))
+                    cpu_ms = (api.cpu_seconds() - cpu) * 1000 / max(r["sent"], 1)
                     kinds = {k: v for k, v in r["error_kinds"].items() if v}
                     print(f"  {label:24} {users:6d} {r['p50']:8.1f} {r['p99']:8.1f} "
-                          f"{r['rate']:7.0f} {r['sent']:6d} {r['errors']:6d}"
+                          f"{r['rate']:7.0f} {r['sent']:6d} {r['errors']:6d} "
+                          f"{r['client_lag_p99']:11.1f} ms {cpu_ms:8.2f} ms"
                           + (f"  {kinds}" if kinds else ""), flush=True)
         if not args.skip_closed:
             print(f"\nClosed loop: wrk, {args.connections} connections, {args.closed_s:.0f} s "
                   f"per route, load average {os.getloadavg()[0]:.1f}")
             print(f"  {'route':24} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
-                  f"{'vs bare':>8}")
+                  f"{'vs bare':>8} {'API CPU/req':>11}")
             closed = [("bare one-Redis-GET route", "GET", BARE_REDIS_ROUTE), *routes[1:]]
             bare_rps = None
             for label, method, path in closed:
@@ -301,10 +332,12 @@ def main() -> None:
                     "keys": ",".join(f'"{k}"' for k in keys[:args.connections]),
                     "method": method, "path": path})
                 api.wait_idle()
+                cpu = api.cpu_seconds()
                 r = run_wrk(api.url, script, args.connections, args.closed_s)
+                cpu_ms = (api.cpu_seconds() - cpu) * 1000 / max(r["requests"], 1)
                 bare_rps = bare_rps or r["rps"]
                 print(f"  {label:24} {r['rps']:8.0f} {r['p50']:8.1f} {r['p99']:8.1f} "
-                      f"{r['errors']:7d} {r['rps'] / bare_rps:8.2f}"
+                      f"{r['errors']:7d} {r['rps'] / bare_rps:8.2f} {cpu_ms:8.2f} ms"
                       + (f"  (socket {r['socket_errors']}, non-2xx {r['non2xx']})"
                          if r["errors"] else ""), flush=True)
     finally:

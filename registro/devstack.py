@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -72,10 +73,17 @@ def worker_command(concurrency: int, hostname: str = "worker@%h", loglevel: str 
             "--without-mingle", "--without-gossip", f"--loglevel={loglevel}"]
 
 
-def api_command(host: str, port: int) -> list[str]:
+def api_command(host: str, port: int, processes: int = 1) -> list[str]:
     return [_bin("uvicorn"), "--factory", "registro.api.main:app_factory", "--host", host,
             "--port", str(port), "--timeout-graceful-shutdown", "30", "--no-access-log",
-            "--timeout-keep-alive", "75"]
+            "--timeout-keep-alive", "75", "--workers", str(max(1, processes))]
+
+
+def api_processes() -> int:
+    """REGISTRO_API_PROCESSES, or one API process per core (api/README.md, benchmark)."""
+    from registro.settings import get_settings
+
+    return get_settings().api_processes or os.cpu_count() or 1
 
 
 def _spawn(name: str, args: list[str], env: dict, port: int, url: str,
@@ -153,7 +161,14 @@ def register(app: typer.Typer) -> None:
             worker = _spawn("worker", worker_command(concurrency), env, 0, "", logs)
             started.append(worker)
             _wait_worker_online(redis_srv.url, worker, logs)
-            api = _spawn("api", api_command("127.0.0.1", port), env, port,
+            processes = api_processes()
+            api_env = dict(env)
+            if processes > 1:  # the processes' counters summed on /metrics
+                metrics_dir = VAR / "api-metrics"
+                shutil.rmtree(metrics_dir, ignore_errors=True)
+                metrics_dir.mkdir(parents=True)
+                api_env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+            api = _spawn("api", api_command("127.0.0.1", port, processes), api_env, port,
                          f"http://127.0.0.1:{port}", logs)
             started.append(api)
             wait_for_port(port, timeout=30, proc=api.proc)
