@@ -36,6 +36,7 @@ from registro.api.schemas import (
     ScrapingStatus,
 )
 from registro.api.security import Caller, RateLimiter
+from registro.api.stored_records import StoredRecords
 from registro.errors import ScrapeError
 from registro.queue import (
     QUEUE_NAME,
@@ -137,6 +138,20 @@ def queue_or_fallback(client: redis.Redis, celery: Celery, settings: Settings,
         log.warning("enqueue failed, synchronous fallback numero_os=%s error=%s",
                     numero_os, type(exc).__name__)
         return fallback(scrapers, numero_os, "publish_failed")
+
+
+def lookup_os(stored: StoredRecords, client: redis.Redis, celery: Celery, settings: Settings,
+              scrapers: FallbackScrapers, numero_os: str, *, forcar: bool) -> bytes:
+    """The encoded answer of POST buscar-os-async: the stored OS, else a queued task (or
+    the fallback). Synchronous, run in one threadpool hop: a miss goes on to its claim
+    without a second hop, so concurrent first askers reach the claim sooner."""
+    if not forcar:
+        found = stored.found_existing(numero_os)
+        if found is not None:
+            metrics.FOUND_EXISTING.inc()
+            return found
+    return queue_or_fallback(client, celery, settings, scrapers, numero_os
+                             ).model_dump_json().encode()
 
 
 # --- GET scraping-status -----------------------------------------------------------------

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from registro.api import metrics
-from registro.api.deps import make_async_redis, make_redis
+from registro.api.deps import Services, make_async_redis, make_redis
 from registro.api.errors import install_error_handlers
 from registro.api.fallback import FallbackScrapers
 from registro.api.routes import desenvolvimento, health
@@ -117,6 +117,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                              settings.api_record_cache_entries)
     app.state.celery = make_celery(settings)
     app.state.fallback = FallbackScrapers(settings)
+    app.state.services = Services(
+        settings=settings, redis=app.state.redis, limiter=app.state.limiter,
+        celery=app.state.celery, stored_records=app.state.stored_records,
+        fallback=app.state.fallback)
     metrics.QUEUE_COLLECTOR.client_factory = lambda: app.state.redis
 
     install_error_handlers(app)

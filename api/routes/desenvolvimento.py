@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 
-from registro.api import lookup, metrics
-from registro.api.deps import CeleryDep, LimiterDep, RedisDep, SettingsDep, StoredRecordsDep
+from registro.api import lookup
+from registro.api.deps import ServicesDep
 from registro.api.schemas import (
     BuscarOSResponse,
     ErrorBody,
@@ -80,19 +80,13 @@ def _json(body: bytes | str) -> Response:
     },
 )
 async def buscar_os_async(
-    numero_os: NumeroOS, request: Request, caller: Authorized, limiter: LimiterDep,
-    stored: StoredRecordsDep, settings: SettingsDep, client: RedisDep, celery: CeleryDep,
+    numero_os: NumeroOS, caller: Authorized, services: ServicesDep,
     forcar: Annotated[bool, Query(description="Scrape again even if the OS is stored.")] = False,
 ) -> Response:
-    await limiter.admit_or_skip(caller)
-    if not forcar:
-        found = await run_in_threadpool(stored.found_existing, numero_os)
-        if found is not None:
-            metrics.FOUND_EXISTING.inc()
-            return _json(found)
-    answer = await run_in_threadpool(lookup.queue_or_fallback, client, celery, settings,
-                                     request.app.state.fallback, numero_os)
-    return _json(answer.model_dump_json())
+    await services.limiter.admit_or_skip(caller)
+    return _json(await run_in_threadpool(
+        lookup.lookup_os, services.stored_records, services.redis, services.celery,
+        services.settings, services.fallback, numero_os, forcar=forcar))
 
 
 @router.get(
@@ -107,9 +101,9 @@ async def buscar_os_async(
                     headers=_RETRY_AFTER),
     },
 )
-async def scraping_status(task_id: TaskId, caller: Authorized, limiter: LimiterDep,
-                          celery: CeleryDep) -> Response:
-    status = await lookup.task_status(limiter, celery, caller, task_id)
+async def scraping_status(task_id: TaskId, caller: Authorized, services: ServicesDep
+                          ) -> Response:
+    status = await lookup.task_status(services.limiter, services.celery, caller, task_id)
     return _json(status.model_dump_json(exclude_none=True))
 
 
@@ -120,6 +114,6 @@ async def scraping_status(task_id: TaskId, caller: Authorized, limiter: LimiterD
     summary="Tasks waiting and running, workers online",
     responses={401: COMMON_ERRORS[401], 413: COMMON_ERRORS[413], 429: COMMON_ERRORS[429]},
 )
-async def queue_status(caller: Authorized, limiter: LimiterDep) -> Response:
-    status = await lookup.queue_status(limiter, caller)
+async def queue_status(caller: Authorized, services: ServicesDep) -> Response:
+    status = await lookup.queue_status(services.limiter, caller)
     return _json(status.model_dump_json(exclude_none=True))
