@@ -9,12 +9,13 @@ Why this never serves a stale or deleted record:
 
 - the version is read on every call, from the database, before answering: a deleted
   OS row reads as "not stored" (and its entry is dropped);
-- every save of a scrape goes through ``registro.records.save_scraped``, whose upsert
-  sets ``updated_at`` on the OS, its cliente and its equipamento (ids change if a row
-  is deleted and inserted again): a newer scrape always gives a new version;
-- an answer is tagged with the version of the very rows it was built from, never with
-  the version read before building, so a save that lands in between only costs a
-  rebuild on the next call.
+- every save of a scrape goes through ``registro.records.save_scraped``, whose upserts
+  set ``updated_at`` on the cliente and the equipamento and ``scraped_at`` (and
+  ``updated_at``) on the OS, to the microsecond: a newer scrape always gives a new
+  version, even if a deleted row's id is reused;
+- an answer is kept only if the version read before building it equals the one read
+  after: a save landing in between is never tagged with a version it does not match
+  (that answer is served once, as any read racing a write would be, and not kept).
 
 Rows edited by hand in SQL without touching ``updated_at`` are not seen (see
 api/README.md).
@@ -26,32 +27,28 @@ import json
 import threading
 from collections import OrderedDict
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registro.api.schemas import BuscarOSFoundExisting
 from registro.db import get_engine, session_factory
-from registro.models import Cliente, Equipamento, OrdemServico
+from registro.models import OrdemServico
 from registro.records import find_os, public_data, to_scraped
 
 Version = tuple
 
-_VERSION_QUERY = (
-    select(OrdemServico.id, OrdemServico.updated_at, Cliente.id, Cliente.updated_at,
-           Equipamento.id, Equipamento.updated_at)
-    .join(Cliente, Cliente.id == OrdemServico.cliente_id)
-    .join(Equipamento, Equipamento.id == OrdemServico.equipamento_id)
+# The OS row's ``scraped_at`` is set by every save, to the microsecond, even on insert
+# (where ``updated_at`` comes from the database's default, to the second on SQLite).
+_VERSION_SQL = (
+    "SELECT o.id, o.updated_at, o.scraped_at, c.id, c.updated_at, e.id, e.updated_at "
+    "FROM ordem_servico o JOIN cliente c ON c.id = o.cliente_id "
+    "JOIN equipamento e ON e.id = o.equipamento_id WHERE o.numero_os = {placeholder}"
 )
-
-
-def _row_version(row: OrdemServico) -> Version:
-    return (row.id, row.updated_at, row.cliente.id, row.cliente.updated_at,
-            row.equipamento.id, row.equipamento.updated_at)
+_PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 
 def found_existing_json(row: OrdemServico) -> bytes:
     answer = BuscarOSFoundExisting(message=f"OS {row.numero_os} já existe no sistema",
-                           data=public_data(to_scraped(row)))
+                                   data=public_data(to_scraped(row)))
     return json.dumps(answer.model_dump(mode="json"), ensure_ascii=False,
                       separators=(",", ":")).encode()
 
@@ -67,9 +64,18 @@ class StoredRecords:
         self.builds = 0  # answers built from the rows (for tests and the benchmark)
 
     def current_version(self, numero_os: str) -> Version | None:
-        with get_engine(self.database_url).connect() as conn:
-            row = conn.execute(_VERSION_QUERY.where(OrdemServico.numero_os == numero_os)
-                               ).first()
+        """One indexed join on the driver's connection: no SQL compilation, no ORM
+        (measured: 0.03 ms of CPU, against 0.5 ms through a SQLAlchemy ``select``)."""
+        engine = get_engine(self.database_url)
+        placeholder = _PLACEHOLDERS[engine.dialect.paramstyle]
+        raw = engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute(_VERSION_SQL.format(placeholder=placeholder), (numero_os,))
+            row = cursor.fetchone()
+            cursor.close()
+        finally:
+            raw.close()
         return tuple(row) if row is not None else None
 
     def found_existing(self, numero_os: str) -> bytes | None:
@@ -87,19 +93,22 @@ class StoredRecords:
         return self._build(numero_os)
 
     def _build(self, numero_os: str) -> bytes | None:
+        """Build from the rows; keep it only if their version did not move meanwhile
+        (every save changes it), so a kept answer always matches its version."""
+        before = self.current_version(numero_os)
         session: Session = session_factory(self.database_url)()
         try:
             row = find_os(session, numero_os)
             if row is None:
                 return None
             answer = found_existing_json(row)
-            version = _row_version(row)
         finally:
             session.close()
+        after = self.current_version(numero_os)
         with self._lock:
             self.builds += 1
-            if self.max_entries > 0:
-                self._answers[numero_os] = (version, answer)
+            if self.max_entries > 0 and before is not None and before == after:
+                self._answers[numero_os] = (after, answer)
                 self._answers.move_to_end(numero_os)
                 while len(self._answers) > self.max_entries:
                     self._answers.popitem(last=False)

@@ -82,3 +82,16 @@ def test_live_api_sees_rescrape_shared_cliente_change_and_deleted_row(live_api):
         with session_scope(live_api.db_url) as session:
             assert session.scalar(select(OrdemServico.id).where(
                 OrdemServico.numero_os == numero)) is None
+
+
+def test_row_deleted_and_saved_again_at_once_is_a_new_version(sqlite_url):
+    """SQLite may reuse a deleted row's id, and its default updated_at has one-second
+    resolution: the version must still change (the OS's scraped_at, to the microsecond)."""
+    _save(sqlite_url, "1331", diagnostico="Primeiro")
+    records = StoredRecords(sqlite_url, max_entries=10)
+    assert b"Primeiro" in records.found_existing("1331")
+    with session_scope(sqlite_url) as session:
+        session.execute(delete(OrdemServico).where(OrdemServico.numero_os == "1331"))
+    _save(sqlite_url, "1331", diagnostico="Segundo")  # not read in between: cache still old
+    answer = records.found_existing("1331")
+    assert b"Segundo" in answer and b"Primeiro" not in answer
