@@ -78,6 +78,11 @@ class Settings(BaseSettings):
         0.5, gt=0, validation_alias=_env("REDIS_SOCKET_TIMEOUT_S"),
         description="Connect/read timeout of the API's Redis calls (bounds every answer).",
     )
+    api_redis_read_timeout_s: float = Field(
+        1.5, gt=0, validation_alias=_env("API_REDIS_READ_TIMEOUT_S"),
+        description="Read timeout of the API's asyncio Redis client (hot paths); its "
+        "connect timeout is REDIS_SOCKET_TIMEOUT_S. Event-loop queueing counts in it.",
+    )
     redis_max_connections: int = Field(
         1200, ge=10, validation_alias=_env("REDIS_MAX_CONNECTIONS"),
         description="Redis connection pool size per API process (size it for peak clients).",
