@@ -72,7 +72,8 @@ def make_async_redis(settings: Settings) -> aioredis.Redis:
     """The hot paths' client (event loop, no threadpool hop). An asyncio read timeout
     also counts the time the loop takes to get back to the reading task: at 1,000
     connections on the loaded 2-core machine, 0.5 s turned 953 of ~1,000 status reads
-    into false 503s, hence its own, longer read timeout (still under 2 s)."""
+    into false 503s, hence its own, longer read timeout (1 s: queue-status stays under 2 s when Redis
+    accepts connections but never answers)."""
     pool = aioredis.BlockingConnectionPool.from_url(
         settings.redis_url, max_connections=settings.redis_max_connections, timeout=2,
         socket_timeout=settings.api_redis_read_timeout_s,

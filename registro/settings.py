@@ -79,7 +79,7 @@ class Settings(BaseSettings):
         description="Connect/read timeout of the API's Redis calls (bounds every answer).",
     )
     api_redis_read_timeout_s: float = Field(
-        1.5, gt=0, validation_alias=_env("API_REDIS_READ_TIMEOUT_S"),
+        1.0, gt=0, validation_alias=_env("API_REDIS_READ_TIMEOUT_S"),
         description="Read timeout of the API's asyncio Redis client (hot paths); its "
         "connect timeout is REDIS_SOCKET_TIMEOUT_S. Event-loop queueing counts in it.",
     )
