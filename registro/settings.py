@@ -83,6 +83,11 @@ class Settings(BaseSettings):
         description="Read timeout of the API's asyncio Redis client (hot paths); its "
         "connect timeout is REDIS_SOCKET_TIMEOUT_S. Event-loop queueing counts in it.",
     )
+    api_redis_async_connections: int = Field(
+        64, ge=1, validation_alias=_env("API_REDIS_ASYNC_CONNECTIONS"),
+        description="Connections of the API's asyncio Redis client per process; requests "
+        "beyond wait for one (Redis runs one command at a time anyway).",
+    )
     redis_max_connections: int = Field(
         1200, ge=10, validation_alias=_env("REDIS_MAX_CONNECTIONS"),
         description="Redis connection pool size per API process (size it for peak clients).",
