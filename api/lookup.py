@@ -200,7 +200,9 @@ async def task_status(limiter: RateLimiter, celery: Celery, caller: Caller,
             caller, lambda pipe: pipe.mget(state.TASK_PREFIX + task_id,
                                            backend.get_key_for_task(task_id),
                                            state.FAILURE_PREFIX + task_id))
-    except RedisError:
+    except RedisError as exc:
+        log.warning("redis unavailable for scraping-status task_id=%s error=%s: %s",
+                    task_id, type(exc).__name__, exc)
         raise StateUnavailable() from None
     if record_raw is None:
         raise UnknownTask(task_id)
