@@ -331,6 +331,7 @@ def main() -> None:
                 script.write_text(WRK_LUA % {
                     "keys": ",".join(f'"{k}"' for k in keys[:args.connections]),
                     "method": method, "path": path})
+                run_wrk(api.url, script, args.connections, 3)  # warm-up: pools, connections
                 api.wait_idle()
                 cpu = api.cpu_seconds()
                 r = run_wrk(api.url, script, args.connections, args.closed_s)
