@@ -89,9 +89,13 @@ clean:
 	rm -rf $(VENV) var .pytest_cache web/node_modules web/dist
 
 # --- async pipeline benchmarks (see api/README.md); sizes via ARGS="--clients 100 ..." ---
-.PHONY: bench-api bench-e2e bench-faults
+.PHONY: bench-api bench-api-paced bench-e2e bench-faults
 bench-api: system-deps-test venv
 	$(BIN)/python benchmarks/bench_api.py $(ARGS)
+
+# Paced users (open loop, aiohttp) and wrk saturation vs a bare one-Redis-GET route.
+bench-api-paced: system-deps-test venv
+	$(BIN)/python benchmarks/bench_api_paced.py $(ARGS)
 
 bench-e2e: system-deps-test venv
 	$(BIN)/python benchmarks/bench_e2e.py $(ARGS)

@@ -1,71 +1,62 @@
 """The lookup use cases behind the routes: database, queue claim, or bounded fallback.
 
-Functions here take injected clients and return the guide's answer models (or a
-ready ``JSONResponse`` for the fallback's error answers); the routes stay thin.
+No HTTP here: functions take injected clients, return the guide's answer models (or the
+encoded ``found_existing`` answer) and raise the domain errors of ``api/errors.py``,
+which ``install_error_handlers`` maps to statuses in one place.
+
+The hot reads (task status, queue status, the per-key limit) use the asyncio Redis
+client, each in one pipelined round trip with the caller's rate-limit count. Publishing
+a task and the synchronous fallback stay synchronous (Celery's publisher, Selenium) and
+run in the threadpool; they are the rare paths.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import re
 import secrets
 import time
+from typing import Any
 
 import redis
 from celery import Celery
-from fastapi import HTTPException, status
-from fastapi.responses import JSONResponse
-from sqlalchemy.orm import Session
+from redis.exceptions import RedisError
 
 from registro import pipeline_state as state
 from registro.api import metrics
+from registro.api.errors import FallbackFailed, FallbackRejected, StateUnavailable, UnknownTask
 from registro.api.fallback import FallbackBusy, FallbackScrapers
 from registro.api.schemas import (
-    FoundExisting,
+    BuscarOSQueued,
+    BuscarOSSyncScraped,
     Instructions,
-    Queued,
     QueueInfo,
     QueueStatus,
     ScrapeResult,
-    SyncScraped,
-    TaskStatus,
+    ScrapingStatus,
 )
-from registro.errors import PermanentScrapeError, Reason, TransientScrapeError
-from registro.queue import NUMERO_OS_RE, TASK_ID_PREFIX, TASK_NAME, read_queue_depth, task_id_for
-from registro.records import find_os, public_data, to_scraped
+from registro.api.security import Caller, RateLimiter
+from registro.api.stored_records import StoredRecords
+from registro.errors import ScrapeError
+from registro.queue import (
+    QUEUE_NAME,
+    TASK_NAME,
+    UNACKED_KEY,
+    QueueDepth,
+    count_in_progress,
+    priority_queue_keys,
+    read_queue_depth,
+    task_id_for,
+)
+from registro.records import public_data
 from registro.settings import Settings
 
 log = logging.getLogger("registro.api")
 
-TASK_ID_RE = re.compile(rf"^{TASK_ID_PREFIX}[0-9]{{1,12}}$")
 STATUS_PATH = "/api/desenvolvimento/scraping-status/{task_id}"
 
 
-def check_numero_os(numero_os: str) -> str:
-    if not NUMERO_OS_RE.fullmatch(numero_os):
-        raise HTTPException(422, detail="numero_os must be 1 to 12 digits (0-9)")
-    return numero_os
-
-
-def check_task_id(task_id: str) -> str:
-    if not TASK_ID_RE.fullmatch(task_id):
-        raise HTTPException(
-            422, detail=f"task_id must be '{TASK_ID_PREFIX}' followed by 1 to 12 digits")
-    return task_id
-
-
-def find_existing(session: Session, numero_os: str) -> FoundExisting | None:
-    """The stored OS, if any. The connection goes back to the pool before returning:
-    holding it until the response is sent starves the pool under heavy load."""
-    try:
-        row = find_os(session, numero_os)
-        if row is None:
-            return None
-        return FoundExisting(message=f"OS {numero_os} já existe no sistema",
-                             data=public_data(to_scraped(row)))
-    finally:
-        session.close()
-
+# --- POST buscar-os-async: the queue path (stored OS: api/stored_records.py) -----------
 
 def estimated_time(client: redis.Redis, slots: int) -> str:
     depth = read_queue_depth(client).total
@@ -73,15 +64,15 @@ def estimated_time(client: redis.Redis, slots: int) -> str:
     return state.humanize_range(best, worst)
 
 
-def _queued(numero_os: str, task_id: str, eta: str, *, already: bool) -> Queued:
+def _queued(numero_os: str, task_id: str, eta: str, *, already: bool) -> BuscarOSQueued:
     message = (f"OS {numero_os} já está na fila de processamento" if already
                else f"OS {numero_os} adicionada à fila de processamento")
-    return Queued(message=message, task_id=task_id, estimated_time=eta, already_queued=already,
+    return BuscarOSQueued(message=message, task_id=task_id, estimated_time=eta, already_queued=already,
                   instructions=Instructions(check_status=STATUS_PATH.format(task_id=task_id)))
 
 
 def enqueue(client: redis.Redis, celery: Celery, settings: Settings, numero_os: str,
-            slots: int) -> Queued:
+            slots: int) -> BuscarOSQueued:
     """Claim the OS atomically (SET NX) and publish one task; a second caller gets the
     same task. Raises on Redis/broker errors (the caller falls back)."""
     task_id = task_id_for(numero_os)
@@ -105,34 +96,24 @@ def enqueue(client: redis.Redis, celery: Celery, settings: Settings, numero_os: 
     return _queued(numero_os, task_id, eta, already=False)
 
 
-def fallback(scrapers: FallbackScrapers, numero_os: str, cause: str
-             ) -> SyncScraped | JSONResponse:
-    """Scrape in this process (bounded), same answer shapes, ``via: sincrono``."""
+def fallback(scrapers: FallbackScrapers, numero_os: str, cause: str) -> BuscarOSSyncScraped:
+    """Scrape in this process (bounded), same answer shapes, ``via: sincrono``.
+
+    Raises ``FallbackRejected`` beyond the bound and ``FallbackFailed`` when the scrape
+    ends in a classified error."""
     started = time.monotonic()
     try:
         scraped, ids = scrapers.run(numero_os)
     except FallbackBusy:
         metrics.FALLBACKS.labels(cause, "rejected").inc()
-        return JSONResponse(
-            status_code=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "10"},
-            content={"status": "busy", "via": "sincrono", "fallback_reason": cause,
-                     "message": "Fila indisponível e limite de scraping síncrono atingido; "
-                                "tente novamente em instantes"})
-    except PermanentScrapeError as exc:
+        raise FallbackRejected(cause) from None
+    except ScrapeError as exc:
         metrics.FALLBACKS.labels(cause, "failure").inc()
-        code = 404 if exc.reason == Reason.NOT_FOUND else status.HTTP_502_BAD_GATEWAY
-        return JSONResponse(status_code=code, content={
-            "status": "error", "reason": exc.reason.value, "message": exc.message,
-            "via": "sincrono", "fallback_reason": cause})
-    except TransientScrapeError as exc:
-        metrics.FALLBACKS.labels(cause, "failure").inc()
-        return JSONResponse(status_code=503, headers={"Retry-After": "30"}, content={
-            "status": "error", "reason": exc.reason.value, "message": exc.message,
-            "via": "sincrono", "fallback_reason": cause})
+        raise FallbackFailed(cause, exc) from exc
     finally:
         metrics.FALLBACK_IN_USE.inc(time.monotonic() - started)
     metrics.FALLBACKS.labels(cause, "success").inc()
-    return SyncScraped(
+    return BuscarOSSyncScraped(
         message=f"OS {numero_os} obtida diretamente do sistema legado",
         data=public_data(scraped), cliente_id=ids.cliente_id,
         equipamento_id=ids.equipamento_id, scraped_fields=scraped.field_count(),
@@ -141,12 +122,11 @@ def fallback(scrapers: FallbackScrapers, numero_os: str, cause: str
 
 
 def queue_or_fallback(client: redis.Redis, celery: Celery, settings: Settings,
-                      scrapers: FallbackScrapers, numero_os: str
-                      ) -> Queued | SyncScraped | JSONResponse:
+                      scrapers: FallbackScrapers, numero_os: str) -> BuscarOSQueued | BuscarOSSyncScraped:
     """The queue path when Redis and a worker are up; otherwise the bounded fallback."""
     try:
         n_workers, slots = state.workers_online(client)
-    except redis.RedisError as exc:
+    except RedisError as exc:
         log.warning("redis unavailable, synchronous fallback numero_os=%s error=%s",
                     numero_os, type(exc).__name__)
         return fallback(scrapers, numero_os, "redis_unavailable")
@@ -160,58 +140,107 @@ def queue_or_fallback(client: redis.Redis, celery: Celery, settings: Settings,
         return fallback(scrapers, numero_os, "publish_failed")
 
 
-def _read_result(celery: Celery, task_id: str) -> tuple[str, object]:
-    result = celery.AsyncResult(task_id)
-    task_state = result.state
-    try:
-        info = result.info
-    except Exception:  # noqa: BLE001 - an exception that cannot be rebuilt here
-        info = None
-    return task_state, info
+def lookup_os(stored: StoredRecords, client: redis.Redis, celery: Celery, settings: Settings,
+              scrapers: FallbackScrapers, numero_os: str, *, forcar: bool) -> bytes:
+    """The encoded answer of POST buscar-os-async: the stored OS, else a queued task (or
+    the fallback). Synchronous, run in one threadpool hop: a miss goes on to its claim
+    without a second hop, so concurrent first askers reach the claim sooner."""
+    if not forcar:
+        found = stored.found_existing(numero_os)
+        if found is not None:
+            metrics.FOUND_EXISTING.inc()
+            return found
+    return queue_or_fallback(client, celery, settings, scrapers, numero_os
+                             ).model_dump_json().encode()
 
 
-def task_status(client: redis.Redis, celery: Celery, task_id: str) -> TaskStatus:
-    """PENDING / PROGRESS / SUCCESS / FAILURE of a task this API created (else 404)."""
-    try:
-        record = state.read_task(client, task_id)
-        if record is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown task_id {task_id}")
-        task_state, info = _read_result(celery, task_id)
-        failure = state.read_failure(client, task_id) if task_state == "FAILURE" else None
-    except redis.RedisError:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail="Redis unavailable",
-                            headers={"Retry-After": "5"}) from None
-    base = {"task_id": task_id, "numero_os": record["numero_os"]}
+# --- GET scraping-status -----------------------------------------------------------------
+
+def _exception_text(info: object) -> str:
+    return str(info) if info is not None else ""
+
+
+def status_from_result(task_id: str, numero_os: str, meta: dict[str, Any] | None,
+                       failure: dict[str, str] | None) -> ScrapingStatus:
+    """The guide's status from Celery's decoded result meta (None: nothing stored yet)."""
+    task_state = meta.get("status", "PENDING") if meta else "PENDING"
+    info = meta.get("result") if meta else None
+    base = {"task_id": task_id, "numero_os": numero_os}
     if task_state == "SUCCESS" and isinstance(info, dict):
-        return TaskStatus(**base, status="SUCCESS", progress=100,
+        return ScrapingStatus(**base, status="SUCCESS", progress=100,
                           message="Scraping concluído com sucesso",
                           result=ScrapeResult.model_validate(info))
     if task_state == "FAILURE":
-        failure = failure or {"reason": "internal_error", "message": str(info)}
-        return TaskStatus(**base, status="FAILURE", progress=100, reason=failure["reason"],
+        failure = failure or {"reason": "internal_error", "message": _exception_text(info)}
+        return ScrapingStatus(**base, status="FAILURE", progress=100, reason=failure["reason"],
                           message=f"Scraping falhou ({failure['reason']}): {failure['message']}")
     if task_state == "PROGRESS" and isinstance(info, dict):
-        return TaskStatus(**base, status="PROGRESS", progress=int(info.get("progress", 0)),
+        return ScrapingStatus(**base, status="PROGRESS", progress=int(info.get("progress", 0)),
                           message=str(info.get("message", "Executando scraping externo...")))
     if task_state == "STARTED":
-        return TaskStatus(**base, status="PROGRESS", progress=1,
+        return ScrapingStatus(**base, status="PROGRESS", progress=1,
                           message="Scraping iniciado pelo worker")
     if task_state == "RETRY":
-        return TaskStatus(**base, status="PROGRESS", progress=0,
-                          message=f"Falha temporária, nova tentativa agendada: {info}")
-    return TaskStatus(**base, status="PENDING", progress=0, message="Aguardando na fila")
+        return ScrapingStatus(**base, status="PROGRESS", progress=0,
+                          message="Falha temporária, nova tentativa agendada: "
+                                  f"{_exception_text(info)}")
+    return ScrapingStatus(**base, status="PENDING", progress=0, message="Aguardando na fila")
 
 
-def queue_status(client: redis.Redis) -> QueueStatus:
-    """Waiting and running tasks and live workers, read from Redis (bounded timeouts)."""
+async def task_status(limiter: RateLimiter, celery: Celery, caller: Caller,
+                      task_id: str) -> ScrapingStatus:
+    """PENDING / PROGRESS / SUCCESS / FAILURE of a task this API created.
+
+    One round trip: the caller's limit, the API's task record, Celery's result meta
+    (read at the key Celery's own backend names, decoded by it) and the failure record.
+    """
+    backend = celery.backend
     try:
-        depth = read_queue_depth(client)
-        n_workers, _slots = state.workers_online(client)
-    except redis.RedisError:
-        return QueueStatus(status="unavailable", celery_available=False,
+        [(record_raw, meta_raw, failure_raw)] = await limiter.admit(
+            caller, lambda pipe: pipe.mget(state.TASK_PREFIX + task_id,
+                                           backend.get_key_for_task(task_id),
+                                           state.FAILURE_PREFIX + task_id))
+    except RedisError as exc:
+        log.warning("redis unavailable for scraping-status task_id=%s error=%s: %s",
+                    task_id, type(exc).__name__, exc)
+        raise StateUnavailable() from None
+    if record_raw is None:
+        raise UnknownTask(task_id)
+    try:
+        meta = backend.decode_result(meta_raw) if meta_raw else None
+    except Exception:  # noqa: BLE001 - a result this process cannot rebuild
+        meta = None
+    failure = json.loads(failure_raw) if failure_raw else None
+    return status_from_result(task_id, json.loads(record_raw)["numero_os"], meta, failure)
+
+
+# --- GET queue-status ---------------------------------------------------------------------
+
+_UNAVAILABLE = QueueStatus(status="unavailable", celery_available=False,
                            message="Redis indisponível: buscas usam o modo síncrono",
                            queue_info=QueueInfo(active_tasks=0, scheduled_tasks=0,
                                                 total_queue=0, workers_online=0))
+
+
+async def queue_status(limiter: RateLimiter, caller: Caller) -> QueueStatus:
+    """Waiting and running tasks and live workers: the caller's limit and the queue in one
+    round trip, the workers' heartbeats in a second one (only if any worker is known)."""
+    keys = priority_queue_keys(QUEUE_NAME)
+
+    def reads(pipe: Any) -> None:
+        for key in keys:
+            pipe.llen(key)
+        pipe.hvals(UNACKED_KEY)
+        pipe.smembers(state.WORKERS_KEY)
+
+    try:
+        *lengths, unacked, names = await limiter.admit(caller, reads)
+        n_workers = 0
+        if names:
+            n_workers, _slots = await state.count_live_workers_async(limiter.client, names)
+    except RedisError:
+        return _UNAVAILABLE
+    depth = QueueDepth(waiting=sum(lengths), in_progress=count_in_progress(unacked, QUEUE_NAME))
     return QueueStatus(
         status="success", celery_available=n_workers > 0,
         queue_info=QueueInfo(active_tasks=depth.in_progress, scheduled_tasks=depth.waiting,

@@ -9,12 +9,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from registro.api import metrics
-from registro.api.deps import make_redis
+from registro.api.deps import Services, make_async_redis, make_redis
+from registro.api.errors import install_error_handlers
 from registro.api.fallback import FallbackScrapers
 from registro.api.routes import desenvolvimento, health
+from registro.api.security import ApiKeys, RateLimiter
+from registro.api.stored_records import StoredRecords
 from registro.settings import Settings, get_settings
 from registro.worker.celery_app import make_celery
 
@@ -45,7 +48,8 @@ class BodyLimitAndMetrics:
             await send(message)
 
         try:
-            declared = dict(scope.get("headers") or []).get(b"content-length")
+            declared = next((v for k, v in scope.get("headers") or () if k == b"content-length"),
+                            None)
             if declared is not None and (not declared.isdigit()
                                          or int(declared) > self.max_body):
                 await _too_large(self.max_body)(scope, receive, send_wrapper)
@@ -95,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         app.state.fallback.close()
         app.state.redis.close()
+        await app.state.async_redis.aclose()
 
     app = FastAPI(
         title="Registro API",
@@ -105,18 +110,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0", lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.api_keys = api_keys
+    app.state.api_keys = ApiKeys(api_keys)
     app.state.redis = make_redis(settings)
+    app.state.async_redis = make_async_redis(settings)
+    app.state.limiter = RateLimiter(app.state.async_redis, settings.api_rate_limit_per_minute)
+    app.state.stored_records = StoredRecords(settings.database_url,
+                                             settings.api_record_cache_entries)
     app.state.celery = make_celery(settings)
     app.state.fallback = FallbackScrapers(settings)
+    app.state.services = Services(
+        settings=settings, redis=app.state.redis, limiter=app.state.limiter,
+        celery=app.state.celery, stored_records=app.state.stored_records,
+        fallback=app.state.fallback)
     metrics.QUEUE_COLLECTOR.client_factory = lambda: app.state.redis
 
+    install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(desenvolvimento.router)
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics():
-        return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(BodyLimitAndMetrics, max_body=settings.api_max_body_bytes)
     origins = settings.cors_origin_list()

@@ -2,15 +2,27 @@
 
 The queue gauges are read from Redis when /metrics is scraped (bounded timeouts),
 so every API replica exports the same current figure.
+
+Several API processes on one port (``registro up`` starts one per core) share their
+counters through prometheus-client's multiprocess mode: ``registro up`` gives the API
+its own ``PROMETHEUS_MULTIPROC_DIR``, and ``render`` then sums every process's samples.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 
 import redis
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -93,3 +105,14 @@ class QueueCollector(Collector):
 
 QUEUE_COLLECTOR = QueueCollector()
 REGISTRY.register(QUEUE_COLLECTOR)
+
+
+def render() -> bytes:
+    """The /metrics body: this process's registry, or every API process's samples."""
+    multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not multiproc_dir:
+        return generate_latest(REGISTRY)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=multiproc_dir)
+    registry.register(QUEUE_COLLECTOR)
+    return generate_latest(registry)

@@ -1,27 +1,53 @@
-"""Response models of the API (the guide's answer shapes), apart from the DB models."""
+"""Response models of the API (the guide's answer shapes), apart from the DB models.
+
+Their class names are the schema names of the OpenAPI document, from which clients
+(the web front end's TypeScript types) are generated: keep them stable. Examples are
+the guide's own.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+
+GUIDE_DATA = {"numero_os": "12345", "cliente": "...", "equipamento": "..."}
+
+
+def _example(**example: Any) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": [example]})
 
 
 class Instructions(BaseModel):
     check_status: str = Field(description="Where to poll the task's status.")
 
 
-class FoundExisting(BaseModel):
+class BuscarOSFoundExisting(BaseModel):
+    """The OS is stored: answered from the local database."""
+
+    model_config = _example(status="found_existing", message="OS 12345 já existe no sistema",
+                            data=GUIDE_DATA, fonte="banco_local")
+
     status: Literal["found_existing"] = "found_existing"
     message: str
-    data: dict[str, Any] = Field(description="numero_os, cliente, equipamento and every field.")
+    data: dict[str, Any] = Field(description="numero_os, cliente, equipamento (display "
+                                 "strings) and every field under ordem_servico, "
+                                 "cliente_dados, equipamento_dados.")
     fonte: Literal["banco_local"] = "banco_local"
 
 
-class Queued(BaseModel):
+class BuscarOSQueued(BaseModel):
+    """A scrape is queued (or was already queued or running)."""
+
+    model_config = _example(
+        status="queued", message="OS 12345 adicionada à fila de processamento",
+        task_id="scraping_12345", estimated_time="2-5 minutos",
+        instructions={"check_status": "/api/desenvolvimento/scraping-status/scraping_12345"},
+        via="fila", already_queued=False)
+
     status: Literal["queued"] = "queued"
     message: str
-    task_id: str
+    task_id: str = Field(pattern=r"^scraping_[0-9]{1,12}$")
     estimated_time: str = Field(description="From queue depth, workers online and recent "
                                             "task durations.")
     instructions: Instructions
@@ -31,6 +57,9 @@ class Queued(BaseModel):
 
 
 class ScrapeResult(BaseModel):
+    model_config = _example(status="success", data=GUIDE_DATA, cliente_id=123,
+                            equipamento_id=456, scraped_fields=45)
+
     status: Literal["success"] = "success"
     data: dict[str, Any]
     cliente_id: int
@@ -38,45 +67,84 @@ class ScrapeResult(BaseModel):
     scraped_fields: int
 
 
-class SyncScraped(ScrapeResult):
+class BuscarOSSyncScraped(ScrapeResult):
     """The synchronous fallback's answer (Redis unreachable or no worker online)."""
+
+    model_config = _example(status="success", message="OS 12345 obtida diretamente do sistema "
+                            "legado", data=GUIDE_DATA, cliente_id=123, equipamento_id=456,
+                            scraped_fields=45, fonte="sistema_legado", via="sincrono",
+                            fallback_reason="no_worker")
 
     message: str
     fonte: Literal["sistema_legado"] = "sistema_legado"
     via: Literal["sincrono"] = "sincrono"
-    fallback_reason: str
+    fallback_reason: Literal["redis_unavailable", "no_worker", "publish_failed"]
 
 
-class TaskStatus(BaseModel):
-    task_id: str
+class BuscarOSResponse(RootModel[Annotated[
+        BuscarOSFoundExisting | BuscarOSQueued | BuscarOSSyncScraped,
+        Field(discriminator="status")]]):
+    """One of three answers, told apart by ``status``."""
+
+
+class ScrapingStatus(BaseModel):
+    model_config = _example(task_id="scraping_12345", status="PROGRESS",
+                            message="Executando scraping externo...", progress=60,
+                            numero_os="12345")
+
+    task_id: str = Field(pattern=r"^scraping_[0-9]{1,12}$")
     status: Literal["PENDING", "PROGRESS", "SUCCESS", "FAILURE"]
     message: str
     progress: int = Field(ge=0, le=100)
-    numero_os: str
-    result: ScrapeResult | None = None
+    numero_os: str = Field(pattern=r"^[0-9]{1,12}$")
+    result: ScrapeResult | None = Field(None, description="On SUCCESS.")
     reason: str | None = Field(None, description="On FAILURE: not_found, login_failed, "
                                "retries_exhausted, time_limit, ...")
 
 
 class QueueInfo(BaseModel):
-    active_tasks: int
-    scheduled_tasks: int
-    total_queue: int
-    workers_online: int
+    active_tasks: int = Field(ge=0)
+    scheduled_tasks: int = Field(ge=0)
+    total_queue: int = Field(ge=0)
+    workers_online: int = Field(ge=0)
 
 
 class QueueStatus(BaseModel):
+    model_config = _example(status="success", queue_info={"active_tasks": 2,
+                            "scheduled_tasks": 5, "total_queue": 7, "workers_online": 3},
+                            celery_available=True)
+
     status: Literal["success", "unavailable"]
     queue_info: QueueInfo
     celery_available: bool
-    message: str | None = None
+    message: str | None = Field(None, description="When Redis is unavailable.")
 
 
 class Health(BaseModel):
-    status: str
-    database: str | None = None
-    redis: str | None = None
+    status: Literal["ok", "ready", "not_ready"]
+    database: Literal["ok", "unavailable"] | None = None
+    redis: Literal["ok", "unavailable"] | None = None
 
 
 class ErrorBody(BaseModel):
-    detail: Any
+    """Every error of the API but the fallback's: one line of text."""
+
+    model_config = _example(detail="unknown task_id scraping_12345")
+
+    detail: str
+
+
+class FallbackError(BaseModel):
+    """A synchronous fallback that could not answer: busy (503), or its scrape failed
+    (404 not_found, 502 other permanent reasons, 503 transient ones)."""
+
+    model_config = _example(status="busy", via="sincrono", fallback_reason="redis_unavailable",
+                            message="Fila indisponível e limite de scraping síncrono "
+                                    "atingido; tente novamente em instantes")
+
+    status: Literal["busy", "error"]
+    message: str
+    reason: str | None = Field(None, description="With status 'error': not_found, "
+                               "login_failed, timeout, ...")
+    via: Literal["sincrono"] = "sincrono"
+    fallback_reason: Literal["redis_unavailable", "no_worker", "publish_failed"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import sys
 import time
@@ -81,6 +82,13 @@ def local_api_key(path: Path = KEY_FILE) -> str:
     with os.fdopen(fd, "w") as f:
         f.write(key + "\n")
     return key
+
+
+def api_processes() -> int:
+    """REGISTRO_API_PROCESSES, or one API process per core (api/README.md, benchmark)."""
+    from registro.settings import get_settings
+
+    return get_settings().api_processes or os.cpu_count() or 1
 
 
 def _spawn(name: str, args: list[str], env: dict, port: int, url: str,
@@ -204,7 +212,14 @@ def register(app: typer.Typer) -> None:
                                                  log_path=logs / "worker.log")
             started.append(worker)
             _wait_worker_online(redis_srv.url, worker, logs)
-            started.append(local_services.start_api(env, port=port,
+            processes = api_processes()
+            api_env = dict(env)
+            if processes > 1:  # the processes' counters summed on /metrics
+                metrics_dir = VAR / "api-metrics"
+                shutil.rmtree(metrics_dir, ignore_errors=True)
+                metrics_dir.mkdir(parents=True)
+                api_env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+            started.append(local_services.start_api(api_env, port=port, processes=processes,
                                                     log_path=logs / "api.log"))
             if serve_web:
                 wait_for_port(web_port, timeout=30, proc=web.proc)

@@ -314,17 +314,19 @@ def start_worker(env: dict[str, str], *, hostname: str = "worker@%h", concurrenc
                  log_path=log_path)
 
 
-def api_command(host: str, port: int) -> list[str]:
+def api_command(host: str, port: int, processes: int = 1) -> list[str]:
     return [venv_bin("uvicorn"), "--factory", "registro.api.main:app_factory", "--host", host,
             "--port", str(port), "--timeout-graceful-shutdown", "30", "--no-access-log",
-            "--timeout-keep-alive", "75"]
+            "--timeout-keep-alive", "75", "--workers", str(max(1, processes))]
 
 
 def start_api(env: dict[str, str], *, port: int | None = None, host: str = "127.0.0.1",
-              log_path: Path | None = None, timeout: float = 30.0) -> ManagedProcess:
-    """The API under uvicorn, waited for until it listens."""
+              log_path: Path | None = None, timeout: float = 30.0,
+              processes: int = 1) -> ManagedProcess:
+    """The API under uvicorn (``processes`` of them on one port), waited for until it
+    listens."""
     port = port or free_port()
-    managed = spawn("api", api_command(host, port), env=env, log_path=log_path, port=port,
+    managed = spawn("api", api_command(host, port, processes), env=env, log_path=log_path, port=port,
                     url=f"http://{host}:{port}")
     try:
         wait_for_port(port, timeout=timeout, proc=managed.proc)

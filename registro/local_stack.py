@@ -217,3 +217,17 @@ class Api:
 
 def make_workdir() -> Path:
     return Path(tempfile.mkdtemp(prefix="registro-pipeline-"))
+
+
+def wait_status(client: httpx.Client, task_id: str, until: set[str], timeout: float = 120,
+                seen: list | None = None) -> dict:
+    """Poll scraping-status until one of ``until``; records every answer in ``seen``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = client.get(f"/api/desenvolvimento/scraping-status/{task_id}").json()
+        if seen is not None:
+            seen.append(body)
+        if body.get("status") in until:
+            return body
+        time.sleep(0.05)
+    raise TimeoutError(f"{task_id} not in {until} after {timeout}s (last: {body})")

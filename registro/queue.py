@@ -23,7 +23,10 @@ PRIORITY_STEPS = (0, 3, 6, 9)
 PRIORITY_SEP = "\x06\x16"
 UNACKED_KEY = "unacked"
 
-NUMERO_OS_RE = re.compile(r"^[0-9]{1,12}$")
+# The OpenAPI document declares these (ECMA-262 and Rust regex: '$' is the very end).
+NUMERO_OS_PATTERN = r"^[0-9]{1,12}$"
+TASK_ID_PATTERN = rf"^{TASK_ID_PREFIX}[0-9]{{1,12}}$"
+NUMERO_OS_RE = re.compile(r"^[0-9]{1,12}\Z")
 
 
 def task_id_for(numero_os: str) -> str:
@@ -51,6 +54,11 @@ def read_queue_depth(client: redis.Redis, queue: str = QUEUE_NAME) -> QueueDepth
         pipe.llen(key)
     pipe.hvals(UNACKED_KEY)
     *lengths, unacked = pipe.execute()
+    return QueueDepth(waiting=sum(lengths), in_progress=count_in_progress(unacked, queue))
+
+
+def count_in_progress(unacked: list, queue: str = QUEUE_NAME) -> int:
+    """Unacknowledged messages (values of the ``unacked`` hash) routed to ``queue``."""
     in_progress = 0
     for raw in unacked:
         try:
@@ -59,4 +67,4 @@ def read_queue_depth(client: redis.Redis, queue: str = QUEUE_NAME) -> QueueDepth
             continue
         if routing_key == queue:
             in_progress += 1
-    return QueueDepth(waiting=sum(lengths), in_progress=in_progress)
+    return in_progress

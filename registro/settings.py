@@ -88,6 +88,16 @@ class Settings(BaseSettings):
         0.5, gt=0,
         description="Connect/read timeout of the API's Redis calls (bounds every answer).",
     )
+    api_redis_read_timeout_s: float = Field(
+        1.0, gt=0,
+        description="Read timeout of the API's asyncio Redis client (hot paths); its "
+        "connect timeout is REDIS_SOCKET_TIMEOUT_S. Event-loop queueing counts in it.",
+    )
+    api_redis_async_connections: int = Field(
+        64, ge=1,
+        description="Connections of the API's asyncio Redis client per process; requests "
+        "beyond wait for one (Redis runs one command at a time anyway).",
+    )
     redis_max_connections: int = Field(
         1200, ge=10,
         description="Redis connection pool size per API process (size it for peak clients).",
@@ -110,6 +120,15 @@ class Settings(BaseSettings):
     legacy_rate_burst: int = Field(
         3, ge=1,
         description="Token bucket capacity: scrapes that may start back to back.",
+    )
+    api_record_cache_entries: int = Field(
+        10000, ge=0,
+        description="found_existing answers kept encoded per API process, each checked "
+        "against its rows' version on every call (0 disables).",
+    )
+    api_processes: int = Field(
+        0, ge=0,
+        description="uvicorn worker processes started by `registro up` (0: one per core).",
     )
     fallback_max_browsers: int = Field(
         2, ge=0,
