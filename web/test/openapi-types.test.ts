@@ -18,7 +18,7 @@ describe('generated API types', () => {
 
   it('would notice a change of the API', async () => {
     const changed = structuredClone(document);
-    changed.components.schemas.Queued!.properties.via = { const: 'nova_fila', type: 'string' };
+    changed.components.schemas.BuscarOSQueued!.properties.via = { const: 'nova_fila', type: 'string' };
     expect(await generateTypes(changed)).not.toBe(readFileSync(typesFile, 'utf8'));
   });
 });

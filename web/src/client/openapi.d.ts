@@ -11,7 +11,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Look up an OS: from the local database, else queue a scrape */
-        post: operations["buscar_os_async_api_desenvolvimento_buscar_os_async__numero_os__post"];
+        post: operations["buscar_os_async"];
         delete?: never;
         options?: never;
         head?: never;
@@ -26,7 +26,7 @@ export interface paths {
             cookie?: never;
         };
         /** Tasks waiting and running, workers online */
-        get: operations["queue_status_api_desenvolvimento_queue_status_get"];
+        get: operations["queue_status"];
         put?: never;
         post?: never;
         delete?: never;
@@ -43,7 +43,7 @@ export interface paths {
             cookie?: never;
         };
         /** Status of a scrape task created by this API */
-        get: operations["scraping_status_api_desenvolvimento_scraping_status__task_id__get"];
+        get: operations["scraping_status"];
         put?: never;
         post?: never;
         delete?: never;
@@ -94,11 +94,24 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        /** FoundExisting */
-        FoundExisting: {
+        /**
+         * BuscarOSFoundExisting
+         * @description The OS is stored: answered from the local database.
+         * @example {
+         *       "data": {
+         *         "cliente": "...",
+         *         "equipamento": "...",
+         *         "numero_os": "12345"
+         *       },
+         *       "fonte": "banco_local",
+         *       "message": "OS 12345 já existe no sistema",
+         *       "status": "found_existing"
+         *     }
+         */
+        BuscarOSFoundExisting: {
             /**
              * Data
-             * @description numero_os, cliente, equipamento and every field.
+             * @description numero_os, cliente, equipamento (display strings) and every field under ordem_servico, cliente_dados, equipamento_dados.
              */
             data: {
                 [key: string]: unknown;
@@ -112,36 +125,27 @@ export interface components {
             /** Message */
             message: string;
             /**
-             * Status
-             * @default found_existing
-             * @constant
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
              */
             status: "found_existing";
         };
-        /** Health */
-        Health: {
-            /** Database */
-            database?: string | null;
-            /** Redis */
-            redis?: string | null;
-            /** Status */
-            status: string;
-        };
-        /** HTTPValidationError */
-        HTTPValidationError: {
-            /** Detail */
-            detail?: components["schemas"]["ValidationError"][];
-        };
-        /** Instructions */
-        Instructions: {
-            /**
-             * Check Status
-             * @description Where to poll the task's status.
-             */
-            check_status: string;
-        };
-        /** Queued */
-        Queued: {
+        /**
+         * BuscarOSQueued
+         * @description A scrape is queued (or was already queued or running).
+         * @example {
+         *       "already_queued": false,
+         *       "estimated_time": "2-5 minutos",
+         *       "instructions": {
+         *         "check_status": "/api/desenvolvimento/scraping-status/scraping_12345"
+         *       },
+         *       "message": "OS 12345 adicionada à fila de processamento",
+         *       "status": "queued",
+         *       "task_id": "scraping_12345",
+         *       "via": "fila"
+         *     }
+         */
+        BuscarOSQueued: {
             /**
              * Already Queued
              * @description True when the OS was already queued or running: no second scrape was started.
@@ -157,9 +161,8 @@ export interface components {
             /** Message */
             message: string;
             /**
-             * Status
-             * @default queued
-             * @constant
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
              */
             status: "queued";
             /** Task Id */
@@ -170,6 +173,133 @@ export interface components {
              * @constant
              */
             via: "fila";
+        };
+        /**
+         * BuscarOSResponse
+         * @description One of three answers, told apart by ``status``.
+         */
+        BuscarOSResponse: components["schemas"]["BuscarOSFoundExisting"] | components["schemas"]["BuscarOSQueued"] | components["schemas"]["BuscarOSSyncScraped"];
+        /**
+         * BuscarOSSyncScraped
+         * @description The synchronous fallback's answer (Redis unreachable or no worker online).
+         * @example {
+         *       "cliente_id": 123,
+         *       "data": {
+         *         "cliente": "...",
+         *         "equipamento": "...",
+         *         "numero_os": "12345"
+         *       },
+         *       "equipamento_id": 456,
+         *       "fallback_reason": "no_worker",
+         *       "fonte": "sistema_legado",
+         *       "message": "OS 12345 obtida diretamente do sistema legado",
+         *       "scraped_fields": 45,
+         *       "status": "success",
+         *       "via": "sincrono"
+         *     }
+         */
+        BuscarOSSyncScraped: {
+            /** Cliente Id */
+            cliente_id: number;
+            /** Data */
+            data: {
+                [key: string]: unknown;
+            };
+            /** Equipamento Id */
+            equipamento_id: number;
+            /**
+             * Fallback Reason
+             * @enum {string}
+             */
+            fallback_reason: "redis_unavailable" | "no_worker" | "publish_failed";
+            /**
+             * Fonte
+             * @default sistema_legado
+             * @constant
+             */
+            fonte: "sistema_legado";
+            /** Message */
+            message: string;
+            /** Scraped Fields */
+            scraped_fields: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            status: "success";
+            /**
+             * Via
+             * @default sincrono
+             * @constant
+             */
+            via: "sincrono";
+        };
+        /**
+         * ErrorBody
+         * @description Every error of the API but the fallback's: one line of text.
+         * @example {
+         *       "detail": "unknown task_id scraping_12345"
+         *     }
+         */
+        ErrorBody: {
+            /** Detail */
+            detail: string;
+        };
+        /**
+         * FallbackError
+         * @description A synchronous fallback that could not answer: busy (503), or its scrape failed
+         *     (404 not_found, 502 other permanent reasons, 503 transient ones).
+         * @example {
+         *       "fallback_reason": "redis_unavailable",
+         *       "message": "Fila indisponível e limite de scraping síncrono atingido; tente novamente em instantes",
+         *       "status": "busy",
+         *       "via": "sincrono"
+         *     }
+         */
+        FallbackError: {
+            /**
+             * Fallback Reason
+             * @enum {string}
+             */
+            fallback_reason: "redis_unavailable" | "no_worker" | "publish_failed";
+            /** Message */
+            message: string;
+            /**
+             * Reason
+             * @description With status 'error': not_found, login_failed, timeout, ...
+             */
+            reason?: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "busy" | "error";
+            /**
+             * Via
+             * @default sincrono
+             * @constant
+             */
+            via: "sincrono";
+        };
+        /** Health */
+        Health: {
+            /** Database */
+            database?: ("ok" | "unavailable") | null;
+            /** Redis */
+            redis?: ("ok" | "unavailable") | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "ok" | "ready" | "not_ready";
+        };
+        /** Instructions */
+        Instructions: {
+            /**
+             * Check Status
+             * @description Where to poll the task's status.
+             */
+            check_status: string;
         };
         /** QueueInfo */
         QueueInfo: {
@@ -182,11 +312,26 @@ export interface components {
             /** Workers Online */
             workers_online: number;
         };
-        /** QueueStatus */
+        /**
+         * QueueStatus
+         * @example {
+         *       "celery_available": true,
+         *       "queue_info": {
+         *         "active_tasks": 2,
+         *         "scheduled_tasks": 5,
+         *         "total_queue": 7,
+         *         "workers_online": 3
+         *       },
+         *       "status": "success"
+         *     }
+         */
         QueueStatus: {
             /** Celery Available */
             celery_available: boolean;
-            /** Message */
+            /**
+             * Message
+             * @description When Redis is unavailable.
+             */
             message?: string | null;
             queue_info: components["schemas"]["QueueInfo"];
             /**
@@ -195,7 +340,20 @@ export interface components {
              */
             status: "success" | "unavailable";
         };
-        /** ScrapeResult */
+        /**
+         * ScrapeResult
+         * @example {
+         *       "cliente_id": 123,
+         *       "data": {
+         *         "cliente": "...",
+         *         "equipamento": "...",
+         *         "numero_os": "12345"
+         *       },
+         *       "equipamento_id": 456,
+         *       "scraped_fields": 45,
+         *       "status": "success"
+         *     }
+         */
         ScrapeResult: {
             /** Cliente Id */
             cliente_id: number;
@@ -215,45 +373,16 @@ export interface components {
             status: "success";
         };
         /**
-         * SyncScraped
-         * @description The synchronous fallback's answer (Redis unreachable or no worker online).
+         * ScrapingStatus
+         * @example {
+         *       "message": "Executando scraping externo...",
+         *       "numero_os": "12345",
+         *       "progress": 60,
+         *       "status": "PROGRESS",
+         *       "task_id": "scraping_12345"
+         *     }
          */
-        SyncScraped: {
-            /** Cliente Id */
-            cliente_id: number;
-            /** Data */
-            data: {
-                [key: string]: unknown;
-            };
-            /** Equipamento Id */
-            equipamento_id: number;
-            /** Fallback Reason */
-            fallback_reason: string;
-            /**
-             * Fonte
-             * @default sistema_legado
-             * @constant
-             */
-            fonte: "sistema_legado";
-            /** Message */
-            message: string;
-            /** Scraped Fields */
-            scraped_fields: number;
-            /**
-             * Status
-             * @default success
-             * @constant
-             */
-            status: "success";
-            /**
-             * Via
-             * @default sincrono
-             * @constant
-             */
-            via: "sincrono";
-        };
-        /** TaskStatus */
-        TaskStatus: {
+        ScrapingStatus: {
             /** Message */
             message: string;
             /** Numero Os */
@@ -265,6 +394,7 @@ export interface components {
              * @description On FAILURE: not_found, login_failed, retries_exhausted, time_limit, ...
              */
             reason?: string | null;
+            /** @description On SUCCESS. */
             result?: components["schemas"]["ScrapeResult"] | null;
             /**
              * Status
@@ -273,19 +403,6 @@ export interface components {
             status: "PENDING" | "PROGRESS" | "SUCCESS" | "FAILURE";
             /** Task Id */
             task_id: string;
-        };
-        /** ValidationError */
-        ValidationError: {
-            /** Context */
-            ctx?: Record<string, never>;
-            /** Input */
-            input?: unknown;
-            /** Location */
-            loc: (string | number)[];
-            /** Message */
-            msg: string;
-            /** Error Type */
-            type: string;
         };
     };
     responses: never;
@@ -296,7 +413,7 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    buscar_os_async_api_desenvolvimento_buscar_os_async__numero_os__post: {
+    buscar_os_async: {
         parameters: {
             query?: {
                 /** @description Scrape again even if the OS is stored. */
@@ -317,28 +434,81 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["FoundExisting"] | components["schemas"]["Queued"] | components["schemas"]["SyncScraped"];
+                    "application/json": components["schemas"]["BuscarOSResponse"];
                 };
             };
-            /** @description Validation Error */
+            /** @description Missing, malformed or unknown 'Authorization: Bearer <key>'. */
+            401: {
+                headers: {
+                    /** @description Always 'Bearer'. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Synchronous fallback only: the legacy system has no such OS (reason not_found). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FallbackError"];
+                };
+            };
+            /** @description Request body larger than REGISTRO_API_MAX_BODY_BYTES. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A path or query parameter does not match its declared pattern or type; 'detail' says which, as one line of text. */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Queue unavailable and fallback bound reached */
-            503: {
+            /** @description More than REGISTRO_API_RATE_LIMIT_PER_MINUTE requests this minute for this key. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Synchronous fallback only: the scrape failed for a permanent reason (login_failed, profile_mismatch, invalid_data). */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["FallbackError"];
+                };
+            };
+            /** @description Synchronous fallback only: every fallback slot busy (status 'busy'), or a transient scrape failure. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FallbackError"];
+                };
             };
         };
     };
-    queue_status_api_desenvolvimento_queue_status_get: {
+    queue_status: {
         parameters: {
             query?: never;
             header?: never;
@@ -356,14 +526,45 @@ export interface operations {
                     "application/json": components["schemas"]["QueueStatus"];
                 };
             };
+            /** @description Missing, malformed or unknown 'Authorization: Bearer <key>'. */
+            401: {
+                headers: {
+                    /** @description Always 'Bearer'. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request body larger than REGISTRO_API_MAX_BODY_BYTES. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description More than REGISTRO_API_RATE_LIMIT_PER_MINUTE requests this minute for this key. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
-    scraping_status_api_desenvolvimento_scraping_status__task_id__get: {
+    scraping_status: {
         parameters: {
             query?: never;
             header?: never;
             path: {
-                /** @description scraping_<numero_os> */
+                /** @description The task_id of a queued answer: 'scraping_' and the OS number. */
                 task_id: string;
             };
             cookie?: never;
@@ -376,16 +577,67 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TaskStatus"];
+                    "application/json": components["schemas"]["ScrapingStatus"];
                 };
             };
-            /** @description Validation Error */
+            /** @description Missing, malformed or unknown 'Authorization: Bearer <key>'. */
+            401: {
+                headers: {
+                    /** @description Always 'Bearer'. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No task with this id was created by this API (or its record expired). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request body larger than REGISTRO_API_MAX_BODY_BYTES. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A path or query parameter does not match its declared pattern or type; 'detail' says which, as one line of text. */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description More than REGISTRO_API_RATE_LIMIT_PER_MINUTE requests this minute for this key. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Redis, which holds task records and results, is unreachable. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
