@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 RUN_PACKAGES := redis-server chromium chromium-driver
 TEST_PACKAGES := $(RUN_PACKAGES) postgresql prometheus prometheus-redis-exporter wrk openssl
 
-.PHONY: help run test venv system-deps-run system-deps-test lint clean helm-tool k8s-manifests k8s-tools
+.PHONY: help run test venv system-deps-run system-deps-test lint clean helm-tool k8s-manifests k8s-tools kube-score-tool
 
 help:
 	@echo "make run    - start Registro locally (Redis, demo legacy system, worker, API)"
@@ -33,7 +33,7 @@ $(VENV)/.synced: pyproject.toml uv.lock
 run: system-deps-run venv
 	$(BIN)/registro up
 
-test: system-deps-test venv helm-tool k8s-tools
+test: system-deps-test venv helm-tool k8s-tools kube-score-tool
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
@@ -45,6 +45,11 @@ k8s-tools:
 # Helm v3 built from the Go module proxy, cached outside the repo (delivery).
 helm-tool:
 	@scripts/build-helm.sh >/dev/null
+
+# kube-score (third-party manifest scanner) built from the Go module proxy, cached
+# outside the repo (delivery: tests/delivery/test_kube_score.py).
+kube-score-tool:
+	@scripts/build-kube-score.sh >/dev/null
 
 # Regenerate the plain manifests in k8s/ from the chart (delivery).
 k8s-manifests: helm-tool
