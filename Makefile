@@ -9,7 +9,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 
 RUN_PACKAGES := redis-server chromium chromium-driver
-TEST_PACKAGES := $(RUN_PACKAGES) postgresql prometheus prometheus-redis-exporter wrk openssl
+# The one-node test cluster (tests/cluster): container runtime, CNI, kube-proxy's tools,
+# catatonit for the pause image and a static busybox for network probes in pods.
+CLUSTER_PACKAGES := runc iptables conntrack iproute2 containernetworking-plugins catatonit busybox-static
+TEST_PACKAGES := $(RUN_PACKAGES) postgresql prometheus prometheus-redis-exporter wrk openssl $(CLUSTER_PACKAGES)
 
 .PHONY: help run test venv system-deps-run system-deps-test lint clean helm-tool k8s-manifests k8s-tools kube-score-tool
 
@@ -37,10 +40,12 @@ test: system-deps-test venv helm-tool k8s-tools kube-score-tool
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
-# etcd, kube-apiserver and kubectl built from the Go module proxy, cached outside the
-# repo by version (operator tests' control plane; see operator/README.md).
+# etcd, kube-apiserver and kubectl (operator tests' control plane; operator/README.md) and
+# the one-node cluster's kube-controller-manager, kube-scheduler, kubelet, kube-proxy,
+# containerd and CoreDNS (tests/cluster), built from the Go module proxy and cached
+# outside the repo by version.
 k8s-tools:
-	@scripts/build-k8s.sh >/dev/null
+	@BUILD_NODE=1 scripts/build-k8s.sh >/dev/null
 
 # Helm v3 built from the Go module proxy, cached outside the repo (delivery).
 helm-tool:
