@@ -12,9 +12,12 @@ RUN_PACKAGES := redis-server chromium chromium-driver
 # The one-node test cluster (tests/cluster): container runtime, CNI, kube-proxy's tools,
 # catatonit for the pause image and a static busybox for network probes in pods.
 CLUSTER_PACKAGES := runc iptables conntrack iproute2 containernetworking-plugins catatonit busybox-static
-TEST_PACKAGES := $(RUN_PACKAGES) postgresql prometheus prometheus-redis-exporter wrk openssl $(CLUSTER_PACKAGES)
+# Container images (scripts/build-images.sh): podman/buildah with runc, mmdebstrap for the
+# local debian base, catatonit for the pause image.
+IMAGE_PACKAGES := podman buildah fuse-overlayfs runc mmdebstrap uidmap conmon catatonit
+TEST_PACKAGES := $(RUN_PACKAGES) postgresql prometheus prometheus-redis-exporter wrk openssl $(CLUSTER_PACKAGES) $(IMAGE_PACKAGES)
 
-.PHONY: help run test venv system-deps-run system-deps-test lint clean helm-tool k8s-manifests k8s-tools kube-score-tool
+.PHONY: help run test venv system-deps-run system-deps-test lint clean helm-tool k8s-manifests k8s-tools kube-score-tool images
 
 help:
 	@echo "make run    - start Registro locally (Redis, demo legacy system, worker, API)"
@@ -36,7 +39,7 @@ $(VENV)/.synced: pyproject.toml uv.lock
 run: system-deps-run venv
 	$(BIN)/registro up
 
-test: system-deps-test venv helm-tool k8s-tools kube-score-tool
+test: system-deps-test venv helm-tool k8s-tools kube-score-tool images
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
@@ -46,6 +49,12 @@ test: system-deps-test venv helm-tool k8s-tools kube-score-tool
 # outside the repo by version.
 k8s-tools:
 	@BUILD_NODE=1 scripts/build-k8s.sh >/dev/null
+
+# The container images: the three project images and local stand-ins for the base and
+# third-party images, built with podman, cached by what they are built from and exported
+# as archives under ~/.cache/registro-tools/images (manifest.json lists them).
+images:
+	@scripts/build-images.sh
 
 # Helm v3 built from the Go module proxy, cached outside the repo (delivery).
 helm-tool:
