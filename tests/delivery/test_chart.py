@@ -4,6 +4,7 @@ against a real kube-apiserver, schema rejections, RBAC and the generated k8s/.""
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -39,6 +40,11 @@ VALUE_SETS = {
         "--set", "legacy.username=robot", "--set", "legacy.password=s3cret-pass",
         "--set-string", "legacy.siteProfile=base_url: https://erp.example.internal",
         "--set", "apiKeys.keys={0123456789abcdef0123}",
+    ],
+    "legacy-demo": [
+        "--set", "legacyDemo.enabled=true",
+        "--set", "legacy.url=http://registro-legacy-demo:8080",
+        "--set", "legacy.username=demo", "--set", "legacy.password=demo",
     ],
 }
 
@@ -314,10 +320,20 @@ def test_chart_role_matches_operator_rbac(helm):
                     f"{path.name} rules differ from the chart's Role"
 
 
+def test_readme_values_table_is_generated_from_values_yaml():
+    """The Configuration table is exactly what scripts/chart-values-table.py prints."""
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "chart-values-table.py")],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout in (CHART / "README.md").read_text(), \
+        "charts/registro/README.md values table is stale: scripts/chart-values-table.py --write"
+
+
 def test_readme_documents_every_value():
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     readme = (CHART / "README.md").read_text()
-    opaque = {"podSecurityContext", "securityContext", "resources", "labels", "annotations",
+    opaque = {"podSecurityContext", "securityContext", "resources", "setupResources",
+              "labels", "annotations",
               "affinity", "nodeSelector", "podAnnotations"}
 
     def leaves(d, prefix=""):
