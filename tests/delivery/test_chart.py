@@ -82,6 +82,8 @@ def test_helm_lint_strict(helm):
     (["--set", "unknownKnob=1"], "unknownKnob"),
     (["--set", "operator.replicaCount=2"], "operator/replicaCount"),
     (["--set", "redis.appendfsync=sometimes"], "appendfsync"),
+    (["--set", "networkPolicy.legacy.cidrs={erp.example.com}"], "legacy/cidrs"),
+    (["--set", "networkPolicy.apiServer.ports={0}"], "apiServer/ports"),
 ])
 def test_schema_and_checks_reject_bad_values(helm, bad, message):
     proc = subprocess.run([helm, "template", "r", str(CHART), *bad],
