@@ -390,3 +390,49 @@ def test_helm_install_upgrade_uninstall_on_the_real_api_server(helm, cluster, na
     left = cluster.kubectl("get", "deployments,statefulsets,scraperpools,secrets", "-n",
                            namespace, "-o", "name").stdout
     assert "registro" not in left, left
+
+
+def _egress(policy: dict) -> set[tuple[str, int]]:
+    """(peer, port) pairs a policy's egress allows; peer = component, 'dns' or a CIDR."""
+    out = set()
+    for rule in policy["spec"].get("egress", []):
+        for peer in rule["to"]:
+            if "ipBlock" in peer:
+                name = peer["ipBlock"]["cidr"]
+            elif "namespaceSelector" in peer:
+                name = "dns"
+            else:
+                name = peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+            for port in rule["ports"]:
+                out.add((name, port["port"]))
+    return out
+
+
+def test_egress_policies_allow_exactly_what_each_component_calls(helm):
+    docs = documents(helm_template(helm, "--set", "networkPolicy.legacy.cidrs={203.0.113.0/24}",
+                                   "--set", "networkPolicy.apiServer.cidrs={192.0.2.10/32}"))
+    policies = {d["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"]: d
+                for d in docs if d["kind"] == "NetworkPolicy"}
+    for comp, policy in policies.items():
+        assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"], comp
+    dns = {("dns", 53)}
+    data = {("redis", 6379), ("postgresql", 5432)}
+    legacy = {("203.0.113.0/24", 443), ("203.0.113.0/24", 80)}
+    assert _egress(policies["api"]) == dns | data | legacy  # legacy: the fallback browser
+    assert _egress(policies["worker"]) == dns | data | legacy
+    assert _egress(policies["operator"]) == dns | {("192.0.2.10/32", 443),
+                                                   ("192.0.2.10/32", 6443), ("api", 8000)}
+    assert _egress(policies["redis"]) == set() and _egress(policies["postgresql"]) == set()
+    assert _egress(policies["test"]) == dns | {("api", 8000)}
+    # Every pod the chart renders (the helm test pod included) is selected by one.
+    for d in docs:
+        if d["kind"] in ("Deployment", "StatefulSet", "Pod"):
+            labels = (d["spec"]["template"]["metadata"]["labels"] if d["kind"] != "Pod"
+                      else d["metadata"]["labels"])
+            assert labels["app.kubernetes.io/component"] in policies, d["metadata"]["name"]
+
+    external = documents(helm_template(helm, *VALUE_SETS["external-redis-and-postgres"],
+                                       "--set", "api.fallbackBrowser.enabled=false"))
+    api = next(d for d in external if d["kind"] == "NetworkPolicy"
+               and d["metadata"]["name"].endswith("-api"))
+    assert _egress(api) == dns | {("0.0.0.0/0", 6379), ("0.0.0.0/0", 5432)}
