@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import fcntl
 import hashlib
+import inspect as pyinspect
 import json
 import os
 import re
@@ -126,8 +127,10 @@ def podman_env() -> dict[str, str]:
 
 def podman(*args: str, check: bool = True, capture: bool = True,
            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    # Build logs go to stderr: stdout carries only the summary and the manifest path.
     proc = subprocess.run(["podman", *args], env=podman_env(), cwd=cwd, text=True,
-                          capture_output=capture, check=False)
+                          capture_output=capture, stdout=None if capture else sys.stderr,
+                          check=False)
     if check and proc.returncode != 0:
         sys.stderr.write(proc.stdout or "")
         sys.stderr.write(proc.stderr or "")
@@ -147,13 +150,13 @@ def inspect(ref: str) -> dict | None:
 # --- cache keys ---------------------------------------------------------------------
 
 
-def hash_tree(h: hashlib._Hash, root: Path, rel: str, exclude: re.Pattern[str]) -> None:
+def hash_tree(h: KeyHash, root: Path, rel: str, exclude: re.Pattern[str]) -> None:
     paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
     for path in paths:
         name = rel if root.is_file() else f"{rel}/{path.relative_to(root)}"
         if exclude.search(name):
             continue
-        h.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+        h.update(name.encode() + b"\0" + path.read_bytes() + b"\0", name)
 
 
 # What .dockerignore leaves out of the project's COPY sources.
@@ -215,19 +218,42 @@ def debian_mirrors() -> list[str]:
     return mirrors
 
 
+class KeyHash:
+    """sha256 over the inputs, with a readable record of each (IMAGES/<name>.inputs)."""
+
+    def __init__(self, first: str) -> None:
+        self.h = hashlib.sha256()
+        self.record: list[str] = []
+        self.update(first.encode(), "recipe")
+
+    def update(self, data: bytes, what: str = "") -> None:
+        self.h.update(data)
+        if what:
+            self.record.append(f"{what} {hashlib.sha256(data).hexdigest()[:12]}")
+
+    def hexdigest(self) -> str:
+        return self.h.hexdigest()
+
+
 def cache_key(spec: Spec, ids: dict[str, str]) -> str:
-    h = hashlib.sha256(f"{RECIPE}\0{spec.name}\0{spec.ref}\0".encode())
+    h = KeyHash(f"{RECIPE}\0{spec.name}\0{spec.ref}\0")
+    key = _cache_key(spec, ids, h)
+    (IMAGES / f"{spec.name}.inputs").write_text("\n".join(h.record) + "\n")
+    return key
+
+
+def _cache_key(spec: Spec, ids: dict[str, str], h: KeyHash) -> str:
     if spec.kind == "mmdebstrap":
         version = subprocess.run(["mmdebstrap", "--version"], capture_output=True, text=True,
                                  check=False).stdout
-        h.update("\n".join(debian_mirrors()).encode() + version.encode())
-        h.update(apt_candidates(["base-files", "libc6", "dpkg", "apt", "bash"]).encode())
-        h.update(Path(__file__).read_bytes())
+        h.update("\n".join(debian_mirrors()).encode() + version.encode(), "mirrors+mmdebstrap")
+        h.update(apt_candidates(["base-files", "libc6", "dpkg", "apt", "bash"]).encode(), "apt")
+        h.update(pyinspect.getsource(build_debian).encode(), "build_debian")
         return h.hexdigest()[:32]
     assert spec.dockerfile is not None
-    h.update(spec.dockerfile.read_bytes())
+    h.update(spec.dockerfile.read_bytes(), "dockerfile")
     if spec.base:
-        h.update(ids[spec.base].encode())
+        h.update(ids[spec.base].encode(), f"base={ids[spec.base][:12]}")
     if spec.kind == "project":
         hash_tree(h, REPO / ".dockerignore", ".dockerignore", NOTHING)
         for source in copy_sources(spec.dockerfile):
@@ -236,7 +262,8 @@ def cache_key(spec: Spec, ids: dict[str, str]) -> str:
         hash_tree(h, spec.dockerfile.parent, spec.dockerfile.parent.name, NOTHING)
         for rel, host in spec.extra.items():
             hash_tree(h, host, rel, NOTHING)
-        h.update(apt_candidates(apt_packages(spec.dockerfile)).encode())
+        versions = apt_candidates(apt_packages(spec.dockerfile))
+        h.update(versions.encode(), f"apt {versions}")
     return h.hexdigest()[:32]
 
 
@@ -261,9 +288,10 @@ def build_debian(spec: Spec, key: str) -> None:
                str(rootfs), spec.ref)
 
 
-def build_containerfile(spec: Spec, key: str) -> None:
+def build_containerfile(spec: Spec, key: str, fresh: bool = False) -> None:
     assert spec.dockerfile is not None
     common = ["build", "--pull=never", "--network=host", "--layers",
+              *(["--no-cache"] if fresh else []),
               "--label", f"{LABEL}={key}", "-t", spec.ref, "-f"]
     if spec.kind == "project":
         # The project's Dockerfile unchanged, from the repo (.dockerignore trims the context).
@@ -317,7 +345,7 @@ def with_bases(wanted: list[str], all_specs: dict[str, Spec]) -> set[str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description="Build Registro's images (see build-images.sh).")
     ap.add_argument("--only", nargs="+", metavar="NAME", help="these images and their bases")
-    ap.add_argument("--no-cache", action="store_true", help="rebuild even when the key matches")
+    ap.add_argument("--no-cache", action="store_true", help="rebuild everything from scratch (no podman layer cache either)")
     args = ap.parse_args()
     if shutil.which("podman") is None:
         raise SystemExit("build-images: podman not found (scripts/build-images.sh installs it)")
@@ -344,7 +372,10 @@ def main() -> None:
             previous = manifest["images"].get(name, {})
             if not cached:
                 print(f"build-images: building {spec.ref} ...", file=sys.stderr, flush=True)
-                (build_debian if spec.kind == "mmdebstrap" else build_containerfile)(spec, key)
+                if spec.kind == "mmdebstrap":
+                    build_debian(spec, key)
+                else:
+                    build_containerfile(spec, key, fresh=args.no_cache)
                 info = inspect(spec.ref)
                 assert info is not None and (info.get("Labels") or {}).get(LABEL) == key
             archive = archive_path(spec)
@@ -363,7 +394,9 @@ def main() -> None:
             manifest["images"][name] = entry
             print(f"{name:9} {spec.ref:55} {entry['size_bytes'] / 2**20:7.0f} MiB "
                   f"{seconds:7.1f} s  {'cached' if cached else 'built'}  {archive}", flush=True)
-        podman("image", "prune", "--force", "--filter", f"label={LABEL}", check=False)
+        if any(not e["cached"] for n, e in manifest["images"].items() if n in selected):
+            # The images these builds replaced (untagged now): reclaim their disk.
+            podman("image", "prune", "--force", "--filter", f"label={LABEL}", check=False)
         tmp = manifest_path.with_suffix(".json.part")
         tmp.write_text(json.dumps(manifest, indent=2) + "\n")
         tmp.rename(manifest_path)
