@@ -46,8 +46,12 @@ def image_archives() -> dict[str, Path] | str:
         from tests.support.images import ensure_images
     except ImportError:
         ensure_images = None
-    if ensure_images is not None:
-        ensure_images()
+    if ensure_images is not None:  # builds (or finds cached) the images; skips/fails else
+        images = ensure_images()
+        missing = [n for n in IMAGE_NAMES if n not in images]
+        if missing:
+            return f"images {missing} (scripts/build-images.sh)"
+        return {n: Path(images[n].archive) for n in IMAGE_NAMES}
     manifest = node.CACHE_ROOT / "images" / "manifest.json"
     if not manifest.is_file():
         return f"image archives ({manifest}; scripts/build-images.sh)"
