@@ -364,10 +364,12 @@ class Container:
 
 
 def read_only(*tmpfs: str) -> tuple[str, ...]:
-    """The chart's read-only root: only the listed paths (emptyDirs in the chart) writable."""
-    out = ["--read-only"]
-    for path in ("/tmp", *tmpfs):
-        out += ["--tmpfs", f"{path}:rw,exec,mode=1777"]
+    """The chart's read-only root: only /tmp and the listed paths (emptyDirs in the chart,
+    writable through fsGroup) are writable; U=true gives them to the container's user
+    (podman 4.3 ignores a tmpfs mode= other than /tmp's)."""
+    out = ["--read-only", "--tmpfs", "/tmp:rw,exec,mode=1777"]
+    for path in tmpfs:
+        out += ["--mount", f"type=tmpfs,destination={path},U=true"]
     return tuple(out)
 
 
@@ -533,7 +535,10 @@ def test_redis_standin_accepts_ping_as_non_root(images, tmp_path):
     port = free_port()
     args = ["redis-server", "--appendonly", "yes", "--appendfsync", "everysec", "--dir", "/data",
             "--save", "", "--port", str(port), "--bind", "127.0.0.1"]
-    options = ("--network=host", *read_only("/data"))
+    data = tmp_path / "data"  # the chart's PVC (fsGroup 1000)
+    data.mkdir()
+    os.chown(data, 999, 1000)
+    options = ("--network=host", *read_only(), "-v", f"{data}:/data")
     with Container(images["redis"].ref, *args, options=options) as c:
         client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=2)
 
@@ -587,7 +592,7 @@ def test_postgres_standin_honours_the_charts_env(images, tmp_path):
 @BUILDS
 def test_flower_standin_serves_healthcheck(images, redis_url):
     port = free_port()
-    options = ("--network=host", *read_only("/data"), "-e", f"CELERY_BROKER_URL={redis_url}",
+    options = ("--network=host", *read_only(), "-e", f"CELERY_BROKER_URL={redis_url}",
                "-e", f"FLOWER_PORT={port}", "-e", "FLOWER_ADDRESS=127.0.0.1",
                "--user=10001:10001")
     with Container(images["flower"].ref, "celery", "flower", options=options) as c:

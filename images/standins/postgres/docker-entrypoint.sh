@@ -27,8 +27,9 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
   if [ "$db" != postgres ]; then
     pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start >/dev/null
-    psql -v ON_ERROR_STOP=1 --username "$user" --dbname postgres \
-      --set db="$db" -c 'CREATE DATABASE :"db"' >/dev/null
+    # psql interpolates :"db" (quoted identifier) only in its input, not in -c.
+    printf 'CREATE DATABASE :"db";\n' | psql -v ON_ERROR_STOP=1 --username "$user" \
+      --dbname postgres --set db="$db" >/dev/null
     pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
   fi
   echo "docker-entrypoint: initialised $PGDATA (user $user, database $db)" >&2
