@@ -10,10 +10,10 @@ adds the python:3.11-slim base on top), the time from exec to ready for the API
 worker's start-up is part of how fast a scale-up adds capacity — and their memory
 (RSS, whole process tree) once ready.
 
-Then the real images (scripts/build-images.sh, podman): each image's size, its cold
-build time (the last full build recorded in the manifest, or a fresh one with --cold:
-no cache key, no podman layer cache) and its warm build time (a second run, every
-image a cache hit: key computation + `podman image inspect`).
+Then the real images (scripts/build-images.sh, podman): each image's size, its build
+time (with --cold a fresh full build: no cache key, no podman layer cache; without it
+the last build recorded in the manifest, which may have reused podman's layers) and its
+warm build time (a second run, every image a cache hit: key + `podman image inspect`).
 """
 
 from __future__ import annotations
@@ -131,9 +131,9 @@ def real_images(cold: bool) -> None:
         return
     first = build_images(*(["--no-cache"] if cold else []))
     warm = build_images()
-    print(f"real images (podman; cold = {'this run, --no-cache' if cold else 'last full build'}"
+    print(f"real images (podman; build = {'cold, this run' if cold else 'the last build (--cold for a cold one)'}"
           f"; warm = every image a cache hit, whole run {warm['total_seconds']:.1f} s):")
-    print(f"  {'image':55} {'size MiB':>9} {'cold s':>8} {'warm s':>7}")
+    print(f"  {'image':55} {'size MiB':>9} {'build s':>8} {'warm s':>7}")
     for name, entry in warm["images"].items():
         cold_s = first["images"][name]["cold_build_seconds"]
         print(f"  {entry['ref']:55} {entry['size_bytes'] / 2**20:9.0f} {cold_s:8.1f} "
