@@ -1,9 +1,11 @@
-"""Container images: hadolint, and each image's entrypoint started from a copy of the
-project installed with the Dockerfile's own install steps (no Docker engine here).
+"""Container images: hadolint; each image's entrypoint started from a copy of the project
+installed with the Dockerfile's own install steps; and the real images built with podman
+by scripts/build-images.sh (tests/support/images.py), run as the chart runs them.
 
-The steps are read from the Dockerfiles themselves: the build stage's COPY sources,
-its ENV and its `uv ...` RUN lines run in a temp dir; the runtime stage's
-ENTRYPOINT + CMD are then started from the resulting venv.
+The copy's steps are read from the Dockerfiles themselves: the build stage's COPY
+sources, its ENV and its `uv ...` RUN lines run in a temp dir; the runtime stage's
+ENTRYPOINT + CMD are then started from the resulting venv. The real images run non-root
+on a read-only root filesystem with --network=none or --network=host on 127.0.0.1.
 """
 
 from __future__ import annotations
