@@ -22,6 +22,7 @@ import ipaddress
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -509,6 +510,21 @@ class NodeCluster(KubeCluster):
             _run("ip", "route", "del", *route.split(), check=False)
         for binary, rule in self.guard.drop_rules:
             _run(binary, "-w", "-t", rule[1], "-D", *rule[2:], check=False)
+        # kubelet's own chains (KUBE-KUBELET-CANARY, KUBE-IPTABLES-HINT, KUBE-FIREWALL...),
+        # which kube-proxy --cleanup leaves: rules first, then the chains
+        for binary in ("iptables", "ip6tables"):
+            for table in ("filter", "nat", "mangle"):
+                rules = _run(binary, "-w", "-t", table, "-S", check=False).stdout.splitlines()
+                for line in rules:  # jumps from built-in chains into KUBE-* chains
+                    if line.startswith("-A") and not line.startswith("-A KUBE-") \
+                            and "KUBE-" in line:
+                        _run(binary, "-w", "-t", table,
+                             *shlex.split(line.replace("-A", "-D", 1)), check=False)
+                chains = [line.split()[1] for line in rules if line.startswith("-N KUBE-")]
+                for chain in chains:
+                    _run(binary, "-w", "-t", table, "-F", chain, check=False)
+                for chain in chains:
+                    _run(binary, "-w", "-t", table, "-X", chain, check=False)
         # CNI portmap/bridge chains, if any were made
         for table in ("nat", "filter"):
             for line in _run("iptables", "-w", "-t", table, "-S", check=False).stdout.splitlines():
@@ -548,9 +564,11 @@ def leftovers(workdir: Path | None = None) -> list[str]:
             rules = _run(binary, "-w", "-t", table, "-S", check=False).stdout
             if "registro-test-guardrail" in rules:
                 found.append(f"{binary} {table} guardrail rule")
-    nat = _run("iptables", "-w", "-t", "nat", "-S", check=False).stdout
-    if "KUBE-SERVICES" in nat or "CNI-" in nat:
-        found.append("kube-proxy/CNI nat rules")
+    for binary in ("iptables", "ip6tables"):
+        for table in ("filter", "nat", "mangle"):
+            rules = _run(binary, "-w", "-t", table, "-S", check=False).stdout
+            if "KUBE-" in rules or "CNI-" in rules:
+                found.append(f"{binary} {table}: kubelet/kube-proxy/CNI chains")
     for ctl in Path("/sys/fs/cgroup").iterdir():
         if (ctl / "kubepods").is_dir():
             found.append(f"cgroup {ctl / 'kubepods'}")
