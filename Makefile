@@ -9,10 +9,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 
 RUN_PACKAGES := redis-server chromium chromium-driver
-TEST_PACKAGES := $(RUN_PACKAGES) postgresql prometheus prometheus-redis-exporter wrk openssl
+# The one-node test cluster (tests/cluster): container runtime, CNI, kube-proxy's tools,
+# catatonit for the pause image and a static busybox for network probes in pods.
+CLUSTER_PACKAGES := runc iptables conntrack iproute2 containernetworking-plugins catatonit busybox-static
+# Container images (scripts/build-images.sh): podman/buildah with runc, mmdebstrap for the
+# local debian base, catatonit for the pause image.
+IMAGE_PACKAGES := podman buildah fuse-overlayfs runc mmdebstrap uidmap conmon catatonit
+TEST_PACKAGES := $(RUN_PACKAGES) postgresql prometheus prometheus-redis-exporter wrk openssl $(CLUSTER_PACKAGES) $(IMAGE_PACKAGES)
 
 .PHONY: help run test venv system-deps-run system-deps-test lint clean helm-tool k8s-manifests k8s-tools \
-	node-check web web-deps web-test web-types
+	kube-score-tool images node-check web web-deps web-test web-types
 
 help:
 	@echo "make run    - start Registro locally (Redis, demo legacy system, worker, API)"
@@ -35,20 +41,33 @@ $(VENV)/.synced: pyproject.toml uv.lock
 run: system-deps-run venv web
 	$(BIN)/registro up
 
-test: system-deps-test venv helm-tool k8s-tools web
+test: system-deps-test venv helm-tool k8s-tools kube-score-tool images web
 	$(BIN)/ruff check .
 	scripts/typecheck.sh
 	cd web && npm test && npm run check:package
 	$(BIN)/pytest
 
-# etcd, kube-apiserver and kubectl built from the Go module proxy, cached outside the
-# repo by version (operator tests' control plane; see operator/README.md).
+# etcd, kube-apiserver and kubectl (operator tests' control plane; operator/README.md) and
+# the one-node cluster's kube-controller-manager, kube-scheduler, kubelet, kube-proxy,
+# containerd and CoreDNS (tests/cluster), built from the Go module proxy and cached
+# outside the repo by version.
 k8s-tools:
-	@scripts/build-k8s.sh >/dev/null
+	@BUILD_NODE=1 scripts/build-k8s.sh >/dev/null
+
+# The container images: the three project images and local stand-ins for the base and
+# third-party images, built with podman, cached by what they are built from and exported
+# as archives under ~/.cache/registro-tools/images (manifest.json lists them).
+images:
+	@scripts/build-images.sh
 
 # Helm v3 built from the Go module proxy, cached outside the repo (delivery).
 helm-tool:
 	@scripts/build-helm.sh >/dev/null
+
+# kube-score (third-party manifest scanner) built from the Go module proxy, cached
+# outside the repo (delivery: tests/delivery/test_kube_score.py).
+kube-score-tool:
+	@scripts/build-kube-score.sh >/dev/null
 
 # Regenerate the plain manifests in k8s/ from the chart (delivery).
 k8s-manifests: helm-tool

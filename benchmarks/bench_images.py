@@ -2,17 +2,24 @@
 project installed with the Dockerfiles' own `uv` steps, as the delivery tests do).
 
     .venv/bin/python benchmarks/bench_images.py            # 3 start-ups per entrypoint
+    .venv/bin/python benchmarks/bench_images.py --cold     # + rebuild every image from scratch
 
 Reports the size of the runtime venv each image ships in /opt/registro (the image
 adds the python:3.11-slim base on top), the time from exec to ready for the API
 (first 200 on /healthz) and the worker (Celery "ready." with a real Redis) — the
 worker's start-up is part of how fast a scale-up adds capacity — and their memory
 (RSS, whole process tree) once ready.
+
+Then the real images (scripts/build-images.sh, podman): each image's size, its build
+time (with --cold a fresh full build: no cache key, no podman layer cache; without it
+the last build recorded in the manifest, which may have reused podman's layers) and its
+warm build time (a second run, every image a cache hit: key + `podman image inspect`).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -107,9 +114,38 @@ def start_worker(venv: Path, work: Path, redis_url: str) -> tuple[float, float]:
             proc.wait(60)
 
 
+def build_images(*args: str) -> dict:
+    started = time.perf_counter()
+    proc = subprocess.run([str(REPO / "scripts" / "build-images.sh"), *args], cwd=REPO,
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"build-images.sh failed:\n{proc.stderr[-3000:]}")
+    manifest = json.loads(Path(proc.stdout.strip().splitlines()[-1]).read_text())
+    manifest["total_seconds"] = time.perf_counter() - started
+    return manifest
+
+
+def real_images(cold: bool) -> None:
+    if shutil.which("podman") is None and os.geteuid() != 0:
+        print("real images: skipped (no podman; scripts/build-images.sh installs it as root)")
+        return
+    first = build_images(*(["--no-cache"] if cold else []))
+    warm = build_images()
+    print(f"real images (podman; build = {'cold, this run' if cold else 'the last build (--cold for a cold one)'}"
+          f"; warm = every image a cache hit, whole run {warm['total_seconds']:.1f} s):")
+    print(f"  {'image':55} {'size MiB':>9} {'build s':>8} {'warm s':>7}")
+    for name, entry in warm["images"].items():
+        cold_s = first["images"][name]["cold_build_seconds"]
+        print(f"  {entry['ref']:55} {entry['size_bytes'] / 2**20:9.0f} {cold_s:8.1f} "
+              f"{entry['build_seconds']:7.1f}{'' if entry['cached'] else '  (rebuilt!)'}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--cold", action="store_true",
+                    help="rebuild every real image from scratch first (~15 min on 2 cores)")
+    ap.add_argument("--no-real-images", action="store_true", help="skip the podman images")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="registro-bench-images-"))
     redis = local_services.start_redis()
@@ -129,6 +165,8 @@ def main() -> None:
     finally:
         redis.stop()
         shutil.rmtree(work, ignore_errors=True)
+    if not args.no_real_images:
+        real_images(args.cold)
 
 
 if __name__ == "__main__":

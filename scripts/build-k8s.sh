@@ -1,26 +1,49 @@
 #!/usr/bin/env bash
-# Build the Kubernetes test control plane (kube-apiserver, kubectl, etcd and,
-# optionally, kube-controller-manager) from the Go module proxy and cache the
-# binaries outside the repo, keyed by version. Idempotent: quick when cached.
+# Build the Kubernetes test tools from the Go module proxy and cache the binaries
+# outside the repo, keyed by version. Idempotent: quick when cached.
 #
-#   scripts/build-k8s.sh            # build (or reuse) and print the bin dir
+#   control plane (default):  etcd, kube-apiserver, kubectl   -> k8s-<version>/bin
+#   BUILD_KCM=1:              + kube-controller-manager
+#   BUILD_NODE=1:             the one-node cluster of tests/cluster as well:
+#       kube-controller-manager, kube-scheduler, kubelet, kube-proxy -> k8s-<version>/bin
+#       containerd, containerd-shim-runc-v2, ctr                     -> containerd-<version>/bin
+#       coredns with only the plugins the cluster DNS needs          -> coredns-<version>/bin
+#         (no `forward` plugin is compiled in: unknown names cannot leave the machine)
+#
+#   scripts/build-k8s.sh            # build (or reuse) and print the k8s bin dir
 #   K8S_VERSION=v1.36.3 scripts/build-k8s.sh
-#   BUILD_KCM=1 scripts/build-k8s.sh  # also kube-controller-manager
+#   BUILD_NODE=1 scripts/build-k8s.sh
+#
+# A lock file per cache directory keeps two builds of the same cache from racing.
 set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-v1.37.2}"
 ETCD_VERSION="${ETCD_VERSION:-v3.7.0}"
+CONTAINERD_VERSION="${CONTAINERD_VERSION:-v2.4.2}"
+COREDNS_VERSION="${COREDNS_VERSION:-v1.15.0}"
 CACHE_ROOT="${REGISTRO_TOOLS_CACHE:-/root/.cache/registro-tools}"
 OUT="$CACHE_ROOT/k8s-$K8S_VERSION"
 BIN="$OUT/bin"
+CTRD_BIN="$CACHE_ROOT/containerd-$CONTAINERD_VERSION/bin"
+DNS_BIN="$CACHE_ROOT/coredns-$COREDNS_VERSION/bin"
 BUILD_KCM="${BUILD_KCM:-0}"
+BUILD_NODE="${BUILD_NODE:-0}"
 
 wanted=(kube-apiserver kubectl etcd)
-[[ "$BUILD_KCM" == 1 ]] && wanted+=(kube-controller-manager)
+[[ "$BUILD_KCM" == 1 || "$BUILD_NODE" == 1 ]] && wanted+=(kube-controller-manager)
+[[ "$BUILD_NODE" == 1 ]] && wanted+=(kube-scheduler kubelet kube-proxy)
+ctrd_wanted=()
+[[ "$BUILD_NODE" == 1 ]] && ctrd_wanted=(containerd containerd-shim-runc-v2 ctr)
+dns_wanted=()
+[[ "$BUILD_NODE" == 1 ]] && dns_wanted=(coredns)
 
-missing=()
-for b in "${wanted[@]}"; do [[ -x "$BIN/$b" ]] || missing+=("$b"); done
-if [[ ${#missing[@]} -eq 0 ]]; then
+all_present() {
+  local dir="$1"; shift
+  local b
+  for b in "$@"; do [[ -x "$dir/$b" ]] || return 1; done
+}
+if all_present "$BIN" "${wanted[@]}" && all_present "$CTRD_BIN" "${ctrd_wanted[@]}" &&
+   all_present "$DNS_BIN" "${dns_wanted[@]}"; then
   echo "$BIN"
   exit 0
 fi
@@ -29,6 +52,10 @@ command -v go >/dev/null || { echo "build-k8s: Go is required (https://go.dev/dl
 # GOFLAGS=-p=1 lowers peak memory (~2 GiB otherwise) at the cost of time.
 export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:-} -buildvcs=false" GOPROXY="${GOPROXY:-https://proxy.golang.org}"
 mkdir -p "$BIN"
+exec 9>"$OUT/.build.lock"
+flock 9  # a second build of this cache waits for the first, then finds the binaries
+missing=()
+for b in "${wanted[@]}"; do [[ -x "$BIN/$b" ]] || missing+=("$b"); done
 work="$(mktemp -d "$OUT/build.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
@@ -64,7 +91,10 @@ package tools
 import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/cmd/kubelet"
 )
 GO
   (cd "$mod" && log "resolving modules" && go mod tidy -e >/dev/null 2>&1 || true)
@@ -75,13 +105,16 @@ GO
     ldflags+=" -X $v.gitVersion=$K8S_VERSION -X $v.gitMajor=1 -X $v.gitMinor=$minor"
     ldflags+=" -X $v.gitTreeState=clean -X $v.buildDate=1970-01-01T00:00:00Z"
   done
-  local b
+  local pkgs=() b
   for b in "${missing[@]}"; do
     [[ "$b" == etcd ]] && continue
-    log "building $b $K8S_VERSION"
-    (cd "$mod" && go build -trimpath -ldflags "$ldflags" -o "$BIN/$b.tmp" "k8s.io/kubernetes/cmd/$b")
-    mv "$BIN/$b.tmp" "$BIN/$b"
+    pkgs+=("k8s.io/kubernetes/cmd/$b")
   done
+  # one `go build` for all commands: the shared packages compile once
+  log "building ${pkgs[*]##*/} $K8S_VERSION"
+  mkdir -p "$work/out"
+  (cd "$mod" && go build -trimpath -ldflags "$ldflags" -o "$work/out/" "${pkgs[@]}")
+  for b in "${pkgs[@]##*/}"; do mv "$work/out/$b" "$BIN/$b"; done
 }
 
 # --- etcd: its own wrapper module (a dependency's replaces are ignored) -----
@@ -108,10 +141,62 @@ GO
   mv "$BIN/etcd.tmp" "$BIN/etcd"
 }
 
+# --- containerd 2.x: its go.mod has no replaces, so `go install` works ------
+build_containerd() {
+  all_present "$CTRD_BIN" "${ctrd_wanted[@]}" && return 0
+  mkdir -p "$CTRD_BIN"
+  log "building containerd $CONTAINERD_VERSION"
+  local m=github.com/containerd/containerd/v2/cmd
+  GOBIN="$work/ctrd" go install -trimpath -ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=$CONTAINERD_VERSION" \
+    "$m/containerd@$CONTAINERD_VERSION" "$m/containerd-shim-runc-v2@$CONTAINERD_VERSION" "$m/ctr@$CONTAINERD_VERSION"
+  local b
+  for b in "${ctrd_wanted[@]}"; do mv "$work/ctrd/$b" "$CTRD_BIN/$b"; done
+}
+
+# --- CoreDNS with a chosen plugin set (its own main, like an external-plugin build)
+build_coredns() {
+  all_present "$DNS_BIN" coredns && return 0
+  local mod="$work/coredns"
+  mkdir -p "$mod" "$DNS_BIN"
+  cat >"$mod/go.mod" <<GOMOD
+module registro.local/corednsbuild
+
+go 1.26
+
+require github.com/coredns/coredns $COREDNS_VERSION
+GOMOD
+  # bind/errors/log/health/ready/cache/kubernetes only: no forward, no upstream resolvers
+  cat >"$mod/main.go" <<'GO'
+package main
+
+import (
+	_ "github.com/coredns/coredns/plugin/bind"
+	_ "github.com/coredns/coredns/plugin/cache"
+	_ "github.com/coredns/coredns/plugin/errors"
+	_ "github.com/coredns/coredns/plugin/health"
+	_ "github.com/coredns/coredns/plugin/kubernetes"
+	_ "github.com/coredns/coredns/plugin/log"
+	_ "github.com/coredns/coredns/plugin/ready"
+
+	"github.com/coredns/coredns/coremain"
+)
+
+func main() { coremain.Run() }
+GO
+  (cd "$mod" && log "resolving coredns $COREDNS_VERSION" && go mod tidy -e >/dev/null 2>&1 || true)
+  log "building coredns $COREDNS_VERSION"
+  (cd "$mod" && go build -trimpath -ldflags "-s -w" -o "$DNS_BIN/coredns.tmp" .)
+  mv "$DNS_BIN/coredns.tmp" "$DNS_BIN/coredns"
+}
+
 needs_kube=0
 for b in "${missing[@]}"; do [[ "$b" != etcd ]] && needs_kube=1; done
+[[ ${#ctrd_wanted[@]} -gt 0 ]] && build_containerd
+[[ ${#dns_wanted[@]} -gt 0 ]] && build_coredns
 [[ $needs_kube == 1 ]] && build_kube
 [[ " ${missing[*]} " == *" etcd "* ]] && build_etcd
 
-for b in "${wanted[@]}"; do [[ -x "$BIN/$b" ]] || { log "missing $b after build"; exit 1; }; done
+all_present "$BIN" "${wanted[@]}" || { log "missing binaries in $BIN after build"; exit 1; }
+all_present "$CTRD_BIN" "${ctrd_wanted[@]}" || { log "missing containerd binaries"; exit 1; }
+all_present "$DNS_BIN" "${dns_wanted[@]}" || { log "missing coredns"; exit 1; }
 echo "$BIN"

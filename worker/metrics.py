@@ -2,7 +2,9 @@
 
 Each pool process writes its samples to files in ``PROMETHEUS_MULTIPROC_DIR``
 (prometheus-client's multiprocess mode); the worker's main process serves them
-all on ``REGISTRO_WORKER_METRICS_PORT``. prometheus_client picks its value class
+all on ``REGISTRO_WORKER_METRICS_PORT``, next to the Kubernetes probes: ``/healthz``
+(liveness: the main process answers, nothing else is checked) and ``/readyz``
+(readiness: the check set with ``set_readiness``). prometheus_client picks its value class
 when first imported, and Celery's CLI may import it before us (Flower's command
 plugin does), so this module sets the directory, then re-selects the value class.
 The API never imports this module.
@@ -13,6 +15,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
+from collections.abc import Callable, Iterable
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="registro-worker-prom-")
@@ -23,10 +28,11 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Histogram,
+    make_wsgi_app,
     multiprocess,
-    start_http_server,
     values,
 )
+from prometheus_client.exposition import ThreadingWSGIServer
 
 # Already imported by someone else (e.g. Flower's Celery command plugin)? Then it
 # chose in-memory values: switch to the multiprocess ones before creating metrics.
@@ -55,14 +61,56 @@ LEGACY_ERRORS = Counter("registro_legacy_errors_total",
                         "Failed scrape tries by reason (transient and permanent).", ["reason"])
 
 
+Readiness = Callable[[], tuple[bool, str]]
+def _not_started() -> tuple[bool, str]:
+    return False, "starting"
+
+
+_readiness: Readiness = _not_started  # set when the worker starts
+
+
+def set_readiness(check: Readiness) -> None:
+    """What /readyz reports: (ready, detail); the worker sets it when it starts."""
+    global _readiness
+    _readiness = check
+
+
+def probes_and_metrics_app(metrics_app: Callable) -> Callable:
+    """WSGI app: /healthz and /readyz, every other path the metrics."""
+
+    def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/healthz":
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"alive\n"]
+        if path == "/readyz":
+            ready, detail = _readiness()
+            start_response("200 OK" if ready else "503 Service Unavailable",
+                           [("Content-Type", "text/plain")])
+            return [detail.encode() + b"\n"]
+        return metrics_app(environ, start_response)
+
+    return app
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # probes every few seconds would flood the worker log
+
+
 def serve(port: int) -> object | None:
-    """Serve every pool process's samples from the main process (port 0: disabled)."""
+    """Serve every pool process's samples and the probes from the main process (port 0:
+    disabled)."""
     if port <= 0:
         return None
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=MULTIPROC_DIR)
-    # all interfaces: Prometheus scrapes the pod from outside it
-    server, _thread = start_http_server(port, addr="0.0.0.0", registry=registry)  # noqa: S104
+    # all interfaces: Prometheus and the kubelet probe the pod from outside it
+    server = make_server("0.0.0.0", port,  # noqa: S104
+                         probes_and_metrics_app(make_wsgi_app(registry)),
+                         ThreadingWSGIServer, handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, name="registro-metrics",
+                     daemon=True).start()
     return server
 
 

@@ -321,6 +321,7 @@ signals.after_setup_task_logger.connect(_add_filter)
 # --- worker life cycle: heartbeat, metrics port, browser shutdown -----------------------
 
 _heartbeat_stop = threading.Event()
+_last_heartbeat = 0.0  # time.monotonic() of the last heartbeat Redis accepted
 _reconciler: Reconciler | None = None
 
 
@@ -331,11 +332,13 @@ def _tasks_in_hand() -> list[str]:
 
 
 def _heartbeat_loop(hostname: str, concurrency: int) -> None:
+    global _last_heartbeat
     settings = get_settings()
     ttl = settings.worker_heartbeat_s * 3
     while not _heartbeat_stop.is_set():
         try:
             state.heartbeat(redis_client(), hostname, concurrency, ttl, _tasks_in_hand())
+            _last_heartbeat = time.monotonic()
         except redis.RedisError:
             log.warning("heartbeat to Redis failed")
         _heartbeat_stop.wait(settings.worker_heartbeat_s)
@@ -371,6 +374,17 @@ def _on_process_init(sender=None, **_kwargs):
         log.warning("cleaning the previous WebDriver session failed", exc_info=True)
 
 
+def readiness() -> tuple[bool, str]:
+    """Ready (the pod's /readyz) while the API counts this worker online: not draining,
+    and Redis accepted a heartbeat within the heartbeat's TTL."""
+    if _heartbeat_stop.is_set():
+        return False, "draining"
+    age = time.monotonic() - _last_heartbeat
+    if age > get_settings().worker_heartbeat_s * 3:
+        return False, f"no heartbeat accepted by Redis for {age:.0f} s"
+    return True, "ready"
+
+
 @signals.worker_ready.connect
 def _on_worker_ready(sender=None, **_kwargs):
     settings = get_settings()
@@ -378,6 +392,7 @@ def _on_worker_ready(sender=None, **_kwargs):
     concurrency = getattr(getattr(sender, "controller", None), "concurrency", None) \
         or settings.worker_concurrency
     _heartbeat_stop.clear()
+    metrics.set_readiness(readiness)
     threading.Thread(target=_heartbeat_loop, args=(hostname, int(concurrency)),
                      name="registro-heartbeat", daemon=True).start()
     global _reconciler

@@ -4,6 +4,7 @@ against a real kube-apiserver, schema rejections, RBAC and the generated k8s/.""
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -39,6 +40,11 @@ VALUE_SETS = {
         "--set", "legacy.username=robot", "--set", "legacy.password=s3cret-pass",
         "--set-string", "legacy.siteProfile=base_url: https://erp.example.internal",
         "--set", "apiKeys.keys={0123456789abcdef0123}",
+    ],
+    "legacy-demo": [
+        "--set", "legacyDemo.enabled=true",
+        "--set", "legacy.url=http://registro-legacy-demo:8080",
+        "--set", "legacy.username=demo", "--set", "legacy.password=demo",
     ],
 }
 
@@ -76,6 +82,8 @@ def test_helm_lint_strict(helm):
     (["--set", "unknownKnob=1"], "unknownKnob"),
     (["--set", "operator.replicaCount=2"], "operator/replicaCount"),
     (["--set", "redis.appendfsync=sometimes"], "appendfsync"),
+    (["--set", "networkPolicy.legacy.cidrs={erp.example.com}"], "legacy/cidrs"),
+    (["--set", "networkPolicy.apiServer.ports={0}"], "apiServer/ports"),
 ])
 def test_schema_and_checks_reject_bad_values(helm, bad, message):
     proc = subprocess.run([helm, "template", "r", str(CHART), *bad],
@@ -314,10 +322,20 @@ def test_chart_role_matches_operator_rbac(helm):
                     f"{path.name} rules differ from the chart's Role"
 
 
+def test_readme_values_table_is_generated_from_values_yaml():
+    """The Configuration table is exactly what scripts/chart-values-table.py prints."""
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "chart-values-table.py")],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout in (CHART / "README.md").read_text(), \
+        "charts/registro/README.md values table is stale: scripts/chart-values-table.py --write"
+
+
 def test_readme_documents_every_value():
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     readme = (CHART / "README.md").read_text()
-    opaque = {"podSecurityContext", "securityContext", "resources", "labels", "annotations",
+    opaque = {"podSecurityContext", "securityContext", "resources", "setupResources",
+              "labels", "annotations",
               "affinity", "nodeSelector", "podAnnotations"}
 
     def leaves(d, prefix=""):
@@ -372,3 +390,49 @@ def test_helm_install_upgrade_uninstall_on_the_real_api_server(helm, cluster, na
     left = cluster.kubectl("get", "deployments,statefulsets,scraperpools,secrets", "-n",
                            namespace, "-o", "name").stdout
     assert "registro" not in left, left
+
+
+def _egress(policy: dict) -> set[tuple[str, int]]:
+    """(peer, port) pairs a policy's egress allows; peer = component, 'dns' or a CIDR."""
+    out = set()
+    for rule in policy["spec"].get("egress", []):
+        for peer in rule["to"]:
+            if "ipBlock" in peer:
+                name = peer["ipBlock"]["cidr"]
+            elif "namespaceSelector" in peer:
+                name = "dns"
+            else:
+                name = peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+            for port in rule["ports"]:
+                out.add((name, port["port"]))
+    return out
+
+
+def test_egress_policies_allow_exactly_what_each_component_calls(helm):
+    docs = documents(helm_template(helm, "--set", "networkPolicy.legacy.cidrs={203.0.113.0/24}",
+                                   "--set", "networkPolicy.apiServer.cidrs={192.0.2.10/32}"))
+    policies = {d["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"]: d
+                for d in docs if d["kind"] == "NetworkPolicy"}
+    for comp, policy in policies.items():
+        assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"], comp
+    dns = {("dns", 53)}
+    data = {("redis", 6379), ("postgresql", 5432)}
+    legacy = {("203.0.113.0/24", 443), ("203.0.113.0/24", 80)}
+    assert _egress(policies["api"]) == dns | data | legacy  # legacy: the fallback browser
+    assert _egress(policies["worker"]) == dns | data | legacy
+    assert _egress(policies["operator"]) == dns | {("192.0.2.10/32", 443),
+                                                   ("192.0.2.10/32", 6443), ("api", 8000)}
+    assert _egress(policies["redis"]) == set() and _egress(policies["postgresql"]) == set()
+    assert _egress(policies["test"]) == dns | {("api", 8000)}
+    # Every pod the chart renders (the helm test pod included) is selected by one.
+    for d in docs:
+        if d["kind"] in ("Deployment", "StatefulSet", "Pod"):
+            labels = (d["spec"]["template"]["metadata"]["labels"] if d["kind"] != "Pod"
+                      else d["metadata"]["labels"])
+            assert labels["app.kubernetes.io/component"] in policies, d["metadata"]["name"]
+
+    external = documents(helm_template(helm, *VALUE_SETS["external-redis-and-postgres"],
+                                       "--set", "api.fallbackBrowser.enabled=false"))
+    api = next(d for d in external if d["kind"] == "NetworkPolicy"
+               and d["metadata"]["name"].endswith("-api"))
+    assert _egress(api) == dns | {("0.0.0.0/0", 6379), ("0.0.0.0/0", 5432)}

@@ -1,9 +1,11 @@
-"""Container images: hadolint, and each image's entrypoint started from a copy of the
-project installed with the Dockerfile's own install steps (no Docker engine here).
+"""Container images: hadolint; each image's entrypoint started from a copy of the project
+installed with the Dockerfile's own install steps; and the real images built with podman
+by scripts/build-images.sh (tests/support/images.py), run as the chart runs them.
 
-The steps are read from the Dockerfiles themselves: the build stage's COPY sources,
-its ENV and its `uv ...` RUN lines run in a temp dir; the runtime stage's
-ENTRYPOINT + CMD are then started from the resulting venv.
+The copy's steps are read from the Dockerfiles themselves: the build stage's COPY
+sources, its ENV and its `uv ...` RUN lines run in a temp dir; the runtime stage's
+ENTRYPOINT + CMD are then started from the resulting venv. The real images run non-root
+on a read-only root filesystem with --network=none or --network=host on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import httpx
 import pytest
@@ -295,3 +298,316 @@ def test_operator_entrypoint_runs_with_the_charts_rbac(image_venv, tmp_path, hel
         code = _stop(proc)
         log.close()
     assert code == 0, log_path.read_text()
+
+
+# --- the real images, built with podman by scripts/build-images.sh ----------------------
+# Containers run with --network=none or --network=host bound to 127.0.0.1 only (podman's
+# default bridge would NAT off the machine), read-only roots as the chart runs them.
+
+PROJECT_UID = "10001"
+# The first test of a session may build every image (cold: ~15 min on 2 cores).
+BUILDS = pytest.mark.timeout(3600)
+
+
+@pytest.fixture(scope="module")
+def images():
+    from tests.support.images import ensure_images
+
+    return ensure_images()
+
+
+class Container:
+    """One detached podman container; logs and removal on exit."""
+
+    def __init__(self, image: str, *args: str, options: tuple[str, ...] = ()):
+        from tests.support.images import podman_env
+
+        self.env = podman_env()
+        self.name = f"registro-test-{os.getpid()}-{time.monotonic_ns()}"
+        self.argv = ["podman", "run", "-d", "--name", self.name, *options, image, *args]
+
+    def __enter__(self) -> Self:
+        proc = subprocess.run(self.argv, env=self.env, capture_output=True, text=True,
+                              timeout=120, check=False)
+        assert proc.returncode == 0, f"{' '.join(self.argv)}\n{proc.stderr}"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        subprocess.run(["podman", "rm", "-f", "-t", "5", self.name], env=self.env,
+                       capture_output=True, timeout=120, check=False)
+
+    def podman(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["podman", *args], env=self.env, capture_output=True, text=True,
+                              timeout=timeout, check=False)
+
+    def logs(self) -> str:
+        proc = self.podman("logs", self.name)
+        return proc.stdout + proc.stderr
+
+    def running(self) -> bool:
+        state = self.podman("inspect", "--format", "{{.State.Running}}", self.name)
+        return state.stdout.strip() == "true"
+
+    def exec(self, *argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return self.podman("exec", self.name, *argv, timeout=timeout)
+
+    def stop(self, timeout: int = 60) -> int:
+        """SIGTERM (the image's STOPSIGNAL), wait, return the exit code."""
+        self.podman("stop", "-t", str(timeout), self.name, timeout=timeout + 30)
+        code = self.podman("inspect", "--format", "{{.State.ExitCode}}", self.name)
+        return int(code.stdout.strip())
+
+    def wait_for(self, predicate, what: str, deadline_s: float = 120) -> None:
+        deadline = time.monotonic() + deadline_s
+        while not predicate():
+            assert self.running(), f"container exited before {what}:\n{self.logs()}"
+            assert time.monotonic() < deadline, f"no {what} in {deadline_s} s:\n{self.logs()}"
+            time.sleep(0.5)
+
+
+def read_only(*tmpfs: str) -> tuple[str, ...]:
+    """The chart's read-only root: only /tmp and the listed paths (emptyDirs in the chart,
+    writable through fsGroup) are writable; U=true gives them to the container's user
+    (podman 4.3 ignores a tmpfs mode= other than /tmp's)."""
+    out = ["--read-only", "--tmpfs", "/tmp:rw,exec,mode=1777"]
+    for path in tmpfs:
+        out += ["--mount", f"type=tmpfs,destination={path},U=true"]
+    return tuple(out)
+
+
+def http_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+@BUILDS
+@pytest.mark.parametrize("name", ["debian", "python", "api", "worker", "operator", "selenium",
+                                  "redis", "postgres", "flower", "pause"])
+def test_image_is_built_and_exported(images, name):
+    image = images[name]
+    from tests.support.images import podman_env
+
+    proc = subprocess.run(["podman", "image", "inspect", "--format", "{{.Id}} {{.Config.User}}",
+                           image.ref], env=podman_env(), capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    image_id, _, user = proc.stdout.strip().partition(" ")
+    assert image_id == image.id
+    assert image.archive.stat().st_size > 0.5 * image.size_bytes
+    if name in ("api", "worker", "operator"):
+        assert user == f"{PROJECT_UID}:{PROJECT_UID}"
+    elif name not in ("debian", "python"):
+        assert user and not user.startswith("0"), f"{name} runs as root"
+
+
+@BUILDS
+def test_python_standin_is_what_the_dockerfiles_expect(images):
+    """The stand-in's Python (3.11.2 from Debian) reaches PyPI's TLS through the host CAs."""
+    with Container(images["python"].ref, "sleep", "300",
+                   options=("--network=none", "--init")) as c:
+        version = c.exec("python", "-c", "import sys; print(sys.version_info[:2])")
+        assert version.stdout.strip() == "(3, 11)", version.stderr
+        for tool in ("pip", "python3.11", "python3"):
+            assert c.exec("sh", "-c", f"command -v {tool}").returncode == 0, tool
+
+
+@BUILDS
+def test_api_image_serves_healthz_read_only(images, tmp_path, redis_url):
+    """The API image as the chart runs it: migration init step, then uvicorn, non-root,
+    read-only root with /tmp writable, SIGTERM -> graceful shutdown."""
+    ref = images["api"].ref
+    data = tmp_path / "data"
+    data.mkdir()
+    os.chown(data, int(PROJECT_UID), int(PROJECT_UID))
+    env = ["-e", "REGISTRO_DATABASE_URL=sqlite:////data/registro.db", "-e",
+           f"REDIS_URL={redis_url}", "-e", "REGISTRO_API_KEYS=image-test-key-0123456789",
+           "-e", "REGISTRO_ARTIFACTS_DIR=/tmp/artifacts"]
+    volume = ["-v", f"{data}:/data"]
+    from tests.support.images import podman_env
+
+    migrate = subprocess.run(
+        ["podman", "run", "--rm", "--network=none", *read_only(), *volume, *env,
+         "--entrypoint", "registro", ref, "db", "upgrade"],
+        env=podman_env(), capture_output=True, text=True, timeout=180, check=False)
+    assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+    port = free_port()
+    args = ["--host", "127.0.0.1", "--port", str(port), "--proxy-headers",
+            "--forwarded-allow-ips", "*", "--timeout-graceful-shutdown", "20",
+            "--no-server-header"]
+    with Container(ref, *args, options=("--network=host", *read_only(), *volume, *env)) as c:
+        c.wait_for(lambda: http_ok(f"http://127.0.0.1:{port}/healthz"), "/healthz 200")
+        assert c.exec("id", "-u").stdout.strip() == PROJECT_UID
+        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+        assert ready.status_code == 200, ready.text
+        assert "registro_queue_depth" in httpx.get(f"http://127.0.0.1:{port}/metrics",
+                                                   timeout=5).text
+        code = c.stop(timeout=30)
+        text = c.logs()
+    assert "Application shutdown complete" in text, text
+    assert code in (0, 128 + signal.SIGTERM), text
+    assert "Read-only file system" not in text, text
+
+
+@BUILDS
+def test_worker_image_reaches_ready_against_real_redis(images, tmp_path, redis_url):
+    """Celery in the worker image, non-root on a read-only root, consumes from a real
+    Redis on loopback, answers ping and its metrics port, warm-shuts down on SIGTERM."""
+    port = free_port()
+    options = ("--network=host", *read_only(),
+               "-e", f"REDIS_URL={redis_url}", "-e", "REGISTRO_DATABASE_URL=sqlite:////tmp/r.db",
+               "-e", f"REGISTRO_WORKER_METRICS_PORT={port}", "-e", "REGISTRO_WORKER_CONCURRENCY=1",
+               "-e", "REGISTRO_ARTIFACTS_DIR=/tmp/artifacts")
+    # The chart's worker args (charts/registro/templates/worker-deployment.yaml).
+    args = ["--queues=scraping", "--concurrency=1", "--loglevel=INFO", "--without-gossip",
+            "--without-mingle"]
+    with Container(images["worker"].ref, *args, options=options) as c:
+        c.wait_for(lambda: "ready." in c.logs(), "Celery 'ready.'")
+        assert c.exec("id", "-u").stdout.strip() == PROJECT_UID
+        ping = c.exec("celery", "-A", "registro.worker.celery_app", "inspect", "ping",
+                      "--timeout", "5")
+        assert ping.returncode == 0 and "pong" in ping.stdout, ping.stdout + ping.stderr
+        body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        assert "registro_ratelimit_waits_total" in body
+        code = c.stop(timeout=60)
+        text = c.logs()
+    assert code == 0, text
+    assert "warm shutdown" in text.lower(), text
+    assert "Read-only file system" not in text and "Permission denied" not in text, text
+
+
+@BUILDS
+def test_operator_image_fails_cleanly_without_a_cluster(images):
+    """No cluster reachable (--network=none, no ServiceAccount, no kubeconfig): kopf starts
+    on the read-only root, its login fails with a clear error (kopf retries it), and
+    SIGTERM stops it cleanly."""
+    from tests.support.images import podman_env
+
+    ref = images["operator"].ref
+    help_ = subprocess.run(["podman", "run", "--rm", "--network=none", *read_only(), ref,
+                            "--help"], env=podman_env(), capture_output=True, text=True,
+                           timeout=120, check=False)
+    assert help_.returncode == 0 and "--standalone" in help_.stdout, help_.stdout + help_.stderr
+    with Container(ref, options=("--network=none", *read_only())) as c:
+        c.wait_for(lambda: "Activity 'login' failed" in c.logs(), "a failed login")
+        assert c.exec("id", "-u").stdout.strip() == PROJECT_UID
+        text = c.logs()
+        code = c.stop(timeout=30)
+    assert "No configuration found" in text, text
+    assert code == 0, text
+    assert "Read-only file system" not in text and "Permission denied" not in text, text
+
+
+@BUILDS
+def test_selenium_standin_serves_webdriver_and_scrapes_the_demo(images, demo, tmp_path):
+    """The browser sidecar stand-in as the chart runs it (arbitrary high UID, read-only
+    root, emptyDirs for /tmp and the home): /status answers ready, and the project's
+    scraper drives a real session through it against the demo legacy system."""
+    from registro.legacy_demo.data import expected_record
+    from registro.settings import Settings
+    from registro.worker.scraper import Scraper
+
+    port = free_port()
+    options = ("--network=host", *read_only("/home/seluser"), "--shm-size=256m",
+               "--user=11200:11201", "-e", f"SE_PORT={port}")
+    with Container(images["selenium"].ref, options=options) as c:
+        status_url = f"http://127.0.0.1:{port}/status"
+        c.wait_for(lambda: http_ok(status_url), "/status 200", deadline_s=60)
+        status = httpx.get(status_url, timeout=5).json()["value"]
+        assert status["ready"] is True, status
+        settings = Settings(
+            legacy_url=demo.url, legacy_username="demo", legacy_password="demo",
+            site_profile=None, artifacts_dir=tmp_path / "artifacts", page_timeout_s=20,
+            selenium_url=f"http://127.0.0.1:{port}", session_max_scrapes=50,
+            database_url=f"sqlite:///{tmp_path}/registro.db")
+        with Scraper(settings) as scraper:
+            for numero in ("1", "42"):
+                assert scraper.scrape(numero).flat() == expected_record(numero).flat()
+        assert demo.stats()["logins"] == 1
+        text = c.logs()
+    assert "Read-only file system" not in text, text
+
+
+@BUILDS
+def test_redis_standin_accepts_ping_as_non_root(images, tmp_path):
+    """The chart's Redis args (AOF in /data) on a read-only root, as UID 999."""
+    import redis
+
+    port = free_port()
+    args = ["redis-server", "--appendonly", "yes", "--appendfsync", "everysec", "--dir", "/data",
+            "--save", "", "--port", str(port), "--bind", "127.0.0.1"]
+    data = tmp_path / "data"  # the chart's PVC (fsGroup 1000)
+    data.mkdir()
+    os.chown(data, 999, 1000)
+    options = ("--network=host", *read_only(), "-v", f"{data}:/data")
+    with Container(images["redis"].ref, *args, options=options) as c:
+        client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=2)
+
+        def pong() -> bool:
+            try:
+                return bool(client.ping())
+            except redis.ConnectionError:
+                return False
+
+        c.wait_for(pong, "PONG", deadline_s=60)
+        assert c.exec("id", "-u").stdout.strip() == "999"
+        assert c.exec("redis-cli", "-p", str(port), "ping").stdout.strip() == "PONG"
+        client.set("k", "v")
+        assert c.exec("sh", "-c", "ls /data/appendonlydir").returncode == 0, c.logs()
+        client.close()
+
+
+@BUILDS
+def test_postgres_standin_honours_the_charts_env(images, tmp_path):
+    """POSTGRES_USER/PASSWORD/DB and PGDATA as the chart sets them; password login from
+    the network and Registro's migrations on it; UID 70 on a read-only root."""
+    import sqlalchemy as sa
+
+    from registro.db import upgrade
+
+    port = free_port()
+    data = tmp_path / "pgdata"
+    data.mkdir()
+    os.chown(data, 70, 70)
+    options = ("--network=host", *read_only("/var/run/postgresql"), "-v",
+               f"{data}:/var/lib/postgresql/data", "-e", "POSTGRES_USER=registro",
+               "-e", "POSTGRES_DB=registro", "-e", "POSTGRES_PASSWORD=s3cret-pw",
+               "-e", "PGDATA=/var/lib/postgresql/data/pgdata")
+    with Container(images["postgres"].ref, "-p", str(port), "-c", "listen_addresses=127.0.0.1",
+                   options=options) as c:
+        probe = ("pg_isready", "-U", "registro", "-h", "127.0.0.1", "-p", str(port))
+        c.wait_for(lambda: c.exec(*probe).returncode == 0, "pg_isready", deadline_s=120)
+        assert c.exec("id", "-u").stdout.strip() == "70"
+        url = f"postgresql+psycopg://registro:s3cret-pw@127.0.0.1:{port}/registro"
+        upgrade(url)
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("select current_user")).scalar() == "registro"
+        engine.dispose()
+        bad = sa.create_engine(url.replace("s3cret-pw", "wrong"))
+        with pytest.raises(sa.exc.OperationalError):
+            bad.connect().close()
+        bad.dispose()
+
+
+@BUILDS
+def test_flower_standin_serves_healthcheck(images, redis_url):
+    port = free_port()
+    options = ("--network=host", *read_only(), "-e", f"CELERY_BROKER_URL={redis_url}",
+               "-e", f"FLOWER_PORT={port}", "-e", "FLOWER_ADDRESS=127.0.0.1",
+               "--user=10001:10001")
+    with Container(images["flower"].ref, "celery", "flower", options=options) as c:
+        url = f"http://127.0.0.1:{port}/healthcheck"
+        c.wait_for(lambda: http_ok(url), "/healthcheck 200", deadline_s=90)
+        assert httpx.get(url, timeout=5).text == "OK"
+
+
+@BUILDS
+def test_pause_image_waits_and_stops_on_sigterm(images):
+    with Container(images["pause"].ref, options=("--network=none",)) as c:
+        c.wait_for(c.running, "running", deadline_s=30)
+        started = time.monotonic()
+        code = c.stop(timeout=20)
+        assert time.monotonic() - started < 15, "pause ignored SIGTERM"
+    assert code in (0, 128 + signal.SIGTERM)

@@ -116,7 +116,12 @@ app.kubernetes.io/component: {{ .component }}
   value: /tmp/artifacts
 {{- end }}
 
-{{/* The Selenium standalone Chromium sidecar (WebDriver on 127.0.0.1:<port> inside the pod). */}}
+{{/* The Selenium standalone Chromium sidecar (WebDriver on 127.0.0.1:<port> inside the pod).
+Read-only root filesystem: what the upstream image writes at run time gets an emptyDir
+(docker-selenium's Base/NodeBase/Standalone files): supervisord's log, pid and socket
+and Java's and Chromium's temporary files in /tmp, Chromium's profile leftovers and
+pulseaudio's state in $HOME=/home/seluser, config.toml generated into /opt/selenium
+at start, program logs in /var/log/supervisor. */}}
 {{- define "registro.browserSidecar" -}}
 - name: browser
   image: {{ include "registro.image" (dict "ctx" . "image" .Values.browser.image) }}
@@ -137,20 +142,21 @@ app.kubernetes.io/component: {{ .component }}
       value: "false"
     - name: SE_ENABLE_TRACING
       value: "false"
+  # Liveness: the WebDriver server process accepts connections (no session, no browser
+  # start). Readiness: it answers /status, i.e. it can take a new session.
+  livenessProbe:
+    tcpSocket:
+      port: {{ .Values.browser.port }}
+    initialDelaySeconds: 30
+    periodSeconds: 20
+    timeoutSeconds: 5
+    failureThreshold: 6
   readinessProbe:
     httpGet:
       path: /status
       port: {{ .Values.browser.port }}
     periodSeconds: 10
     timeoutSeconds: 5
-  livenessProbe:
-    httpGet:
-      path: /status
-      port: {{ .Values.browser.port }}
-    initialDelaySeconds: 30
-    periodSeconds: 20
-    timeoutSeconds: 5
-    failureThreshold: 6
   resources:
     {{- toYaml .Values.browser.resources | nindent 4 }}
   securityContext:
@@ -158,6 +164,32 @@ app.kubernetes.io/component: {{ .component }}
   volumeMounts:
     - name: dshm
       mountPath: /dev/shm
+    - name: browser-tmp
+      mountPath: /tmp
+    - name: browser-home
+      mountPath: /home/seluser
+    - name: browser-opt
+      mountPath: /opt/selenium
+    - name: browser-logs
+      mountPath: /var/log/supervisor
+{{- end }}
+
+{{/* Init container: seeds the browser-opt emptyDir with the image's own /opt/selenium
+(the server jar, browser metadata; ~35 MB) so the start script can write config.toml
+next to them on a read-only root filesystem. An image without /opt/selenium (a plain
+chromedriver image) has nothing to copy. */}}
+{{- define "registro.browserSetup" -}}
+- name: browser-setup
+  image: {{ include "registro.image" (dict "ctx" . "image" .Values.browser.image) }}
+  imagePullPolicy: {{ .Values.browser.image.pullPolicy }}
+  command: ["sh", "-c", "if [ -d /opt/selenium ]; then cp -R /opt/selenium/. /seed/; fi"]
+  resources:
+    {{- toYaml .Values.browser.setupResources | nindent 4 }}
+  securityContext:
+    {{- toYaml .Values.browser.securityContext | nindent 4 }}
+  volumeMounts:
+    - name: browser-opt
+      mountPath: /seed
 {{- end }}
 
 {{- define "registro.browserVolumes" -}}
@@ -165,6 +197,82 @@ app.kubernetes.io/component: {{ .component }}
   emptyDir:
     medium: Memory
     sizeLimit: {{ .Values.browser.shmSize }}
+- name: browser-tmp
+  emptyDir: {}
+- name: browser-home
+  emptyDir: {}
+- name: browser-opt
+  emptyDir: {}
+- name: browser-logs
+  emptyDir: {}
+{{- end }}
+
+{{/* Egress every Registro pod needs: cluster DNS. */}}
+{{- define "registro.egressDns" -}}
+- to:
+    {{- toYaml .Values.networkPolicy.dns.peers | nindent 4 }}
+  ports:
+    - {port: 53, protocol: UDP}
+    - {port: 53, protocol: TCP}
+{{- end }}
+
+{{/* Egress to Redis: the release's Redis pods, or the external Redis by CIDR. */}}
+{{- define "registro.egressRedis" -}}
+{{- if .Values.redis.enabled }}
+- to:
+    - podSelector:
+        matchLabels:
+          {{- include "registro.selectorLabels" (dict "ctx" . "component" "redis") | nindent 10 }}
+  ports:
+    - {port: 6379, protocol: TCP}
+{{- else }}
+- to:
+    {{- range .Values.networkPolicy.externalRedis.cidrs }}
+    - ipBlock: {cidr: {{ . | quote }}}
+    {{- end }}
+  ports:
+    - {port: {{ .Values.networkPolicy.externalRedis.port }}, protocol: TCP}
+{{- end }}
+{{- end }}
+
+{{/* Egress to the database: the bundled PostgreSQL pod, or yours by CIDR. */}}
+{{- define "registro.egressDatabase" -}}
+{{- if include "registro.bundledPostgres" . }}
+- to:
+    - podSelector:
+        matchLabels:
+          {{- include "registro.selectorLabels" (dict "ctx" . "component" "postgresql") | nindent 10 }}
+  ports:
+    - {port: 5432, protocol: TCP}
+{{- else }}
+- to:
+    {{- range .Values.networkPolicy.externalDatabase.cidrs }}
+    - ipBlock: {cidr: {{ . | quote }}}
+    {{- end }}
+  ports:
+    - {port: {{ .Values.networkPolicy.externalDatabase.port }}, protocol: TCP}
+{{- end }}
+{{- end }}
+
+{{/* Egress to the legacy web system (outside the cluster), by CIDR and ports; and to
+the in-cluster demo legacy system when legacyDemo.enabled. */}}
+{{- define "registro.egressLegacy" -}}
+- to:
+    {{- range .Values.networkPolicy.legacy.cidrs }}
+    - ipBlock: {cidr: {{ . | quote }}}
+    {{- end }}
+  ports:
+    {{- range .Values.networkPolicy.legacy.ports }}
+    - {port: {{ . }}, protocol: TCP}
+    {{- end }}
+{{- if .Values.legacyDemo.enabled }}
+- to:
+    - podSelector:
+        matchLabels:
+          {{- include "registro.selectorLabels" (dict "ctx" . "component" "legacy-demo") | nindent 10 }}
+  ports:
+    - {port: {{ .Values.legacyDemo.port }}, protocol: TCP}
+{{- end }}
 {{- end }}
 
 {{/* Read a key of an existing Secret (kept across upgrades) or generate a value. */}}

@@ -1,0 +1,37 @@
+#!/bin/sh
+# First start: initdb with POSTGRES_USER (default postgres) and POSTGRES_PASSWORD, create
+# POSTGRES_DB (default: the user's name), allow scram-sha-256 logins from the network.
+# Then `postgres ARGS...` listening on every interface. Anything else is exec'd.
+set -eu
+case "${1:-}" in
+  -*) set -- postgres "$@" ;;
+esac
+if [ "${1:-}" != postgres ]; then
+  exec "$@"
+fi
+shift
+user="${POSTGRES_USER:-postgres}"
+db="${POSTGRES_DB:-$user}"
+if [ ! -s "$PGDATA/PG_VERSION" ]; then
+  if [ -z "${POSTGRES_PASSWORD:-}" ]; then
+    echo "docker-entrypoint: POSTGRES_PASSWORD is required to initialise $PGDATA" >&2
+    exit 1
+  fi
+  mkdir -p "$PGDATA"
+  chmod 700 "$PGDATA"
+  pwfile="$(mktemp)"
+  printf '%s' "$POSTGRES_PASSWORD" > "$pwfile"
+  initdb --username="$user" --pwfile="$pwfile" --auth-local=trust --auth-host=scram-sha-256 \
+    --encoding=UTF8 -D "$PGDATA" >/dev/null
+  rm -f "$pwfile"
+  echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
+  if [ "$db" != postgres ]; then
+    pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start >/dev/null
+    # psql interpolates :"db" (quoted identifier) only in its input, not in -c.
+    printf 'CREATE DATABASE :"db";\n' | psql -v ON_ERROR_STOP=1 --username "$user" \
+      --dbname postgres --set db="$db" >/dev/null
+    pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
+  fi
+  echo "docker-entrypoint: initialised $PGDATA (user $user, database $db)" >&2
+fi
+exec postgres -c listen_addresses='*' "$@"

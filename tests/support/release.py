@@ -1,0 +1,197 @@
+"""Registro installed with Helm on a real cluster: images imported into containerd,
+storage stand-in, helm, port-forward and the demo system's admin API. Shared by
+tests/cluster and benchmarks/bench_pods.py."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import time
+from pathlib import Path
+
+from tests.support import cluster as node
+from tests.support.kube import kubectl_binary
+
+REPO = Path(__file__).resolve().parents[2]
+RELEASE = "registro"
+NAMESPACE = "registro"
+CHART = REPO / "charts" / "registro"
+IMAGE_NAMES = ("api", "worker", "operator", "selenium", "redis", "postgres", "flower")
+# The chart's install guide (charts/registro/README.md, "Try it with the demo legacy
+# system"), plus one API replica without the fallback browser: two cores shared by all.
+INSTALL_VALUES = [
+    "--set", "legacyDemo.enabled=true",
+    "--set", f"legacy.url=http://{RELEASE}-legacy-demo:8080",
+    "--set", "legacy.username=demo", "--set", "legacy.password=demo",
+    "--set", "api.replicaCount=1", "--set", "api.fallbackBrowser.enabled=false",
+]
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.5, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def image_archives() -> dict[str, Path] | str:
+    """The chart's images built by scripts/build-images.sh: ``{name: docker-archive}``
+    from its manifest, or a string saying what is missing."""
+    try:
+        from tests.support.images import ensure_images
+    except ImportError:
+        ensure_images = None
+    if ensure_images is not None:  # builds (or finds cached) the images; skips/fails else
+        images = ensure_images()
+        missing = [n for n in IMAGE_NAMES if n not in images]
+        if missing:
+            return f"images {missing} (scripts/build-images.sh)"
+        return {n: Path(images[n].archive) for n in IMAGE_NAMES}
+    manifest = node.CACHE_ROOT / "images" / "manifest.json"
+    if not manifest.is_file():
+        return f"image archives ({manifest}; scripts/build-images.sh)"
+    entries = json.loads(manifest.read_text())["images"]
+    missing = [n for n in IMAGE_NAMES if n not in entries
+               or not Path(entries[n]["archive"]).is_file()]
+    if missing:
+        return f"image archives for {missing} (scripts/build-images.sh)"
+    return {n: Path(entries[n]["archive"]) for n in IMAGE_NAMES}
+
+
+def helm_binary() -> str | None:
+    proc = subprocess.run([str(REPO / "scripts" / "build-helm.sh")], capture_output=True,
+                          text=True, timeout=1800, check=False)
+    return proc.stdout.strip().splitlines()[-1] if proc.returncode == 0 else None
+
+
+class Helm:
+    def __init__(self, binary: str, kubeconfig: Path):
+        self.binary, self.kubeconfig = binary, kubeconfig
+
+    def __call__(self, *args: str, timeout: float = 900, check: bool = True
+                 ) -> subprocess.CompletedProcess:
+        proc = subprocess.run([self.binary, "--kubeconfig", str(self.kubeconfig), *args],
+                              capture_output=True, text=True, timeout=timeout, check=False)
+        if check and proc.returncode:
+            raise AssertionError(f"helm {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n"
+                                 f"{proc.stderr[-3000:]}")
+        return proc
+
+
+def storage_stand_in(cluster, count: int = 2) -> None:
+    """hostPath PersistentVolumes in the cluster's work directory: the stand-in for a
+    storage provisioner (this cluster has none) for Redis' and PostgreSQL's PVCs."""
+    for i in range(count):
+        d = cluster.workdir / "volumes" / f"pv{i}"
+        d.mkdir(parents=True, exist_ok=True)
+        d.chmod(0o777)  # hostPath ignores fsGroup; the pods run as their own UIDs
+        cluster.kubectl("apply", "-f", "-", input=json.dumps({
+            "apiVersion": "v1", "kind": "PersistentVolume",
+            "metadata": {"name": f"registro-test-pv{i}"},
+            "spec": {"capacity": {"storage": "10Gi"}, "accessModes": ["ReadWriteOnce"],
+                     "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "",
+                     "hostPath": {"path": str(d), "type": "Directory"}}}))
+
+
+def pods(cluster, namespace: str = NAMESPACE, selector: str | None = None) -> list[dict]:
+    args = ["get", "pods", "-n", namespace, "-o", "json"]
+    if selector:
+        args += ["-l", selector]
+    return json.loads(cluster.kubectl(*args).stdout)["items"]
+
+
+def pods_ready(cluster, namespace: str = NAMESPACE) -> dict[str, bool]:
+    ready = {}
+    for pod in pods(cluster, namespace):
+        if pod["metadata"].get("annotations", {}).get("helm.sh/hook"):
+            continue
+        conds = {c["type"]: c["status"] for c in pod["status"].get("conditions", [])}
+        ready[pod["metadata"]["name"]] = conds.get("Ready") == "True"
+    return ready
+
+
+def install(cluster, helm: Helm, archives: dict[str, Path]) -> dict[str, float]:
+    """Import the images, add the storage stand-in, ``helm install --wait``; timings."""
+    t0 = time.monotonic()
+    if isinstance(cluster, node.NodeCluster):
+        for archive in archives.values():
+            cluster.import_image(archive)
+        storage_stand_in(cluster)
+    t1 = time.monotonic()
+    cluster.kubectl("create", "namespace", NAMESPACE, check=False)
+    helm("install", RELEASE, str(CHART), "-n", NAMESPACE, *INSTALL_VALUES,
+         "--wait", "--timeout", "15m")
+    wait_until(lambda: (r := pods_ready(cluster)) and all(r.values()), 600, 2,
+               what="every Registro pod Ready")
+    return {"import_s": t1 - t0, "install_s": time.monotonic() - t1}
+
+
+def start_to_ready(cluster) -> dict[str, float]:
+    """Per pod of the release: seconds from creation to its Ready condition."""
+    import datetime as dt
+
+    def ts(s: str) -> dt.datetime:
+        return dt.datetime.fromisoformat(s)
+
+    out = {}
+    for pod in pods(cluster):
+        conds = {c["type"]: c for c in pod["status"].get("conditions", [])}
+        if conds.get("Ready", {}).get("status") != "True":
+            continue
+        comp = pod["metadata"]["labels"].get("app.kubernetes.io/component", "?")
+        out[f"{comp}/{pod['metadata']['name']}"] = (
+            ts(conds["Ready"]["lastTransitionTime"])
+            - ts(pod["metadata"]["creationTimestamp"])).total_seconds()
+    return out
+
+
+class PortForward:
+    """``kubectl port-forward`` to a Service on a free loopback port."""
+
+    def __init__(self, cluster, namespace: str, target: str, port: int):
+        from registro.local_services import free_port
+
+        self.local = free_port()
+        self.proc = subprocess.Popen(
+            [str(kubectl_binary()), "--kubeconfig", str(cluster.admin_kubeconfig), "-n",
+             namespace, "port-forward", "--address", "127.0.0.1", target,
+             f"{self.local}:{port}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True)
+        line = self.proc.stdout.readline()
+        if "Forwarding from" not in line:
+            self.close()
+            raise RuntimeError(f"port-forward {target}: {line}")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.local}"
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc.stdout.close()
+
+
+def api_key(cluster) -> str:
+    secret = json.loads(cluster.kubectl("get", "secret", f"{RELEASE}-secrets", "-n",
+                                        NAMESPACE, "-o", "json").stdout)
+    return base64.b64decode(secret["data"]["api-keys"]).decode().split(",")[0]
+
+
+def demo_admin(cluster, path: str, method: str = "GET", body: dict | None = None) -> dict:
+    """The demo legacy system's loopback-only admin API, from inside its pod."""
+    script = (
+        "import os, httpx\n"
+        "h = {'Authorization': 'Bearer ' + os.environ['REGISTRO_DEMO_ADMIN_TOKEN']}\n"
+        f"r = httpx.request({method!r}, 'http://127.0.0.1:8080{path}', headers=h,"
+        f" json={body!r}, timeout=10)\n"
+        "print(r.text)\n")
+    out = cluster.kubectl("exec", "-n", NAMESPACE, f"deploy/{RELEASE}-legacy-demo", "--",
+                          "python", "-c", script).stdout
+    return json.loads(out)
