@@ -11,7 +11,12 @@ import tempfile
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException, TimeoutException
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    TimeoutException,
+    WebDriverException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -87,7 +92,21 @@ def login(drv, demo, username="demo", password="demo") -> None:
     drv.find_element(By.ID, "senha").send_keys(password)
     button = drv.find_element(By.ID, "btn-entrar")
     button.click()
-    wait(drv).until(EC.staleness_of(button))  # the answer page replaced the form
+    wait(drv).until(lambda _d: replaced(button))  # the answer page replaced the form
+
+
+def replaced(element) -> bool:
+    """Stale: its document was replaced. Mid-navigation chromedriver may say so as an
+    inspector error ("Node ... does not belong to the document") instead."""
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc):
+            return True
+        raise
+    return False
 
 
 def search(drv, numero: str) -> None:

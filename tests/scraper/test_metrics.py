@@ -30,18 +30,19 @@ CHILD = textwrap.dedent("""
         return [sample("registro_browser_sessions_started_total"),
                 sample("registro_browser_sessions_recycled_total")]
 
+    task = tasks.scrape_os        # the ScrapeTask instance of this process
     seen = []
-    first = tasks.get_scraper()
+    first = task.scraper()
     first.scrape("101")
     first.scrape("102")           # session_max_scrapes=1: a second browser
-    tasks._count_sessions(first)  # what the task does after each scrape
+    task._count_sessions(first)   # what the task does after each scrape
     seen.append(counts())
-    tasks.close_scraper()         # what the soft time limit does
-    second = tasks.get_scraper()
+    task.close_scraper()          # what the soft time limit does
+    second = task.scraper()
     second.scrape("103")          # a third browser, from a new scraper
-    tasks._count_sessions(second)
+    task._count_sessions(second)
     seen.append(counts())
-    tasks.close_scraper()
+    task.close_scraper()
     print(json.dumps(seen))
 """)
 
