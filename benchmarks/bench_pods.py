@@ -83,7 +83,8 @@ def replicas(cluster) -> int:
 def ready_workers(cluster) -> list[dict]:
     return [p for p in release.pods(cluster, selector="app.kubernetes.io/component=worker")
             if not p["metadata"].get("deletionTimestamp")
-            and all(s["ready"] for s in p["status"].get("containerStatuses", [{"ready": False}]))]
+            and any(c["type"] == "Ready" and c["status"] == "True"
+                   for c in p["status"].get("conditions", []))]
 
 
 def wait_tasks(client, task_ids: list[str], timeout: float) -> None:

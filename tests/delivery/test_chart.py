@@ -109,9 +109,12 @@ def test_default_render_contract(helm):
 
     worker = by_name(docs, "Deployment", "-worker")["spec"]["template"]["spec"]
     assert worker["terminationGracePeriodSeconds"] > 300
-    names = [c["name"] for c in worker["containers"]]
-    assert names == ["worker", "browser"]
-    browser = worker["containers"][1]
+    assert [c["name"] for c in worker["containers"]] == ["worker"]
+    # The browser is a native sidecar: stopped only after the worker exited, so a
+    # draining worker keeps its browser for the whole grace period.
+    browser = next(c for c in worker["initContainers"] if c["name"] == "browser")
+    assert browser["restartPolicy"] == "Always"
+    assert browser["readinessProbe"] and browser["livenessProbe"]
     assert browser["image"].startswith("selenium/standalone-chromium:")
     assert ":latest" not in browser["image"]
     assert "ports" not in browser, "the WebDriver port must not be declared outside the pod"

@@ -25,7 +25,7 @@ README = CHART / "README.md"
 TABLE_HEADING = "### Scanner findings we accept"
 ANNOTATION = "kube-score/ignore"
 # The chart's minimum Kubernetes (Chart.yaml kubeVersion): deprecated APIs are judged for it.
-KUBERNETES_VERSION = "v1.27"
+KUBERNETES_VERSION = "v1.29"
 CRITICAL, WARNING = 1, 5  # kube-score grades; 7 (almost OK) and 10 (OK) pass
 
 

@@ -122,10 +122,17 @@ Read-only root filesystem: what the upstream image writes at run time gets an em
 and Java's and Chromium's temporary files in /tmp, Chromium's profile leftovers and
 pulseaudio's state in $HOME=/home/seluser, config.toml generated into /opt/selenium
 at start, program logs in /var/log/supervisor. */}}
+{{- /*
+A native sidecar (an init container with restartPolicy: Always, Kubernetes >= 1.29): it
+starts before the main container and is stopped only after the main container exited.
+As a plain container it got SIGTERM together with the worker, Chromium died under the
+task the worker was finishing in its grace period, and the task was scraped again.
+*/ -}}
 {{- define "registro.browserSidecar" -}}
 - name: browser
   image: {{ include "registro.image" (dict "ctx" . "image" .Values.browser.image) }}
   imagePullPolicy: {{ .Values.browser.image.pullPolicy }}
+  restartPolicy: Always
   env:
     - name: SE_NODE_MAX_SESSIONS
       value: "1"

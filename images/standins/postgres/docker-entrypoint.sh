@@ -19,6 +19,16 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   fi
   mkdir -p "$PGDATA"
   chmod 700 "$PGDATA"
+  # initdb refuses to run when the uid has no passwd entry (the chart runs as 10001):
+  # give it one through nss_wrapper, for the initialisation only.
+  if ! getent passwd "$(id -u)" >/dev/null 2>&1; then
+    nss_dir="$(mktemp -d)"
+    printf 'postgres:x:%s:%s:PostgreSQL:%s:/bin/false\n' "$(id -u)" "$(id -g)" "$PGDATA" \
+      > "$nss_dir/passwd"
+    printf 'postgres:x:%s:\n' "$(id -g)" > "$nss_dir/group"
+    export LD_PRELOAD=libnss_wrapper.so NSS_WRAPPER_PASSWD="$nss_dir/passwd" \
+      NSS_WRAPPER_GROUP="$nss_dir/group"
+  fi
   pwfile="$(mktemp)"
   printf '%s' "$POSTGRES_PASSWORD" > "$pwfile"
   initdb --username="$user" --pwfile="$pwfile" --auth-local=trust --auth-host=scram-sha-256 \
@@ -31,6 +41,10 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     printf 'CREATE DATABASE :"db";\n' | psql -v ON_ERROR_STOP=1 --username "$user" \
       --dbname postgres --set db="$db" >/dev/null
     pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
+  fi
+  if [ -n "${nss_dir:-}" ]; then
+    unset LD_PRELOAD NSS_WRAPPER_PASSWD NSS_WRAPPER_GROUP
+    rm -rf "$nss_dir"
   fi
   echo "docker-entrypoint: initialised $PGDATA (user $user, database $db)" >&2
 fi

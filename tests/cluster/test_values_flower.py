@@ -1,0 +1,18 @@
+"""A second value set on the real release (after the flow and scaling tests): Flower
+enabled next to the bundled PostgreSQL; its pod reaches Ready."""
+
+from __future__ import annotations
+
+from tests.cluster.conftest import CHART, NAMESPACE, RELEASE, pods_ready, wait_until
+from tests.cluster.test_chart import _components
+
+
+def test_second_value_set_flower(node_cluster, registro_release):
+    """Same release upgraded with Flower enabled: its pod gets Ready too."""
+    helm = registro_release["helm"]
+    helm("upgrade", RELEASE, str(CHART), "-n",
+         NAMESPACE, "--reuse-values", "--set", "flower.enabled=true", "--wait", "--timeout",
+         "10m")
+    wait_until(lambda: "flower" in _components(node_cluster)
+               and all(pods_ready(node_cluster, NAMESPACE).values()), 300, 2,
+               what="Flower pod Ready")
