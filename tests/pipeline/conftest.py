@@ -5,6 +5,7 @@ their module's own), so no test depends on what another left running."""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import shutil
 
@@ -16,8 +17,9 @@ from tests.conftest import require
 from tests.pipeline.harness import Api, Demo, Stack, make_workdir
 
 
-@pytest.fixture(scope="session")
-def stack(browser_available):
+@contextlib.contextmanager
+def _new_stack():
+    """Redis, the demo system and a SQLite database of their own, stopped afterwards."""
     require(shutil.which("redis-server") is not None, "redis-server")
     workdir = make_workdir()
     demo = Demo(workdir)
@@ -33,27 +35,20 @@ def stack(browser_available):
         s.stop_redis()
         demo.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def stack(browser_available):
+    with _new_stack() as s:
+        yield s
 
 
 @pytest.fixture(scope="module")
 def private_stack(browser_available):
     """A stack of its own (Redis, demo, DB) for a module whose tests kill or restart
     parts of it, so that no other module depends on what they leave behind."""
-    require(shutil.which("redis-server") is not None, "redis-server")
-    workdir = make_workdir()
-    demo = Demo(workdir)
-    db_url = f"sqlite:///{workdir}/registro.db"
-    upgrade(db_url)
-    s = Stack(workdir=workdir, demo=demo, redis_port=free_port(), db_url=db_url,
-              api_key=secrets.token_urlsafe(24))
-    s.start_redis()
-    try:
+    with _new_stack() as s:
         yield s
-    finally:
-        s.stop_workers()
-        s.stop_redis()
-        demo.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
