@@ -45,6 +45,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from registro import local_services
 from registro.db import upgrade
 from registro.local_services import free_port, venv_bin, wait_for_port
 from registro.local_stack import Demo, Stack, make_workdir, wait_status
@@ -75,17 +76,16 @@ class ApiServer:
     def __init__(self, stack: Stack, processes: int, workdir: Path, **env) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(workdir / "api.log", "ab")  # noqa: SIM115
         run_env = stack.env(**env)
         run_env["PYTHONPATH"] = str(ROOT)
-        self.proc = subprocess.Popen(
-            [venv_bin("uvicorn"), "--factory",
-             "benchmarks.bench_api_paced:app_with_bare_redis_route",
-             "--host", "127.0.0.1", "--port", str(self.port), "--no-access-log",
-             "--timeout-keep-alive", "75", "--backlog", "4096",
-             "--workers", str(processes)],
-            env=run_env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+        self.managed = local_services.spawn(
+            "api", [venv_bin("uvicorn"), "--factory",
+                    "benchmarks.bench_api_paced:app_with_bare_redis_route",
+                    "--host", "127.0.0.1", "--port", str(self.port), "--no-access-log",
+                    "--timeout-keep-alive", "75", "--backlog", "4096",
+                    "--workers", str(processes)],
+            env=run_env, cwd=ROOT, log_path=workdir / "api.log", port=self.port, url=self.url)
+        self.proc = self.managed.proc
         wait_for_port(self.port, timeout=60, proc=self.proc)
 
     def wait_idle(self, timeout_s: float = 90.0) -> float:
@@ -120,20 +120,7 @@ class ApiServer:
         return total
 
     def stop(self) -> None:
-        import signal
-
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.proc.wait(10)
-        self.log.close()
+        self.managed.stop(timeout=30)
 
 
 # --- open loop ------------------------------------------------------------------------
