@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import re
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -135,10 +134,7 @@ def main() -> None:
     finally:
         if api is not None:
             api.stop()
-        stack.stop_workers()
-        stack.stop_redis()
-        demo.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        stack.close()
 
 
 if __name__ == "__main__":

@@ -34,7 +34,6 @@ import os
 import re
 import resource
 import secrets
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -331,10 +330,7 @@ def main() -> None:
     finally:
         if api is not None:
             api.stop()
-        stack.stop_workers()
-        stack.stop_redis()
-        demo.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        stack.close()
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import statistics
 import threading
 import time
@@ -198,10 +197,7 @@ def main() -> None:
     finally:
         if api is not None:
             api.stop()
-        stack.stop_workers()
-        stack.stop_redis()
-        demo.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        stack.close()
 
     ok = result["outcomes"].get("SUCCESS", 0)
     print(f"end-to-end: {args.lookups} lookups, {args.clients} clients, "

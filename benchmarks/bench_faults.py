@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
-import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -198,10 +197,7 @@ def run(args: argparse.Namespace, faults: bool, first_os: int) -> RunResult:
         stop.set()
         if api is not None:
             api.stop()
-        stack.stop_workers()
-        stack.stop_redis()
-        demo.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        stack.close()
     return result
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -130,6 +131,13 @@ class Stack:
         for worker in self.workers:
             worker.stop()
         self.workers.clear()
+
+    def close(self) -> None:
+        """Stop the workers, Redis and the demo, and remove the work directory."""
+        self.stop_workers()
+        self.stop_redis()
+        self.demo.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 class Worker:

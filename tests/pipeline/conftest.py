@@ -31,10 +31,7 @@ def _new_stack():
     try:
         yield s
     finally:
-        s.stop_workers()
-        s.stop_redis()
-        demo.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        s.close()
 
 
 @pytest.fixture(scope="session")
