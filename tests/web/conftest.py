@@ -126,8 +126,10 @@ def stack(tmp_path_factory, browser_available) -> Iterator[Stack]:
     admin = secrets.token_urlsafe(16)
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("REGISTRO_") and k not in {"DATABASE_URL", "REDIS_URL", "SELENIUM_URL"}}
-    # One synchronous scrape at a time, so that a second one is refused with 503.
-    env.update(REGISTRO_DEMO_ADMIN_TOKEN=admin, REGISTRO_FALLBACK_MAX_BROWSERS="1")
+    # One synchronous scrape at a time, so that a second one is refused with 503: the
+    # bound is per API process, and `registro up` starts one per core unless told.
+    env.update(REGISTRO_DEMO_ADMIN_TOKEN=admin, REGISTRO_FALLBACK_MAX_BROWSERS="1",
+               REGISTRO_API_PROCESSES="1")
     proc = subprocess.Popen(
         [str(REGISTRO), "up", "--port", str(port), "--demo-port", str(demo_port),
          "--redis-port", "0", "--web-port", str(web_port)],
