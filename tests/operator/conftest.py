@@ -9,7 +9,6 @@ import copy
 import os
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -18,22 +17,12 @@ import yaml
 
 from registro.local_services import free_port, wait_for_port
 from registro.queue import QUEUE_NAME, TASK_NAME
+from tests.support.waits import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 CRD_PATH = REPO / "charts" / "registro" / "crds" / "scraperpools.yaml"
 RBAC_PATH = REPO / "operator" / "rbac.yaml"
 GROUP, VERSION, PLURAL = "registro.dev", "v1alpha1", "scraperpools"
-
-
-def wait_until(predicate, timeout: float, interval: float = 0.2, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 @pytest.fixture(scope="session")

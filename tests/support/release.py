@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tests.support import cluster as node
 from tests.support.kube import kubectl_binary
+from tests.support.waits import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 RELEASE = "registro"
@@ -26,17 +27,6 @@ INSTALL_VALUES = [
     "--set", "legacy.username=demo", "--set", "legacy.password=demo",
     "--set", "api.replicaCount=1", "--set", "api.fallbackBrowser.enabled=false",
 ]
-
-
-def wait_until(predicate, timeout: float, interval: float = 0.5, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 def image_archives() -> dict[str, Path] | str:
