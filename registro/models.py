@@ -5,7 +5,17 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import Date, DateTime, ForeignKey, Integer, Numeric, String, Text, func
+from sqlalchemy import (
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    func,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -94,7 +104,39 @@ class OrdemServico(_Timestamps, Base):
     nota_fiscal: Mapped[str | None] = mapped_column(String(30))
     observacoes: Mapped[str | None] = mapped_column(Text)
     scraped_fields: Mapped[int] = mapped_column(Integer, default=0)
-    scraped_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Last read from the legacy system: set by every save, changed or not (the answers'
+    # ``lido_em``). Rows stored before migration 0003 got their updated_at.
+    scraped_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True),
+                                                    server_default=func.now())
 
     cliente: Mapped[Cliente] = relationship()
     equipamento: Mapped[Equipamento] = relationship()
+
+    __table_args__ = (
+        # the background refresh picks open OS, oldest read first
+        Index("ix_ordem_servico_status_scraped_at", "status", "scraped_at"),
+    )
+
+
+class OsAlteracao(Base):
+    """One field of a stored OS record that a later read found changed.
+
+    ``campo`` names the field as the answers do: ``ordem_servico.status``,
+    ``cliente_dados.telefone``, ``equipamento_dados.modelo``. Values are the JSON text
+    of the answers (``"1234.56"``, ``"2024-03-05"``); None for an absent value.
+    """
+
+    __tablename__ = "os_alteracao"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ordem_servico_id: Mapped[int] = mapped_column(
+        ForeignKey("ordem_servico.id", ondelete="CASCADE"))
+    campo: Mapped[str] = mapped_column(String(80))
+    valor_anterior: Mapped[str | None] = mapped_column(Text)
+    valor_novo: Mapped[str | None] = mapped_column(Text)
+    observado_em: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        # one OS's history, newest first, a page at a time (keyset on id)
+        Index("ix_os_alteracao_ordem_servico_id_id", "ordem_servico_id", "id"),
+    )

@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from pydantic import BaseModel
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from registro.models import Cliente, Equipamento, OrdemServico
+from registro.models import Cliente, Equipamento, OrdemServico, OsAlteracao
 from registro.schemas import ClienteData, EquipamentoData, OrdemServicoData, ScrapedOS
+
+# The answers' section names (``public_data``) and the metric's, per part of a record.
+SECTIONS = (("ordem_servico", "os", "ordem_servico"),
+            ("cliente_dados", "cliente", "cliente"),
+            ("equipamento_dados", "equipamento", "equipamento"))
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    campo: str  # "ordem_servico.status", "cliente_dados.telefone", ...
+    valor_anterior: str | None
+    valor_novo: str | None
 
 
 @dataclass(frozen=True)
@@ -19,6 +33,16 @@ class SavedIds:
     cliente_id: int
     equipamento_id: int
     os_id: int
+    # When this save read the OS (its scraped_at, the answers' lido_em), and the fields it
+    # found changed against the stored record (also written to os_alteracao).
+    lido_em: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC),
+                                 compare=False)
+    changes: tuple[FieldChange, ...] = field(default=(), compare=False)
+
+    def changes_by_section(self) -> dict[str, int]:
+        """Changed fields per section: ordem_servico, cliente, equipamento."""
+        names = {answer: metric for answer, _attr, metric in SECTIONS}
+        return dict(Counter(names[c.campo.split(".", 1)[0]] for c in self.changes))
 
 
 def _upsert(session: Session, model, key: str, values: dict[str, Any]) -> int:
@@ -37,11 +61,67 @@ def _upsert(session: Session, model, key: str, values: dict[str, Any]) -> int:
     return session.execute(upsert).scalar_one()
 
 
-def save_scraped(session: Session, scraped: ScrapedOS) -> SavedIds:
-    """Create or update cliente, equipamento and OS in the caller's transaction.
+def _as_text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
-    Scraping the same OS twice yields the same ids and no duplicate rows.
+
+def _section_changes(prefix: str, old: BaseModel, new: BaseModel) -> list[FieldChange]:
+    """Fields whose value differs, compared as Python values (Decimal("7.5") equals the
+    stored Decimal("7.50")), written as the answers' JSON text."""
+    old_values, new_values = old.model_dump(), new.model_dump()
+    old_json, new_json = old.model_dump(mode="json"), new.model_dump(mode="json")
+    return [FieldChange(f"{prefix}.{name}", _as_text(old_json[name]), _as_text(new_json[name]))
+            for name, value in new_values.items() if old_values[name] != value]
+
+
+def diff_records(old: ScrapedOS, new: ScrapedOS) -> list[FieldChange]:
+    """What changed between two reads of one OS, section by section, field by field."""
+    changes: list[FieldChange] = []
+    for prefix, attr, _metric in SECTIONS:
+        changes += _section_changes(prefix, getattr(old, attr), getattr(new, attr))
+    return changes
+
+
+def _lock_os(session: Session, numero_os: str) -> None:
+    """Serialise the saves of one OS until the caller's transaction ends, so that two
+    saves of the same read never both see the old values (and write the change twice).
+
+    PostgreSQL: a transaction-scoped advisory lock on the OS number -- unlike
+    ``SELECT ... FOR UPDATE`` it also holds for the first save, when no row exists yet.
+    SQLite: a write statement first, which takes the database's single write lock
+    before the stored record is read (pysqlite would otherwise read outside of it).
     """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(
+            func.hashtextextended("registro.ordem_servico:" + numero_os, 0))))
+    elif dialect == "sqlite":
+        session.execute(text("DELETE FROM os_alteracao WHERE 0"))
+
+
+def _stored(session: Session, numero_os: str) -> ScrapedOS | None:
+    row = find_os(session, numero_os)
+    if row is None:
+        return None
+    stored = to_scraped(row)
+    # the upserts below change these rows behind the ORM's back: never serve them stale
+    for obj in (row, row.cliente, row.equipamento):
+        session.expunge(obj)
+    return stored
+
+
+def save_scraped(session: Session, scraped: ScrapedOS) -> SavedIds:
+    """Create or update cliente, equipamento and OS in the caller's transaction, and
+    write one ``os_alteracao`` row per field that changed against the stored record.
+
+    Scraping the same OS twice yields the same ids, no duplicate rows and no history;
+    an unchanged save only moves ``scraped_at``. The first save of an OS has nothing
+    to compare with and writes no history.
+    """
+    _lock_os(session, scraped.os.numero_os)
+    before = _stored(session, scraped.os.numero_os)
+    changes = diff_records(before, scraped) if before is not None else []
+    read_at = dt.datetime.now(dt.UTC)  # after the lock: history ordered as saved
     cliente_id = _upsert(session, Cliente, "cnpj", scraped.cliente.model_dump())
     equipamento_id = _upsert(
         session, Equipamento, "numero_serie",
@@ -54,10 +134,14 @@ def save_scraped(session: Session, scraped: ScrapedOS) -> SavedIds:
             "cliente_id": cliente_id,
             "equipamento_id": equipamento_id,
             "scraped_fields": scraped.field_count(),
-            "scraped_at": dt.datetime.now(dt.UTC),
+            "scraped_at": read_at,
         },
     )
-    return SavedIds(cliente_id, equipamento_id, os_id)
+    if changes:
+        session.execute(insert(OsAlteracao), [
+            {"ordem_servico_id": os_id, "campo": c.campo, "valor_anterior": c.valor_anterior,
+             "valor_novo": c.valor_novo, "observado_em": read_at} for c in changes])
+    return SavedIds(cliente_id, equipamento_id, os_id, lido_em=read_at, changes=tuple(changes))
 
 
 def find_os(session: Session, numero_os: str) -> OrdemServico | None:
@@ -92,3 +176,28 @@ def public_data(scraped: ScrapedOS) -> dict[str, Any]:
         "cliente_dados": scraped.cliente.model_dump(mode="json"),
         "equipamento_dados": scraped.equipamento.model_dump(mode="json"),
     }
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    total: int  # changes stored for this OS
+    changes: list[OsAlteracao]  # newest first
+    next_before: int | None  # the ``antes_de`` of the next (older) page, if any
+
+
+def history_page(session: Session, numero_os: str, limit: int,
+                 before_id: int | None = None) -> HistoryPage | None:
+    """One page of an OS's history, newest first (in the order it was saved; keyset on
+    id, so rows saved meanwhile never shift a page). None when the OS is not stored."""
+    os_id = session.scalar(select(OrdemServico.id).where(OrdemServico.numero_os == numero_os))
+    if os_id is None:
+        return None
+    query = select(OsAlteracao).where(OsAlteracao.ordem_servico_id == os_id)
+    if before_id is not None:
+        query = query.where(OsAlteracao.id < before_id)
+    rows = list(session.scalars(query.order_by(OsAlteracao.id.desc()).limit(limit + 1)))
+    total = session.scalar(select(func.count()).select_from(OsAlteracao)
+                           .where(OsAlteracao.ordem_servico_id == os_id)) or 0
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return HistoryPage(total=total, changes=rows, next_before=rows[-1].id if more else None)
