@@ -55,6 +55,15 @@ class UnknownTask(ApiError):
         super().__init__(f"unknown task_id {task_id}")
 
 
+class UnknownOS(ApiError):
+    """The OS is not stored in the local database (it may exist in the legacy system)."""
+
+    status_code = 404
+
+    def __init__(self, numero_os: str) -> None:
+        super().__init__(f"OS {numero_os} is not stored")
+
+
 class StateUnavailable(ApiError):
     """Redis, which holds the task records and results, cannot be reached."""
 
@@ -128,5 +137,5 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 __all__ = ["ApiError", "FallbackBusy", "FallbackFailed", "FallbackRejected", "InvalidInput",
-           "RateLimited", "StateUnavailable", "Unauthorized", "UnknownTask",
+           "RateLimited", "StateUnavailable", "Unauthorized", "UnknownOS", "UnknownTask",
            "install_error_handlers"]

@@ -12,6 +12,7 @@ run in the threadpool; they are the rare paths.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import secrets
@@ -117,7 +118,7 @@ def fallback(scrapers: FallbackScrapers, numero_os: str, cause: str) -> BuscarOS
         message=f"OS {numero_os} obtida diretamente do sistema legado",
         data=public_data(scraped), cliente_id=ids.cliente_id,
         equipamento_id=ids.equipamento_id, scraped_fields=scraped.field_count(),
-        fallback_reason=cause,
+        lido_em=ids.lido_em, fallback_reason=cause,
     )
 
 
@@ -140,16 +141,40 @@ def queue_or_fallback(client: redis.Redis, celery: Celery, settings: Settings,
         return fallback(scrapers, numero_os, "publish_failed")
 
 
+def refresh(client: redis.Redis, celery: Celery, settings: Settings,
+            numero_os: str) -> BuscarOSQueued | None:
+    """Queue the refresh of a stale record through the same claim as any lookup (100
+    stale callers, one task); None when the queue cannot take it (Redis down, no worker
+    online): the stale record is answered anyway, never scraped synchronously."""
+    try:
+        n_workers, slots = state.workers_online(client)
+        if n_workers == 0:
+            return None
+        return enqueue(client, celery, settings, numero_os, slots)
+    except Exception as exc:  # noqa: BLE001 - Redis lost or publishing failed
+        log.warning("refresh not queued numero_os=%s error=%s", numero_os, type(exc).__name__)
+        return None
+
+
 def lookup_os(stored: StoredRecords, client: redis.Redis, celery: Celery, settings: Settings,
-              scrapers: FallbackScrapers, numero_os: str, *, forcar: bool) -> bytes:
+              scrapers: FallbackScrapers, numero_os: str, *, forcar: bool,
+              max_idade: int | None = None) -> bytes:
     """The encoded answer of POST buscar-os-async: the stored OS, else a queued task (or
     the fallback). Synchronous, run in one threadpool hop: a miss goes on to its claim
-    without a second hop, so concurrent first askers reach the claim sooner."""
+    without a second hop, so concurrent first askers reach the claim sooner.
+
+    A stored OS older than ``max_idade`` seconds is answered at once, ``desatualizado``,
+    with the task refreshing it (stale-while-revalidate)."""
     if not forcar:
         found = stored.found_existing(numero_os)
         if found is not None:
             metrics.FOUND_EXISTING.inc()
-            return found
+            now = dt.datetime.now(dt.UTC)
+            if max_idade is None or found.age_s(now) <= max_idade:
+                return found.encode(now)
+            metrics.STALE_ANSWERS.inc()
+            return found.encode(now, stale=True,
+                                refresh=refresh(client, celery, settings, numero_os))
     return queue_or_fallback(client, celery, settings, scrapers, numero_os
                              ).model_dump_json().encode()
 

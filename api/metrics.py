@@ -44,6 +44,10 @@ DEDUPE_HITS = Counter("registro_api_dedupe_hits_total",
                       registry=REGISTRY)
 FOUND_EXISTING = Counter("registro_api_found_existing_total",
                          "Lookups answered from the local database.", registry=REGISTRY)
+STALE_ANSWERS = Counter("registro_api_stale_answers_total",
+                        "found_existing answers older than the caller's max_idade "
+                        "(desatualizado: a refresh is queued when the queue can take it).",
+                        registry=REGISTRY)
 FALLBACKS = Counter(
     "registro_api_fallbacks_total",
     "Synchronous fallback scrapes by cause (redis_unavailable|no_worker|publish_failed) "

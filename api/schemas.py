@@ -7,6 +7,7 @@ the guide's own.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
@@ -26,7 +27,11 @@ class BuscarOSFoundExisting(BaseModel):
     """The OS is stored: answered from the local database."""
 
     model_config = _example(status="found_existing", message="OS 12345 já existe no sistema",
-                            data=GUIDE_DATA, fonte="banco_local")
+                            data=GUIDE_DATA, fonte="banco_local",
+                            lido_em="2026-11-30T01:54:33.123456Z", idade_segundos=3600,
+                            desatualizado=True, task_id="scraping_12345", instructions={
+                                "check_status": "/api/desenvolvimento/scraping-status/"
+                                                "scraping_12345"})
 
     status: Literal["found_existing"] = "found_existing"
     message: str
@@ -34,6 +39,17 @@ class BuscarOSFoundExisting(BaseModel):
                                  "strings) and every field under ordem_servico, "
                                  "cliente_dados, equipamento_dados.")
     fonte: Literal["banco_local"] = "banco_local"
+    lido_em: dt.datetime = Field(description="When the record was last read from the legacy "
+                                 "system (UTC), changed or not.")
+    idade_segundos: int = Field(ge=0, description="Seconds since lido_em, at this answer.")
+    desatualizado: bool = Field(description="True only when the caller passed max_idade and "
+                                "the record is older: the record is still answered, and a "
+                                "refresh is queued (task_id, instructions) when the queue "
+                                "can take it.")
+    task_id: str | None = Field(None, pattern=r"^scraping_[0-9]{1,12}$",
+                                description="With desatualizado: the refresh task.")
+    instructions: Instructions | None = Field(None, description="With desatualizado and "
+                                              "task_id: where to poll the refresh.")
 
 
 class BuscarOSQueued(BaseModel):
@@ -65,6 +81,9 @@ class ScrapeResult(BaseModel):
     cliente_id: int
     equipamento_id: int
     scraped_fields: int
+    lido_em: dt.datetime | None = Field(None, description="When this read was saved (UTC): "
+                                        "the lido_em of later found_existing answers. Absent "
+                                        "from results of workers older than this field.")
 
 
 class BuscarOSSyncScraped(ScrapeResult):
@@ -85,6 +104,35 @@ class BuscarOSResponse(RootModel[Annotated[
         BuscarOSFoundExisting | BuscarOSQueued | BuscarOSSyncScraped,
         Field(discriminator="status")]]):
     """One of three answers, told apart by ``status``."""
+
+
+class Alteracao(BaseModel):
+    """One field a read of the OS found changed against the stored record."""
+
+    id: int = Field(description="Increasing with every save: the antes_de of a next page.")
+    campo: str = Field(description="Section and field as in the answers' data: "
+                       "ordem_servico.status, cliente_dados.telefone, "
+                       "equipamento_dados.modelo, ...")
+    valor_anterior: str | None = Field(description="The stored value, as JSON text "
+                                       "(\"1234.56\", \"2024-03-05\"); null when absent.")
+    valor_novo: str | None = Field(description="The value read, same format.")
+    observado_em: dt.datetime = Field(description="When the read that found it was saved "
+                                      "(UTC; that read's lido_em).")
+
+
+class HistoricoOS(BaseModel):
+    """A page of an OS's history, newest first."""
+
+    model_config = _example(numero_os="12345", total=3, alteracoes=[{
+        "id": 41, "campo": "ordem_servico.status", "valor_anterior": "Em andamento",
+        "valor_novo": "Concluída", "observado_em": "2026-11-30T01:54:33.123456Z"}],
+        proxima_pagina="/api/desenvolvimento/historico/12345?limite=1&antes_de=41")
+
+    numero_os: str = Field(pattern=r"^[0-9]{1,12}$")
+    total: int = Field(ge=0, description="Changes stored for this OS, all pages.")
+    alteracoes: list[Alteracao]
+    proxima_pagina: str | None = Field(description="Path of the next (older) page; null on "
+                                       "the last one.")
 
 
 class ScrapingStatus(BaseModel):

@@ -19,17 +19,23 @@ Why this never serves a stale or deleted record:
 
 Rows edited by hand in SQL without touching ``updated_at`` are not seen (see
 api/README.md).
+
+Freshness (``lido_em`` = the OS's ``scraped_at``) is part of the version, so it is in the
+cached bytes; the per-request fields (``idade_segundos``, ``desatualizado``, a refresh's
+``task_id``) are spliced onto them: no re-encoding, no extra round trip.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from registro.api.schemas import BuscarOSFoundExisting
+from registro.api.schemas import BuscarOSFoundExisting, BuscarOSQueued
 from registro.db import get_engine, session_factory
 from registro.models import OrdemServico
 from registro.records import find_os, public_data, to_scraped
@@ -46,11 +52,45 @@ _VERSION_SQL = (
 _PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 
-def found_existing_json(row: OrdemServico) -> bytes:
+_PER_REQUEST = {"idade_segundos", "desatualizado", "task_id", "instructions"}
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive datetimes (stored in UTC); PostgreSQL, aware ones."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    """A ``found_existing`` answer of one version of the rows, encoded once, without
+    its per-request fields (and without its closing brace, where they go)."""
+
+    head: bytes
+    lido_em: dt.datetime
+
+    def age_s(self, now: dt.datetime) -> float:
+        return max((now - self.lido_em).total_seconds(), 0.0)
+
+    def encode(self, now: dt.datetime, *, stale: bool = False,
+               refresh: BuscarOSQueued | None = None) -> bytes:
+        """The answer: the cached head and the per-request fields, spliced."""
+        tail = b',"idade_segundos":%d,"desatualizado":%s' % (
+            int(self.age_s(now)), b"true" if stale else b"false")
+        if refresh is not None:
+            tail += b',"task_id":%s,"instructions":%s' % (
+                json.dumps(refresh.task_id).encode(),
+                refresh.instructions.model_dump_json().encode())
+        return self.head + tail + b"}"
+
+
+def found_existing_answer(row: OrdemServico) -> StoredAnswer:
+    lido_em = _utc(row.scraped_at)
     answer = BuscarOSFoundExisting(message=f"OS {row.numero_os} já existe no sistema",
-                                   data=public_data(to_scraped(row)))
-    return json.dumps(answer.model_dump(mode="json"), ensure_ascii=False,
-                      separators=(",", ":")).encode()
+                                   data=public_data(to_scraped(row)), lido_em=lido_em,
+                                   idade_segundos=0, desatualizado=False)
+    encoded = json.dumps(answer.model_dump(mode="json", exclude=_PER_REQUEST),
+                         ensure_ascii=False, separators=(",", ":")).encode()
+    return StoredAnswer(head=encoded[:-1], lido_em=lido_em)
 
 
 class StoredRecords:
@@ -59,7 +99,7 @@ class StoredRecords:
     def __init__(self, database_url: str, max_entries: int) -> None:
         self.database_url = database_url
         self.max_entries = max_entries
-        self._answers: OrderedDict[str, tuple[Version, bytes]] = OrderedDict()
+        self._answers: OrderedDict[str, tuple[Version, StoredAnswer]] = OrderedDict()
         self._lock = threading.Lock()
         self.builds = 0  # answers built from the rows (for tests and the benchmark)
 
@@ -78,7 +118,7 @@ class StoredRecords:
             raw.close()
         return tuple(row) if row is not None else None
 
-    def found_existing(self, numero_os: str) -> bytes | None:
+    def found_existing(self, numero_os: str) -> StoredAnswer | None:
         """The encoded ``found_existing`` answer, or None if the OS is not stored."""
         version = self.current_version(numero_os)
         if version is None:
@@ -92,7 +132,7 @@ class StoredRecords:
                 return cached[1]
         return self._build(numero_os)
 
-    def _build(self, numero_os: str) -> bytes | None:
+    def _build(self, numero_os: str) -> StoredAnswer | None:
         """Build from the rows; keep it only if their version did not move meanwhile
         (every save changes it), so a kept answer always matches its version."""
         before = self.current_version(numero_os)
@@ -101,7 +141,7 @@ class StoredRecords:
             row = find_os(session, numero_os)
             if row is None:
                 return None
-            answer = found_existing_json(row)
+            answer = found_existing_answer(row)
         finally:
             session.close()
         after = self.current_version(numero_os)

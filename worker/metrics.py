@@ -57,6 +57,10 @@ RATELIMIT_WAITS = Counter("registro_ratelimit_waits_total",
                           "Times a worker waited for the global legacy-site budget.")
 RATELIMIT_WAIT_SECONDS = Counter("registro_ratelimit_wait_seconds_total",
                                  "Seconds workers spent waiting for the global budget.")
+RECORD_CHANGES = Counter(
+    "registro_record_changes_total",
+    "Fields a save found changed against the stored record (one os_alteracao row each), "
+    "by section: ordem_servico|cliente|equipamento.", ["section"])
 LEGACY_ERRORS = Counter("registro_legacy_errors_total",
                         "Failed scrape tries by reason (transient and permanent).", ["reason"])
 

@@ -257,6 +257,8 @@ def scrape_os(self: ScrapeTask, numero_os: str, claim_token: str | None = None) 
                                            progress=report)
         finally:
             self._count_sessions(scraper)
+        for section, changed in ids.changes_by_section().items():
+            metrics.RECORD_CHANGES.labels(section).inc(changed)
     except SoftTimeLimitExceeded:
         self.close_scraper()
         raise PermanentScrapeError(
@@ -270,6 +272,7 @@ def scrape_os(self: ScrapeTask, numero_os: str, claim_token: str | None = None) 
         "equipamento_id": ids.equipamento_id,
         "os_id": ids.os_id,
         "scraped_fields": scraped.field_count(),
+        "lido_em": ids.lido_em.isoformat(),  # when this read was saved: the record's age
     }
 
 

@@ -13,12 +13,13 @@ from fastapi import APIRouter, Query, Response
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 
-from registro.api import lookup
+from registro.api import history, lookup
 from registro.api.deps import ServicesDep
 from registro.api.schemas import (
     BuscarOSResponse,
     ErrorBody,
     FallbackError,
+    HistoricoOS,
     QueueStatus,
     ScrapingStatus,
 )
@@ -34,6 +35,7 @@ TaskId = Annotated[str, PathParam(description="The task_id of a queued answer: "
                                   pattern=TASK_ID_PATTERN, examples=["scraping_12345"])]
 
 JSON = "application/json"
+MAX_AGE_S = 10 * 366 * 24 * 3600  # ten years: any bigger max_idade means the same
 
 
 def _error(description: str, model: type = ErrorBody, *, headers: dict | None = None
@@ -82,11 +84,40 @@ def _json(body: bytes | str) -> Response:
 async def buscar_os_async(
     numero_os: NumeroOS, caller: Authorized, services: ServicesDep,
     forcar: Annotated[bool, Query(description="Scrape again even if the OS is stored.")] = False,
+    max_idade: Annotated[int | None, Query(
+        ge=0, le=MAX_AGE_S, description="Oldest stored record acceptable, in seconds since "
+        "it was read (lido_em). An older stored OS is still answered at once, with "
+        "desatualizado true and the task_id of its refresh (queued like any lookup: "
+        "concurrent callers share one task). Absent: any stored record is fresh enough.",
+        examples=[3600])] = None,
 ) -> Response:
     await services.limiter.admit_or_skip(caller)
     return _json(await run_in_threadpool(
         lookup.lookup_os, services.stored_records, services.redis, services.celery,
-        services.settings, services.fallback, numero_os, forcar=forcar))
+        services.settings, services.fallback, numero_os, forcar=forcar, max_idade=max_idade))
+
+
+@router.get(
+    "/historico/{numero_os}",
+    operation_id="historico_os",
+    response_model=HistoricoOS,
+    summary="Changes later reads found in a stored OS, newest first",
+    responses={
+        **COMMON_ERRORS,
+        404: _error("The OS is not stored in the local database (look it up first)."),
+    },
+)
+async def historico_os(
+    numero_os: NumeroOS, caller: Authorized, services: ServicesDep,
+    limite: Annotated[int, Query(ge=1, le=100, description="Changes per page.")] = 20,
+    antes_de: Annotated[int | None, Query(
+        ge=1, le=2**63 - 1, description="Only changes older than this id: the next page "
+        "(proxima_pagina of the previous answer gives it).")] = None,
+) -> Response:
+    await services.limiter.admit_or_skip(caller)
+    page = await run_in_threadpool(history.history, services.settings.database_url,
+                                   numero_os, limite, antes_de)
+    return _json(page.model_dump_json())
 
 
 @router.get(
