@@ -57,6 +57,8 @@ class DemoState:
     expired_tokens: set[str] = field(default_factory=set)  # to say "your session expired"
     stats: dict[str, int] = field(default_factory=dict)
     rng: random.Random = field(init=False)
+    # numero -> field -> value as the page shows it: the OS as changed over time
+    overrides: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.reset()
@@ -65,6 +67,7 @@ class DemoState:
         self.faults = self.config.initial_faults()
         self.stats = dict.fromkeys(STAT_NAMES, 0)
         self.rng = random.Random(self.config.error_seed)
+        self.overrides = {}
 
     def count(self, name: str) -> None:
         self.stats[name] += 1
@@ -300,7 +303,8 @@ def create_app(config: DemoConfig | None = None) -> FastAPI:
         history = []
         if data.equipamento_key(n) != n:
             history.append(f"Equipamento já atendido na OS {data.equipamento_key(n)}.")
-        return JSONResponse({**data.display_record(numero), "historico": history})
+        record = data.changed_display_record(numero, state.overrides.get(numero, {}))
+        return JSONResponse({**record, "historico": history})
 
     # --- admin API (loopback + bearer token) ------------------------------------------
 
@@ -350,6 +354,33 @@ def create_app(config: DemoConfig | None = None) -> FastAPI:
             return denied
         state.reset()
         return JSONResponse({"faults": state.faults.model_dump(), "stats": state.stats})
+
+    def changed_os(numero: str) -> JSONResponse:
+        changes = state.overrides.get(numero, {})
+        return JSONResponse({"numero": numero, "alteracoes": changes,
+                             "registro": data.changed_display_record(numero, changes)})
+
+    @app.get("/_demo/os/{numero}")
+    async def get_os(request: Request, numero: str) -> Response:
+        if denied := admin_denied(request):
+            return denied
+        if not data.exists(numero):
+            return JSONResponse({"detail": f"OS {numero} does not exist"}, status_code=404)
+        return changed_os(numero)
+
+    @app.post("/_demo/os/{numero}")
+    async def change_os(request: Request, numero: str) -> Response:
+        """Change fields of one OS from now on (merged with earlier changes)."""
+        if denied := admin_denied(request):
+            return denied
+        if not data.exists(numero):
+            return JSONResponse({"detail": f"OS {numero} does not exist"}, status_code=404)
+        try:
+            changes = data.check_overrides(await request.json())
+        except ValueError as exc:  # also a body that is not JSON
+            return JSONResponse({"detail": str(exc)}, status_code=422)
+        state.overrides[numero] = {**state.overrides.get(numero, {}), **changes}
+        return changed_os(numero)
 
     @app.post("/_demo/sessions/expire")
     async def expire_sessions(request: Request) -> Response:

@@ -391,3 +391,38 @@ def display_record(numero: str) -> dict[str, dict[str, str]]:
             "observacoes": _show(o.observacoes),
         },
     }
+
+
+# --- changes over time (the admin API's POST /_demo/os/{numero}) ------------------------
+
+# Every field of the page, by its name, in its section of ``display_record``; the names
+# are unique across sections. ``numero_os`` is the record's identity: not changeable.
+FIELD_SECTIONS: dict[str, str] = {
+    name: section for section, fields in display_record("1").items() for name in fields
+    if name != "numero_os"
+}
+
+
+def check_overrides(changes: object) -> dict[str, str]:
+    """Field overrides as the page shows them ("R$ 1.234,56", "(11) 3333-4444"; null: the
+    absent value). Raises ValueError naming what is wrong."""
+    if not isinstance(changes, dict) or not changes:
+        raise ValueError("expected a non-empty JSON object of field: value")
+    checked: dict[str, str] = {}
+    for name, value in changes.items():
+        if name not in FIELD_SECTIONS:
+            raise ValueError(f"unknown field {name!r}; known: {', '.join(sorted(FIELD_SECTIONS))}")
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{name}: expected a string as the page shows it, or null")
+        if value is not None and len(value) > 2000:
+            raise ValueError(f"{name}: longer than 2000 characters")
+        checked[name] = EMPTY if value is None or value.strip() == "" else value
+    return checked
+
+
+def changed_display_record(numero: str, overrides: dict[str, str]) -> dict[str, dict[str, str]]:
+    """``display_record`` with the overrides applied, field by field."""
+    record = display_record(numero)
+    for name, value in overrides.items():
+        record[FIELD_SECTIONS[name]][name] = value
+    return record

@@ -52,6 +52,10 @@ class DemoServer:
         """Faults back to their start-up values, counters to zero."""
         return self._admin("POST", "reset")
 
+    def change_os(self, numero: str, **fields: str | None) -> dict:
+        """Change fields of an OS from now on, as the page shows them (POST /_demo/os)."""
+        return self._admin("POST", f"os/{numero}", fields)
+
     def expire_sessions(self) -> int:
         return self._admin("POST", "sessions/expire")["expired"]
 
