@@ -50,6 +50,10 @@ class Demo:
     def reset(self) -> None:
         self.admin.post("/_demo/reset").raise_for_status()
 
+    def change_os(self, numero: str, **fields: str | None) -> dict:
+        """Change fields of an OS for every later read, as the page shows them."""
+        return self.admin.post(f"/_demo/os/{numero}", json=fields).raise_for_status().json()
+
     def stop(self) -> None:
         self.admin.close()
         self.managed.stop(timeout=5)  # a deliberately slow request may be pending
