@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from registro.api.errors import UnknownOS
 from registro.api.schemas import Alteracao, HistoricoOS
 from registro.db import session_factory
-from registro.records import history_page
+from registro.records import as_utc, history_page
 
 HISTORY_PATH = "/api/desenvolvimento/historico/{numero_os}"
 
@@ -22,7 +22,9 @@ def history(database_url: str, numero_os: str, limite: int,
         page = history_page(session, numero_os, limite, antes_de)
         if page is None:
             raise UnknownOS(numero_os)
-        changes = [Alteracao.model_validate(c, from_attributes=True) for c in page.changes]
+        changes = [Alteracao(id=c.id, campo=c.campo, valor_anterior=c.valor_anterior,
+                             valor_novo=c.valor_novo, observado_em=as_utc(c.observado_em))
+                   for c in page.changes]
     next_page = None
     if page.next_before is not None:
         query = urlencode({"limite": limite, "antes_de": page.next_before})

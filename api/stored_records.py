@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from registro.api.schemas import BuscarOSFoundExisting, BuscarOSQueued
 from registro.db import get_engine, session_factory
 from registro.models import OrdemServico
-from registro.records import find_os, public_data, to_scraped
+from registro.records import as_utc, find_os, public_data, to_scraped
 
 Version = tuple
 
@@ -53,11 +53,6 @@ _PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 
 _PER_REQUEST = {"idade_segundos", "desatualizado", "task_id", "instructions"}
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    """SQLite hands back naive datetimes (stored in UTC); PostgreSQL, aware ones."""
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -84,7 +79,7 @@ class StoredAnswer:
 
 
 def found_existing_answer(row: OrdemServico) -> StoredAnswer:
-    lido_em = _utc(row.scraped_at)
+    lido_em = as_utc(row.scraped_at)
     answer = BuscarOSFoundExisting(message=f"OS {row.numero_os} já existe no sistema",
                                    data=public_data(to_scraped(row)), lido_em=lido_em,
                                    idade_segundos=0, desatualizado=False)

@@ -61,6 +61,11 @@ def _upsert(session: Session, model, key: str, values: dict[str, Any]) -> int:
     return session.execute(upsert).scalar_one()
 
 
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """SQLite hands stored datetimes back naive (they are UTC); PostgreSQL, aware."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
 def _as_text(value: Any) -> str | None:
     return None if value is None else str(value)
 

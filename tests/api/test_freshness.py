@@ -137,6 +137,7 @@ def test_history_endpoint_pages_newest_first(live_api):
         assert {c["campo"] for c in seen} == {"ordem_servico.status"}
         ids = [c["id"] for c in seen]
         assert ids == sorted(ids, reverse=True)
+        assert all(c["observado_em"].endswith("Z") for c in seen)
         assert [_parse(c["observado_em"]) for c in seen] == \
             sorted((_parse(c["observado_em"]) for c in seen), reverse=True)
 
