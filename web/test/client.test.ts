@@ -25,9 +25,13 @@ describe('requests', () => {
     const client = createRegistroClient({ baseUrl: `${BASE}/`, fetch, headers: () => ({ Authorization: `Bearer k${++n}` }) });
     await client.lookup('12345');
     await client.lookup('1 2', { forcar: true });
+    await client.lookup('3', { maxIdade: 3600 });
+    await client.lookup('4', { forcar: true, maxIdade: 0 });
     expect(calls.map((c) => [c.method, c.url, c.headers.get('Authorization')])).toEqual([
       ['POST', `${BASE}/api/desenvolvimento/buscar-os-async/12345`, 'Bearer k1'],
       ['POST', `${BASE}/api/desenvolvimento/buscar-os-async/1%202?forcar=true`, 'Bearer k2'],
+      ['POST', `${BASE}/api/desenvolvimento/buscar-os-async/3?max_idade=3600`, 'Bearer k3'],
+      ['POST', `${BASE}/api/desenvolvimento/buscar-os-async/4?forcar=true&max_idade=0`, 'Bearer k4'],
     ]);
   });
 

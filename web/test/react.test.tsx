@@ -66,6 +66,23 @@ describe('useAsyncScraping', () => {
       expect(calls).toHaveLength(1); // no polling
     });
 
+  it('a stale record is shown at once, then replaced by its refresh with a newer lido_em', async () => {
+    const stale = { ...FOUND, lido_em: '2026-11-30T01:00:00Z', idade_segundos: 3600, desatualizado: true,
+      task_id: 'scraping_12345', instructions: { check_status: '/x' } };
+    const fresh = { ...RECORD, cliente: 'Cliente Novo' };
+    const { wrapper } = setup([{ body: stale }], [{ body: taskStatus('PROGRESS', 50) },
+      { body: { ...SUCCESS, result: { ...SUCCESS.result, data: fresh, lido_em: '2026-11-30T02:00:00Z' } } }]);
+    const { result } = renderHook(() => useAsyncScraping(), { wrapper });
+    let answer: unknown;
+    await act(async () => { answer = await result.current.startScraping('12345', { maxIdade: 600 }); });
+    expect(answer).toMatchObject({ status: 'found_existing', desatualizado: true, task_id: 'scraping_12345' });
+    expect(result.current).toMatchObject({ status: 'SUCCESS', result: RECORD, lidoEm: '2026-11-30T01:00:00Z',
+      desatualizado: true, refreshTaskId: 'scraping_12345', isLoading: false });
+    await waitFor(() => expect(result.current.desatualizado).toBe(false));
+    expect(result.current).toMatchObject({ status: 'SUCCESS', result: fresh, lidoEm: '2026-11-30T02:00:00Z',
+      refreshTaskId: null });
+  });
+
   it('unmounting mid-poll aborts the request in flight and polls no more', async () => {
     const { wrapper, statusCalls, calls } = setup([{ body: QUEUED }], [{ body: taskStatus('PROGRESS', 20) }]);
     const { result, unmount } = renderHook(() => useAsyncScraping(), { wrapper });

@@ -23,14 +23,23 @@ export interface RequestOptions {
   signal?: AbortSignal;
 }
 
+export interface LookupOptions {
+  /** Scrape again even if the OS is stored. */
+  forcar?: boolean;
+  /** Oldest stored record acceptable, in seconds since it was read (`lido_em`). */
+  maxIdade?: number;
+}
+
 export interface WaitOptions extends RequestOptions {
   /** Called with each new status (a change of state, progress or message). */
   onProgress?: (status: TaskStatus) => void;
 }
 
 export interface RegistroClient {
-  /** `POST buscar-os-async`: the stored record, a queued task, or a synchronous scrape. */
-  lookup(numeroOS: string, options?: RequestOptions & { forcar?: boolean }): Promise<LookupAnswer>;
+  /** `POST buscar-os-async`: the stored record, a queued task, or a synchronous scrape.
+   * `maxIdade` (seconds): an older stored record comes back `desatualizado`, with the
+   * `task_id` of its refresh. */
+  lookup(numeroOS: string, options?: RequestOptions & LookupOptions): Promise<LookupAnswer>;
   /** `GET scraping-status` once. */
   status(taskId: string, options?: RequestOptions): Promise<TaskStatus>;
   /** `GET queue-status`. */
@@ -161,8 +170,11 @@ export function createRegistroClient(options: RegistroClientOptions): RegistroCl
 
   return {
     timeLimitMs,
-    lookup(numeroOS, { signal, forcar } = {}) {
-      const query = forcar ? '?forcar=true' : '';
+    lookup(numeroOS, { signal, forcar, maxIdade } = {}) {
+      const params = new URLSearchParams();
+      if (forcar) params.set('forcar', 'true');
+      if (maxIdade !== undefined) params.set('max_idade', String(maxIdade));
+      const query = params.size ? `?${params}` : '';
       return request('POST', `${API}/buscar-os-async/${encodeURIComponent(numeroOS)}${query}`, signal);
     },
     status(taskId, { signal } = {}) {

@@ -1,5 +1,5 @@
 export { createRegistroClient } from './client';
-export type { RegistroClient, RegistroClientOptions, RequestOptions, WaitOptions } from './client';
+export type { LookupOptions, RegistroClient, RegistroClientOptions, RequestOptions, WaitOptions } from './client';
 export { ApiError, TaskFailedError, TaskTimeoutError, isAbortError } from './errors';
 export { DEFAULT_POLICY, backoffDelay, parseRetryAfter, withJitter } from './timing';
 export type { PollPolicy } from './timing';

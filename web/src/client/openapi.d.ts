@@ -18,6 +18,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/desenvolvimento/historico/{numero_os}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Changes later reads found in a stored OS, newest first */
+        get: operations["historico_os"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/desenvolvimento/queue-status": {
         parameters: {
             query?: never;
@@ -95,6 +112,38 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         /**
+         * Alteracao
+         * @description One field a read of the OS found changed against the stored record.
+         */
+        Alteracao: {
+            /**
+             * Campo
+             * @description Section and field as in the answers' data: ordem_servico.status, cliente_dados.telefone, equipamento_dados.modelo, ...
+             */
+            campo: string;
+            /**
+             * Id
+             * @description Increasing with every save: the antes_de of a next page.
+             */
+            id: number;
+            /**
+             * Observado Em
+             * Format: date-time
+             * @description When the read that found it was saved (UTC; that read's lido_em).
+             */
+            observado_em: string;
+            /**
+             * Valor Anterior
+             * @description The stored value, as JSON text ("1234.56", "2024-03-05"); null when absent.
+             */
+            valor_anterior: string | null;
+            /**
+             * Valor Novo
+             * @description The value read, same format.
+             */
+            valor_novo: string | null;
+        };
+        /**
          * BuscarOSFoundExisting
          * @description The OS is stored: answered from the local database.
          * @example {
@@ -103,9 +152,16 @@ export interface components {
          *         "equipamento": "...",
          *         "numero_os": "12345"
          *       },
+         *       "desatualizado": true,
          *       "fonte": "banco_local",
+         *       "idade_segundos": 3600,
+         *       "instructions": {
+         *         "check_status": "/api/desenvolvimento/scraping-status/scraping_12345"
+         *       },
+         *       "lido_em": "2026-11-30T01:54:33.123456Z",
          *       "message": "OS 12345 já existe no sistema",
-         *       "status": "found_existing"
+         *       "status": "found_existing",
+         *       "task_id": "scraping_12345"
          *     }
          */
         BuscarOSFoundExisting: {
@@ -117,11 +173,29 @@ export interface components {
                 [key: string]: unknown;
             };
             /**
+             * Desatualizado
+             * @description True only when the caller passed max_idade and the record is older: the record is still answered, and a refresh is queued (task_id, instructions) when the queue can take it.
+             */
+            desatualizado: boolean;
+            /**
              * Fonte
              * @default banco_local
              * @constant
              */
             fonte: "banco_local";
+            /**
+             * Idade Segundos
+             * @description Seconds since lido_em, at this answer.
+             */
+            idade_segundos: number;
+            /** @description With desatualizado and task_id: where to poll the refresh. */
+            instructions?: components["schemas"]["Instructions"] | null;
+            /**
+             * Lido Em
+             * Format: date-time
+             * @description When the record was last read from the legacy system (UTC), changed or not.
+             */
+            lido_em: string;
             /** Message */
             message: string;
             /**
@@ -129,6 +203,11 @@ export interface components {
              * @enum {string}
              */
             status: "found_existing";
+            /**
+             * Task Id
+             * @description With desatualizado: the refresh task.
+             */
+            task_id?: string | null;
         };
         /**
          * BuscarOSQueued
@@ -218,6 +297,11 @@ export interface components {
              * @constant
              */
             fonte: "sistema_legado";
+            /**
+             * Lido Em
+             * @description When this read was saved (UTC): the lido_em of later found_existing answers. Absent from results of workers older than this field.
+             */
+            lido_em?: string | null;
             /** Message */
             message: string;
             /** Scraped Fields */
@@ -293,6 +377,40 @@ export interface components {
              */
             status: "ok" | "ready" | "not_ready";
         };
+        /**
+         * HistoricoOS
+         * @description A page of an OS's history, newest first.
+         * @example {
+         *       "alteracoes": [
+         *         {
+         *           "campo": "ordem_servico.status",
+         *           "id": 41,
+         *           "observado_em": "2026-11-30T01:54:33.123456Z",
+         *           "valor_anterior": "Em andamento",
+         *           "valor_novo": "Concluída"
+         *         }
+         *       ],
+         *       "numero_os": "12345",
+         *       "proxima_pagina": "/api/desenvolvimento/historico/12345?limite=1&antes_de=41",
+         *       "total": 3
+         *     }
+         */
+        HistoricoOS: {
+            /** Alteracoes */
+            alteracoes: components["schemas"]["Alteracao"][];
+            /** Numero Os */
+            numero_os: string;
+            /**
+             * Proxima Pagina
+             * @description Path of the next (older) page; null on the last one.
+             */
+            proxima_pagina: string | null;
+            /**
+             * Total
+             * @description Changes stored for this OS, all pages.
+             */
+            total: number;
+        };
         /** Instructions */
         Instructions: {
             /**
@@ -363,6 +481,11 @@ export interface components {
             };
             /** Equipamento Id */
             equipamento_id: number;
+            /**
+             * Lido Em
+             * @description When this read was saved (UTC): the lido_em of later found_existing answers. Absent from results of workers older than this field.
+             */
+            lido_em?: string | null;
             /** Scraped Fields */
             scraped_fields: number;
             /**
@@ -418,6 +541,8 @@ export interface operations {
             query?: {
                 /** @description Scrape again even if the OS is stored. */
                 forcar?: boolean;
+                /** @description Oldest stored record acceptable, in seconds since it was read (lido_em). An older stored OS is still answered at once, with desatualizado true and the task_id of its refresh (queued like any lookup: concurrent callers share one task). Absent: any stored record is fresh enough. */
+                max_idade?: number | null;
             };
             header?: never;
             path: {
@@ -504,6 +629,83 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["FallbackError"];
+                };
+            };
+        };
+    };
+    historico_os: {
+        parameters: {
+            query?: {
+                /** @description Only changes older than this id: the next page (proxima_pagina of the previous answer gives it). */
+                antes_de?: number | null;
+                /** @description Changes per page. */
+                limite?: number;
+            };
+            header?: never;
+            path: {
+                /** @description OS number: 1 to 12 digits. */
+                numero_os: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HistoricoOS"];
+                };
+            };
+            /** @description Missing, malformed or unknown 'Authorization: Bearer <key>'. */
+            401: {
+                headers: {
+                    /** @description Always 'Bearer'. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The OS is not stored in the local database (look it up first). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request body larger than REGISTRO_API_MAX_BODY_BYTES. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A path or query parameter does not match its declared pattern or type; 'detail' says which, as one line of text. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description More than REGISTRO_API_RATE_LIMIT_PER_MINUTE requests this minute for this key. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import {
-  type LookupAnswer, type OsData, type Queued, type RegistroClient, type TaskState, type TaskStatus, isAbortError,
+  type LookupAnswer, type LookupOptions, type OsData, type Queued, type RegistroClient, type TaskState, type TaskStatus, isAbortError,
 } from '../client';
 import { useRegistroClient } from './context';
 
@@ -21,6 +21,14 @@ export interface AsyncScrapingState {
   result: OsData | null;
   /** `banco_local`, `fila` or `sincrono`: the only trace of which path answered. */
   via: 'banco_local' | 'fila' | 'sincrono' | null;
+  /** When `result` was read from the legacy system (ISO-8601, UTC); null before a record
+   * (or from a worker older than the field). */
+  lidoEm: string | null;
+  /** `result` is a stored record older than the `maxIdade` asked. While `refreshTaskId`
+   * is set its refresh is followed: on SUCCESS `result` and `lidoEm` are replaced and
+   * this turns false; if the refresh fails, the stale record stays. */
+  desatualizado: boolean;
+  refreshTaskId: string | null;
   error: Error | null;
 }
 
@@ -35,6 +43,13 @@ export interface RecordAnswer {
   via: 'banco_local' | 'sincrono';
   /** Why the API scraped synchronously (`no_worker`, `redis_unavailable`, ...). */
   fallback_reason?: string;
+  /** When the record was read from the legacy system (ISO-8601, UTC). */
+  lido_em: string | null;
+  /** Seconds since `lido_em` (stored records only). */
+  idade_segundos?: number;
+  /** Older than the `maxIdade` asked; `task_id` is its refresh, when the queue took it. */
+  desatualizado: boolean;
+  task_id?: string;
 }
 
 /** The guide's two outcomes: the record (`found_existing`) or a task to follow (`queued`). */
@@ -46,7 +61,7 @@ export interface AsyncScraping extends AsyncScrapingState {
   /** Look the OS up. Resolves with `found_existing` (stored, or scraped synchronously
    * because the queue is down: `via` says which) and `result` set at once, or with
    * `queued` and the task followed until it ends; null on error (see `error`). */
-  startScraping(numeroOS: string, options?: { forcar?: boolean }): Promise<ScrapingAnswer | null>;
+  startScraping(numeroOS: string, options?: LookupOptions): Promise<ScrapingAnswer | null>;
   /** Follow a task started elsewhere. */
   follow(taskId: string, numeroOS?: string): void;
   /** Ask again for the last OS (after a failure). */
@@ -58,7 +73,7 @@ export interface AsyncScraping extends AsyncScrapingState {
 
 const INITIAL: AsyncScrapingState = {
   status: 'idle', numeroOS: null, currentTaskId: null, progress: 0, message: null, estimatedTime: null,
-  result: null, via: null, error: null,
+  result: null, via: null, lidoEm: null, desatualizado: false, refreshTaskId: null, error: null,
 };
 
 export function useAsyncScraping(options: { client?: RegistroClient } = {}): AsyncScraping {
@@ -87,11 +102,33 @@ export function useAsyncScraping(options: { client?: RegistroClient } = {}): Asy
       client.waitForResult(taskId, { signal, onProgress }).then(
         (result) => {
           if (signal.aborted) return;
-          setState((s) => ({ ...s, status: 'SUCCESS', progress: 100, result: result.data, error: null }));
+          setState((s) => ({
+            ...s, status: 'SUCCESS', progress: 100, result: result.data, lidoEm: result.lido_em ?? null, error: null,
+          }));
         },
         (error: unknown) => {
           if (signal.aborted || isAbortError(error)) return;
           setState((s) => ({ ...s, status: 'FAILURE', error: asError(error) }));
+        },
+      );
+    },
+    [client],
+  );
+
+  // Stale-while-revalidate: the stale record is shown (SUCCESS) while its refresh runs.
+  const refreshWith = useCallback(
+    (controller: AbortController, taskId: string) => {
+      const { signal } = controller;
+      client.waitForResult(taskId, { signal }).then(
+        (result) => {
+          if (signal.aborted) return;
+          setState((s) => ({
+            ...s, result: result.data, lidoEm: result.lido_em ?? s.lidoEm, desatualizado: false, refreshTaskId: null,
+          }));
+        },
+        () => {
+          if (signal.aborted) return;
+          setState((s) => ({ ...s, refreshTaskId: null })); // the stale record stays
         },
       );
     },
@@ -110,14 +147,14 @@ export function useAsyncScraping(options: { client?: RegistroClient } = {}): Asy
   );
 
   const startScraping = useCallback(
-    async (numeroOS: string, opts: { forcar?: boolean } = {}): Promise<ScrapingAnswer | null> => {
+    async (numeroOS: string, opts: LookupOptions = {}): Promise<ScrapingAnswer | null> => {
       const controller = renew();
       const { signal } = controller;
       numeroRef.current = numeroOS;
       setState({ ...INITIAL, status: 'starting', numeroOS });
       let answer: LookupAnswer;
       try {
-        answer = await client.lookup(numeroOS, { signal, forcar: opts.forcar });
+        answer = await client.lookup(numeroOS, { signal, forcar: opts.forcar, maxIdade: opts.maxIdade });
       } catch (error) {
         if (!signal.aborted && !isAbortError(error)) {
           setState((s) => ({ ...s, status: 'FAILURE', error: asError(error) }));
@@ -136,13 +173,16 @@ export function useAsyncScraping(options: { client?: RegistroClient } = {}): Asy
       // Stored record or synchronous fallback: the data is here already.
       const record = asRecordAnswer(answer);
       if (!signal.aborted) {
+        const refreshTaskId = record.desatualizado ? record.task_id ?? null : null;
         setState((s) => ({
           ...s, status: 'SUCCESS', progress: 100, message: record.message, result: record.data, via: record.via,
+          lidoEm: record.lido_em, desatualizado: record.desatualizado, refreshTaskId,
         }));
+        if (refreshTaskId) refreshWith(controller, refreshTaskId);
       }
       return record;
     },
-    [client, renew, followWith],
+    [client, renew, followWith, refreshWith],
   );
 
   const retry = useCallback(
@@ -165,10 +205,14 @@ export function useAsyncScraping(options: { client?: RegistroClient } = {}): Asy
 
 function asRecordAnswer(answer: Exclude<LookupAnswer, Queued>): RecordAnswer {
   if (answer.status === 'found_existing') {
-    return { status: 'found_existing', message: answer.message, data: answer.data, fonte: 'banco_local', via: 'banco_local' };
+    return {
+      status: 'found_existing', message: answer.message, data: answer.data, fonte: 'banco_local', via: 'banco_local',
+      lido_em: answer.lido_em, idade_segundos: answer.idade_segundos, desatualizado: answer.desatualizado,
+      ...(answer.task_id ? { task_id: answer.task_id } : {}),
+    };
   }
   return { status: 'found_existing', message: answer.message, data: answer.data, fonte: 'sistema_legado',
-    via: 'sincrono', fallback_reason: answer.fallback_reason };
+    via: 'sincrono', fallback_reason: answer.fallback_reason, lido_em: answer.lido_em ?? null, desatualizado: false };
 }
 
 function asError(error: unknown): Error {
