@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +12,7 @@ from sqlalchemy import select
 
 from registro.db import session_scope
 from registro.models import OrdemServico
+from registro.records import as_utc
 from tests.pipeline.harness import Api, wait_status
 
 pytestmark = [pytest.mark.redis, pytest.mark.browser]
@@ -74,6 +76,9 @@ def test_no_worker_online_scrapes_synchronously(stack, bounded_api):
     with session_scope(stack.db_url) as s:
         row = s.scalar(select(OrdemServico).where(OrdemServico.numero_os == "2105"))
         assert row.cliente_id == body["cliente_id"]
+        # the answer says when it was read: the record's lido_em from now on
+        lido_em = dt.datetime.fromisoformat(body["lido_em"].replace("Z", "+00:00"))
+        assert as_utc(row.scraped_at) == lido_em
 
 
 def test_redis_down_fallback_is_bounded_then_queue_resumes(stack, bounded_api):
