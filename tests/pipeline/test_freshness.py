@@ -162,3 +162,36 @@ def test_max_idade_answers_stale_at_once_with_one_refresh_then_fresh(stack, work
     assert {c["campo"] for c in history["alteracoes"]} >= {"ordem_servico.diagnostico",
                                                           "ordem_servico.status"}
     stack.demo.reset()
+
+
+def _changes_metric(http: httpx.Client) -> dict[str, float]:
+    samples: dict[str, float] = {}
+    for line in http.get("/metrics").text.splitlines():
+        if line.startswith("registro_record_changes_total{"):
+            section = line.split('section="', 1)[1].split('"', 1)[0]
+            samples[section] = float(line.rsplit(" ", 1)[1])
+    return samples
+
+
+def test_worker_counts_the_changes_it_saves(stack, client):
+    """registro_record_changes_total{section}: one per changed field, per section."""
+    from registro.local_services import free_port
+
+    stack.stop_workers()  # the only worker: the one whose metrics are read
+    port = free_port()
+    stack.start_worker(f"metrics-{port}", REGISTRO_WORKER_METRICS_PORT=port)
+    numero = "1603"
+    expected = expected_record(numero)
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+        _scrape(client, numero, forcar=False)
+        assert _changes_metric(http) == {}  # a first read changes nothing
+        new_status = "Entregue" if expected.os.status != "Entregue" else "Concluída"
+        stack.demo.change_os(numero, status=new_status, diagnostico="Outro.",
+                             telefone="(11) 3333-4444", modelo="W22 999")
+        try:
+            _scrape(client, numero, forcar=True)
+        finally:
+            stack.demo.reset()
+        assert _changes_metric(http) == {"ordem_servico": 2.0, "cliente": 1.0,
+                                         "equipamento": 1.0}
+        assert _history(client, numero)["total"] == 4
