@@ -15,8 +15,9 @@ from registro.api import metrics
 from registro.api.deps import Services, make_async_redis, make_redis
 from registro.api.errors import install_error_handlers
 from registro.api.fallback import FallbackScrapers
+from registro.api.lookup import StatusAnswers
 from registro.api.routes import desenvolvimento, health
-from registro.api.security import ApiKeys, RateLimiter
+from registro.api.security import ApiKeys, RateLimiter, document_bearer
 from registro.api.stored_records import StoredRecords
 from registro.settings import Settings, get_settings
 from registro.worker.celery_app import make_celery
@@ -121,10 +122,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.services = Services(
         settings=settings, redis=app.state.redis, limiter=app.state.limiter,
         celery=app.state.celery, stored_records=app.state.stored_records,
-        fallback=app.state.fallback)
+        fallback=app.state.fallback, status_answers=StatusAnswers())
     metrics.QUEUE_COLLECTOR.client_factory = lambda: app.state.redis
 
     install_error_handlers(app)
+    document_bearer(app)
     app.include_router(health.router)
     app.include_router(desenvolvimento.router)
 

@@ -11,10 +11,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from fastapi import Path as PathParam
-from fastapi.concurrency import run_in_threadpool
 
 from registro.api import lookup
-from registro.api.deps import ServicesDep
+from registro.api.deps import ApiCallDep
 from registro.api.schemas import (
     BuscarOSResponse,
     ErrorBody,
@@ -22,7 +21,6 @@ from registro.api.schemas import (
     QueueStatus,
     ScrapingStatus,
 )
-from registro.api.security import Authorized
 from registro.queue import NUMERO_OS_PATTERN, TASK_ID_PATTERN
 
 router = APIRouter(prefix="/api/desenvolvimento", tags=["desenvolvimento"])
@@ -80,13 +78,10 @@ def _json(body: bytes | str) -> Response:
     },
 )
 async def buscar_os_async(
-    numero_os: NumeroOS, caller: Authorized, services: ServicesDep,
+    numero_os: NumeroOS, call: ApiCallDep,
     forcar: Annotated[bool, Query(description="Scrape again even if the OS is stored.")] = False,
 ) -> Response:
-    await services.limiter.admit_or_skip(caller)
-    return _json(await run_in_threadpool(
-        lookup.lookup_os, services.stored_records, services.redis, services.celery,
-        services.settings, services.fallback, numero_os, forcar=forcar))
+    return _json(await lookup.buscar_os(call.services, call.caller, numero_os, forcar=forcar))
 
 
 @router.get(
@@ -101,10 +96,10 @@ async def buscar_os_async(
                     headers=_RETRY_AFTER),
     },
 )
-async def scraping_status(task_id: TaskId, caller: Authorized, services: ServicesDep
-                          ) -> Response:
-    status = await lookup.task_status(services.limiter, services.celery, caller, task_id)
-    return _json(status.model_dump_json(exclude_none=True))
+async def scraping_status(task_id: TaskId, call: ApiCallDep) -> Response:
+    services = call.services
+    return _json(await lookup.task_status(services.limiter, services.celery,
+                                          services.status_answers, call.caller, task_id))
 
 
 @router.get(
@@ -114,6 +109,6 @@ async def scraping_status(task_id: TaskId, caller: Authorized, services: Service
     summary="Tasks waiting and running, workers online",
     responses={401: COMMON_ERRORS[401], 413: COMMON_ERRORS[413], 429: COMMON_ERRORS[429]},
 )
-async def queue_status(caller: Authorized, services: ServicesDep) -> Response:
-    status = await lookup.queue_status(services.limiter, caller)
+async def queue_status(call: ApiCallDep) -> Response:
+    status = await lookup.queue_status(call.services.limiter, call.caller)
     return _json(status.model_dump_json(exclude_none=True))
