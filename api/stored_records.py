@@ -93,6 +93,9 @@ class StoredRecords:
 
     def __init__(self, database_url: str, max_entries: int) -> None:
         self.database_url = database_url
+        # SQLite in WAL mode: a local read that never waits for the writer, cheaper on
+        # the event loop than a threadpool hop (see ``lookup.buscar_os``).
+        self.reads_on_loop = get_engine(database_url).dialect.name == "sqlite"
         self.max_entries = max_entries
         self._answers: OrderedDict[str, tuple[Version, StoredAnswer]] = OrderedDict()
         self._lock = threading.Lock()

@@ -21,7 +21,6 @@ import math
 import time
 
 import redis
-import redis.asyncio as aioredis
 
 CLAIM_PREFIX = "registro:claim:"
 TASK_PREFIX = "registro:task:"
@@ -144,34 +143,21 @@ def forget_worker(client: redis.Redis, hostname: str) -> None:
 
 def workers_online(client: redis.Redis) -> tuple[int, int]:
     """(workers, total concurrency) from live heartbeat keys: two round trips, no SCAN."""
-    names = _names(client.smembers(WORKERS_KEY))
+    names = worker_names(client.smembers(WORKERS_KEY))
     if not names:
         return 0, 0
-    workers, slots, dead = _count_heartbeats(
+    workers, slots, dead = count_heartbeats(
         names, client.mget([HEARTBEAT_PREFIX + n for n in names]))
     if dead:
         client.srem(WORKERS_KEY, *dead)
     return workers, slots
 
 
-async def count_live_workers_async(client: aioredis.Redis, members: set | list
-                                   ) -> tuple[int, int]:
-    """``workers_online`` for the asyncio client, given the members of ``WORKERS_KEY``."""
-    names = _names(members)
-    if not names:
-        return 0, 0
-    workers, slots, dead = _count_heartbeats(
-        names, await client.mget([HEARTBEAT_PREFIX + n for n in names]))
-    if dead:
-        await client.srem(WORKERS_KEY, *dead)
-    return workers, slots
-
-
-def _names(members: set | list) -> list[str]:
+def worker_names(members: set | list) -> list[str]:
     return [n.decode() if isinstance(n, bytes) else n for n in members]
 
 
-def _count_heartbeats(names: list[str], heartbeats: list) -> tuple[int, int, list[str]]:
+def count_heartbeats(names: list[str], heartbeats: list) -> tuple[int, int, list[str]]:
     workers = slots = 0
     dead = []
     for name, raw in zip(names, heartbeats, strict=True):

@@ -14,7 +14,7 @@ from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 
 from registro.api import history, lookup
-from registro.api.deps import ServicesDep
+from registro.api.deps import ApiCallDep
 from registro.api.schemas import (
     BuscarOSResponse,
     ErrorBody,
@@ -23,7 +23,6 @@ from registro.api.schemas import (
     QueueStatus,
     ScrapingStatus,
 )
-from registro.api.security import Authorized
 from registro.queue import NUMERO_OS_PATTERN, TASK_ID_PATTERN
 
 router = APIRouter(prefix="/api/desenvolvimento", tags=["desenvolvimento"])
@@ -82,7 +81,7 @@ def _json(body: bytes | str) -> Response:
     },
 )
 async def buscar_os_async(
-    numero_os: NumeroOS, caller: Authorized, services: ServicesDep,
+    numero_os: NumeroOS, call: ApiCallDep,
     forcar: Annotated[bool, Query(description="Scrape again even if the OS is stored.")] = False,
     max_idade: Annotated[int | None, Query(
         ge=0, le=MAX_AGE_S, description="Oldest stored record acceptable, in seconds since "
@@ -91,10 +90,8 @@ async def buscar_os_async(
         "concurrent callers share one task). Absent: any stored record is fresh enough.",
         examples=[3600])] = None,
 ) -> Response:
-    await services.limiter.admit_or_skip(caller)
-    return _json(await run_in_threadpool(
-        lookup.lookup_os, services.stored_records, services.redis, services.celery,
-        services.settings, services.fallback, numero_os, forcar=forcar, max_idade=max_idade))
+    return _json(await lookup.buscar_os(call.services, call.caller, numero_os, forcar=forcar,
+                                        max_idade=max_idade))
 
 
 @router.get(
@@ -108,13 +105,14 @@ async def buscar_os_async(
     },
 )
 async def historico_os(
-    numero_os: NumeroOS, caller: Authorized, services: ServicesDep,
+    numero_os: NumeroOS, call: ApiCallDep,
     limite: Annotated[int, Query(ge=1, le=100, description="Changes per page.")] = 20,
     antes_de: Annotated[int | None, Query(
         ge=1, le=2**63 - 1, description="Only changes older than this id: the next page "
         "(proxima_pagina of the previous answer gives it).")] = None,
 ) -> Response:
-    await services.limiter.admit_or_skip(caller)
+    services = call.services
+    await services.limiter.admit_or_skip(call.caller)
     page = await run_in_threadpool(history.history, services.settings.database_url,
                                    numero_os, limite, antes_de)
     return _json(page.model_dump_json())
@@ -132,10 +130,10 @@ async def historico_os(
                     headers=_RETRY_AFTER),
     },
 )
-async def scraping_status(task_id: TaskId, caller: Authorized, services: ServicesDep
-                          ) -> Response:
-    status = await lookup.task_status(services.limiter, services.celery, caller, task_id)
-    return _json(status.model_dump_json(exclude_none=True))
+async def scraping_status(task_id: TaskId, call: ApiCallDep) -> Response:
+    services = call.services
+    return _json(await lookup.task_status(services.limiter, services.celery,
+                                          services.status_answers, call.caller, task_id))
 
 
 @router.get(
@@ -145,6 +143,6 @@ async def scraping_status(task_id: TaskId, caller: Authorized, services: Service
     summary="Tasks waiting and running, workers online",
     responses={401: COMMON_ERRORS[401], 413: COMMON_ERRORS[413], 429: COMMON_ERRORS[429]},
 )
-async def queue_status(caller: Authorized, services: ServicesDep) -> Response:
-    status = await lookup.queue_status(services.limiter, caller)
+async def queue_status(call: ApiCallDep) -> Response:
+    status = await lookup.queue_status(call.services.limiter, call.caller)
     return _json(status.model_dump_json(exclude_none=True))
