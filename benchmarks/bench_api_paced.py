@@ -13,7 +13,10 @@ runs under uvicorn (``--api-processes``) with one API key per simulated user.
 Open loop: for each route and each user count, N users each send one request per second
 with its own key (``Authorization: Bearer <key i>``), user i starting at i/N s (arrivals
 spread over the first second), for ``--step-s`` seconds. Each user has its own
-keep-alive connection pool (aiohttp, same machine). Latency is measured from the
+keep-alive connection. The client is ``benchmarks/loadgen`` (Go, standard library only,
+built once into ``~/.cache/registro-tools/loadgen-<hash>``) when a Go toolchain is
+installed, else aiohttp (``--client aiohttp`` forces it): both run on the same two
+cores as the API, and the Go client takes a fraction of aiohttp's CPU per request. Latency is measured from the
 scheduled send time (a late client does not hide queueing). Routes, in the same run:
 ``GET /healthz`` (the bare floor), ``GET scraping-status`` of the finished task, ``POST
 buscar-os-async`` of the stored OS and ``GET queue-status``. Printed: p50, p99,
@@ -31,10 +34,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import hashlib
+import json
 import os
 import re
 import resource
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -194,6 +200,41 @@ async def paced_step(url: str, method: str, path: str, keys: list[str], seconds:
             "sent": len(tasks), "errors": sum(errors.values()), "error_kinds": errors}
 
 
+LOADGEN_DIR = ROOT / "benchmarks" / "loadgen"
+
+
+def build_loadgen() -> Path | None:
+    """The Go client (benchmarks/loadgen), built once per source version into the tool
+    cache; None without a Go toolchain. Standard library only: no download."""
+    go = shutil.which("go")
+    if go is None:
+        return None
+    digest = hashlib.sha256()
+    for name in ("go.mod", "main.go"):
+        digest.update((LOADGEN_DIR / name).read_bytes())
+    cache = Path(os.environ.get("REGISTRO_TOOLS_CACHE",
+                                Path.home() / ".cache" / "registro-tools"))
+    binary = cache / f"loadgen-{digest.hexdigest()[:12]}" / "loadgen"
+    if not binary.exists():
+        binary.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "GOTOOLCHAIN": "local", "GOPROXY": "off", "GOFLAGS": "-mod=mod"}
+        subprocess.run([go, "build", "-o", str(binary), "."], cwd=LOADGEN_DIR, env=env,
+                       check=True)
+    return binary
+
+
+def paced_step_go(loadgen: Path, keys_file: Path, url: str, method: str, path: str,
+                  users: int, seconds: float) -> dict:
+    out = subprocess.run(
+        [str(loadgen), "-url", url, "-method", method, "-path", path, "-keys", str(keys_file),
+         "-users", str(users), "-seconds", str(int(seconds))],
+        capture_output=True, text=True, check=True).stdout
+    result = json.loads(out)
+    for field in ("p50", "p99", "client_lag_p99"):
+        result[field] = float("nan") if result[field] is None else result[field]
+    return result
+
+
 def run_async(coro: Any) -> Any:
     """Run the client on uvloop when installed (a cheaper client loop)."""
     try:
@@ -271,6 +312,8 @@ def main() -> None:
     parser.add_argument("--api-processes", type=int, default=1, help="uvicorn workers")
     parser.add_argument("--skip-closed", action="store_true", help="open loop only")
     parser.add_argument("--skip-paced", action="store_true", help="closed loop only")
+    parser.add_argument("--client", choices=("go", "aiohttp"), default=None,
+                        help="paced client (default: go when a Go toolchain is installed)")
     args = parser.parse_args()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -297,15 +340,26 @@ def main() -> None:
         print(f"API: {args.api_processes} uvicorn process(es), {len(keys)} API keys, "
               f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}", flush=True)
         if not args.skip_paced:
+            loadgen = build_loadgen() if args.client in (None, "go") else None
+            if args.client == "go" and loadgen is None:
+                raise SystemExit("--client go: no Go toolchain (apt-get install golang-go)")
+            keys_file = workdir / "keys.txt"
+            keys_file.write_text("\n".join(keys) + "\n")
+            client = "Go (benchmarks/loadgen)" if loadgen else "aiohttp"
             print(f"\nOpen loop: each user 1 request/s, own key, arrivals spread over 1 s, "
-                  f"{args.step_s:.0f} s per step")
+                  f"{args.step_s:.0f} s per step, {client} client on the same machine")
             print(f"  {'route':24} {'users':>6} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>7} "
                   f"{'sent':>6} {'errors':>6} {'client lag p99':>14} {'API CPU/req':>11}")
             for users in user_counts:
                 for label, method, path in routes:
                     api.wait_idle()
                     cpu = api.cpu_seconds()
-                    r = run_async(paced_step(api.url, method, path, keys[:users], args.step_s))
+                    if loadgen is not None:
+                        r = paced_step_go(loadgen, keys_file, api.url, method, path, users,
+                                          args.step_s)
+                    else:
+                        r = run_async(paced_step(api.url, method, path, keys[:users],
+                                                 args.step_s))
                     cpu_ms = (api.cpu_seconds() - cpu) * 1000 / max(r["sent"], 1)
                     kinds = {k: v for k, v in r["error_kinds"].items() if v}
                     print(f"  {label:24} {users:6d} {r['p50']:8.1f} {r['p99']:8.1f} "

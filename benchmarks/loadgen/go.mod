@@ -1,0 +1,3 @@
+module registro.local/loadgen
+
+go 1.22
