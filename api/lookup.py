@@ -332,13 +332,15 @@ async def queue_status(limiter: RateLimiter, caller: Caller) -> QueueStatus:
     """Waiting and running tasks and live workers: the caller's limit, the queue and the
     workers' heartbeats in one round trip."""
     try:
-        lengths, unacked, names, beats = await limiter.admit_queue(
+        reads = await limiter.admit_queue(
             caller, priority_queue_keys(QUEUE_NAME), UNACKED_KEY, state.WORKERS_KEY,
             state.HEARTBEAT_PREFIX)
     except RedisError:
         return _UNAVAILABLE
-    n_workers, _slots, _dead = state.count_heartbeats(state.worker_names(names), beats)
-    depth = QueueDepth(waiting=sum(lengths), in_progress=count_in_progress(unacked, QUEUE_NAME))
+    n_workers, _slots, _dead = state.count_heartbeats(state.worker_names(reads.names),
+                                                      reads.heartbeats)
+    depth = QueueDepth(waiting=sum(reads.lengths),
+                       in_progress=count_in_progress(reads.unacked, QUEUE_NAME))
     return QueueStatus(
         status="success", celery_available=n_workers > 0,
         queue_info=QueueInfo(active_tasks=depth.in_progress, scheduled_tasks=depth.waiting,

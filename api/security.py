@@ -68,22 +68,36 @@ if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 _COUNT_AND_MGET = _COUNT + """
 return {n, redis.call('MGET', unpack(KEYS, 2))}
 """
-# KEYS[2..]: the priority lists of the queue, then the unacked hash, then the set of
-# worker names; ARGV[2]: the heartbeat key prefix. Heartbeat keys are built here from the
-# set's members (one Redis, not a cluster: keys need not be declared); a name whose
-# heartbeat expired is removed from the set, as ``workers_online`` does.
+# KEYS[2 .. ARGV[3]+1]: the priority lists of the queue; then the unacked hash, the set
+# of worker names, and any further keys, read with one MGET. ARGV[2]: the heartbeat key
+# prefix. Heartbeat keys are built here from the set's members (one Redis, not a
+# cluster: keys need not be declared); a name whose heartbeat expired is removed from
+# the set, as ``workers_online`` does.
 _COUNT_AND_QUEUE = _COUNT + """
+local lists = tonumber(ARGV[3])
 local lengths = {}
-for i = 2, #KEYS - 2 do lengths[#lengths + 1] = redis.call('LLEN', KEYS[i]) end
-local unacked = redis.call('HVALS', KEYS[#KEYS - 1])
-local names = redis.call('SMEMBERS', KEYS[#KEYS])
+for i = 2, lists + 1 do lengths[#lengths + 1] = redis.call('LLEN', KEYS[i]) end
+local unacked = redis.call('HVALS', KEYS[lists + 2])
+local workers = KEYS[lists + 3]
+local names = redis.call('SMEMBERS', workers)
 local beats = {}
 for i, name in ipairs(names) do
   beats[i] = redis.call('GET', ARGV[2] .. name)
-  if not beats[i] then redis.call('SREM', KEYS[#KEYS], name) end  -- expired: gone
+  if not beats[i] then redis.call('SREM', workers, name) end  -- expired: gone
 end
-return {n, lengths, unacked, names, beats}
+local extra = {}
+if #KEYS > lists + 3 then extra = redis.call('MGET', unpack(KEYS, lists + 4)) end
+return {n, lengths, unacked, names, beats, extra}
 """
+
+
+@dataclass(frozen=True)
+class QueueReads:
+    lengths: list[int]  # of each priority list
+    unacked: list[Any]  # values of the unacked hash
+    names: list[Any]  # worker names
+    heartbeats: list[Any]  # of each name, None when expired
+    extra: list[Any]  # values of the extra keys
 
 
 class RateLimiter:
@@ -120,16 +134,17 @@ class RateLimiter:
         return values
 
     async def admit_queue(self, caller: Caller, queue_keys: list[str], unacked_key: str,
-                          workers_key: str, heartbeat_prefix: str
-                          ) -> tuple[list[int], list[Any], list[Any], list[Any]]:
-        """Count the request and read the queue: (list lengths, unacked values, worker
-        names, their heartbeats or None), in one round trip."""
+                          workers_key: str, heartbeat_prefix: str,
+                          extra_keys: tuple[str, ...] = ()) -> QueueReads:
+        """Count the request and read the queue, the workers' heartbeats and
+        ``extra_keys``, in one round trip."""
         key, now = self._window_key(caller)
-        count, lengths, unacked, names, beats = await self._count_and_queue(
-            keys=[key, *queue_keys, unacked_key, workers_key],
-            args=[RATE_WINDOW_S + 1, heartbeat_prefix])
+        count, lengths, unacked, names, beats, extra = await self._count_and_queue(
+            keys=[key, *queue_keys, unacked_key, workers_key, *extra_keys],
+            args=[RATE_WINDOW_S + 1, heartbeat_prefix, len(queue_keys)])
         self._check(int(count), now)
-        return lengths, unacked, names, [b or None for b in beats]
+        return QueueReads(lengths=lengths, unacked=unacked, names=names,
+                          heartbeats=[b or None for b in beats], extra=extra)
 
     async def admit_or_skip(self, caller: Caller) -> None:
         """Count the request; without Redis the limit is not enforced (by design: the
