@@ -115,5 +115,6 @@ async def scraping_status(task_id: TaskId, caller: Authorized, services: Service
     responses={401: COMMON_ERRORS[401], 413: COMMON_ERRORS[413], 429: COMMON_ERRORS[429]},
 )
 async def queue_status(caller: Authorized, services: ServicesDep) -> Response:
-    status = await lookup.queue_status(services.limiter, caller)
+    status = await lookup.queue_status(services.limiter, caller,
+                                       refresh_enabled=services.settings.refresh_enabled)
     return _json(status.model_dump_json(exclude_none=True))
