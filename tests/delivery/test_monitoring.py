@@ -289,6 +289,12 @@ def test_dashboard_and_alerts_against_live_components(helm, cluster, namespace, 
         # default REFRESH_AFTER_S is 6 h; one is not, so it stays old)...
         now = time.time()
         due, old = open_numeros(2, start=48000), open_numeros(1, start=48500)
+        # One of them changed in the legacy system since (the demo's admin API, issue 12's
+        # other half): its refresh counts registro_record_changes_total.
+        changed = demo.admin.post(f"/_demo/os/{due[0]}",
+                                  json={"diagnostico": "Rotor trocado (monitoring test)."})
+        assert changed.status_code == 200 or not defined_in_code(
+            "registro_record_changes_total"), changed.text
         seed_records(db_url, {due[0]: now - 8 * 3600, due[1]: now - 8 * 3600 - 1,
                               old[0]: now - 3 * 3600})
         _wait(lambda: stale_alert("firing"), 60, f"{STALE_ALERT} firing")
