@@ -147,6 +147,8 @@ def test_refresh_share_of_the_budget_and_queue_bound_over_minutes(clean):
         time.sleep(0.2)
     searches = stack.demo.stats()["searches"] - first
     allowed = rate_per_minute * share / 60 * window_s
+    print(f"\n[refresh] {window_s:.0f} s: {searches} legacy searches by refreshes, share allows "
+          f"{allowed:.0f}; deepest queue {deepest} (max in flight {max_in_flight})")
     # Refresh tokens: share x rate, a bucket of max(1, int(4 x 0.25)) = 1; the tasks
     # already published when the window opened may search inside it.
     assert searches <= allowed + 1 + max_in_flight, (searches, allowed)
