@@ -122,6 +122,11 @@ bench-e2e: system-deps-test venv
 bench-faults: system-deps-test venv
 	$(BIN)/python benchmarks/bench_faults.py $(ARGS)
 
+# User lookups' wait with and without a background-refresh backlog (benchmarks/README.md).
+.PHONY: bench-refresh
+bench-refresh: system-deps-test venv
+	$(BIN)/python benchmarks/bench_refresh_priority.py $(ARGS)
+
 # --- scraper benchmark (see worker/README.md); options via ARGS="--latency-ms 100 ..." ---
 .PHONY: bench-scraper
 bench-scraper: system-deps-run venv

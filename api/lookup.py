@@ -16,7 +16,6 @@ import datetime as dt
 import functools
 import json
 import logging
-import secrets
 import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
@@ -27,10 +26,12 @@ from celery import Celery
 from redis.exceptions import RedisError
 
 from registro import pipeline_state as state
+from registro import publishing
 from registro.api import metrics
 from registro.api.errors import FallbackFailed, FallbackRejected, StateUnavailable, UnknownTask
 from registro.api.fallback import FallbackBusy, FallbackScrapers
 from registro.api.schemas import (
+    AtualizacaoAutomatica,
     BuscarOSQueued,
     BuscarOSSyncScraped,
     Instructions,
@@ -44,7 +45,6 @@ from registro.api.stored_records import StoredAnswer, StoredRecords
 from registro.errors import ScrapeError
 from registro.queue import (
     QUEUE_NAME,
-    TASK_NAME,
     UNACKED_KEY,
     QueueDepth,
     count_in_progress,
@@ -53,6 +53,7 @@ from registro.queue import (
     task_id_for,
 )
 from registro.records import public_data
+from registro.refresh_state import LEASE_KEY, STATUS_KEY, SchedulerStatus, holder_of
 from registro.settings import Settings
 
 if TYPE_CHECKING:
@@ -83,21 +84,13 @@ def enqueue(client: redis.Redis, celery: Celery, settings: Settings, numero_os: 
     """Claim the OS atomically (SET NX) and publish one task; a second caller gets the
     same task. Raises on Redis/broker errors (the caller falls back)."""
     task_id = task_id_for(numero_os)
-    token = secrets.token_hex(16)
-    ttl = state.claim_ttl_s(settings.task_time_limit_s, settings.task_max_retries)
-    if not state.try_claim(client, numero_os, token, ttl):
+    token = publishing.claim(client, settings, numero_os)
+    if token is None:  # a lookup or a background refresh holds it: the same task
         metrics.DEDUPE_HITS.inc()
         return _queued(numero_os, task_id, estimated_time(client, slots), already=True)
     eta = estimated_time(client, slots)
-    celery.AsyncResult(task_id).forget()  # a previous run's result must not show
-    state.clear_failure(client, task_id)
-    state.record_task(client, task_id, numero_os, token)
-    try:
-        celery.send_task(TASK_NAME, kwargs={"numero_os": numero_os, "claim_token": token},
-                         task_id=task_id)
-    except Exception:
-        state.release_claim(client, numero_os, token)
-        raise
+    publishing.publish_claimed(client, celery, numero_os, token,
+                               priority=publishing.USER_PRIORITY)
     metrics.ENQUEUED.inc()
     log.info("queued numero_os=%s task_id=%s", numero_os, task_id)
     return _queued(numero_os, task_id, eta, already=False)
@@ -328,13 +321,27 @@ _UNAVAILABLE = QueueStatus(status="unavailable", celery_available=False,
                                                 total_queue=0, workers_online=0))
 
 
-async def queue_status(limiter: RateLimiter, caller: Caller) -> QueueStatus:
-    """Waiting and running tasks and live workers: the caller's limit, the queue and the
-    workers' heartbeats in one round trip."""
+def refresh_status(enabled: bool, lease_raw: bytes | None, status_raw: bytes | None,
+                   now: float) -> AtualizacaoAutomatica:
+    """``atualizacao_automatica`` from the scheduler's lease and last pass in Redis."""
+    status = SchedulerStatus.decode(status_raw)
+    if status is None:
+        return AtualizacaoAutomatica(habilitada=enabled, lider=holder_of(lease_raw))
+    return AtualizacaoAutomatica(
+        habilitada=enabled, lider=holder_of(lease_raw), ultima_execucao=status.last_run_iso(),
+        atualizacoes_em_andamento=status.in_flight, registros_abertos=status.open_records,
+        idade_mais_antiga_segundos=status.oldest_age_s(now))
+
+
+async def queue_status(limiter: RateLimiter, caller: Caller, *,
+                       refresh_enabled: bool = True) -> QueueStatus:
+    """Waiting and running tasks, live workers and the background refresh: the caller's
+    limit, the queue, the workers' heartbeats and the refresh scheduler's state in one
+    round trip."""
     try:
         reads = await limiter.admit_queue(
             caller, priority_queue_keys(QUEUE_NAME), UNACKED_KEY, state.WORKERS_KEY,
-            state.HEARTBEAT_PREFIX)
+            state.HEARTBEAT_PREFIX, extra_keys=(LEASE_KEY, STATUS_KEY))
     except RedisError:
         return _UNAVAILABLE
     n_workers, _slots, _dead = state.count_heartbeats(state.worker_names(reads.names),
@@ -344,4 +351,6 @@ async def queue_status(limiter: RateLimiter, caller: Caller) -> QueueStatus:
     return QueueStatus(
         status="success", celery_available=n_workers > 0,
         queue_info=QueueInfo(active_tasks=depth.in_progress, scheduled_tasks=depth.waiting,
-                             total_queue=depth.total, workers_online=n_workers))
+                             total_queue=depth.total, workers_online=n_workers),
+        atualizacao_automatica=refresh_status(refresh_enabled, reads.extra[0], reads.extra[1],
+                                              time.time()))

@@ -157,15 +157,38 @@ class QueueInfo(BaseModel):
     workers_online: int = Field(ge=0)
 
 
+class AtualizacaoAutomatica(BaseModel):
+    """The background refresh of open OS (one scheduler per deployment)."""
+
+    habilitada: bool = Field(description="REGISTRO_REFRESH_ENABLED of this API.")
+    lider: str | None = Field(None, description="Worker holding the scheduler's lease "
+                              "(absent: none right now).")
+    ultima_execucao: str | None = Field(None, description="ISO-8601 UTC time of the "
+                                        "leader's last pass (absent: never ran).")
+    atualizacoes_em_andamento: int | None = Field(
+        None, ge=0, description="Refreshes queued or running after that pass.")
+    registros_abertos: int | None = Field(
+        None, ge=0, description="Stored OS whose status is not closed, at that pass.")
+    idade_mais_antiga_segundos: int | None = Field(
+        None, ge=0, description="Seconds since the least recently read open OS was read.")
+
+
 class QueueStatus(BaseModel):
     model_config = _example(status="success", queue_info={"active_tasks": 2,
                             "scheduled_tasks": 5, "total_queue": 7, "workers_online": 3},
-                            celery_available=True)
+                            celery_available=True,
+                            atualizacao_automatica={
+                                "habilitada": True, "lider": "celery@registro-worker-0",
+                                "ultima_execucao": "2026-11-30T02:00:00+00:00",
+                                "atualizacoes_em_andamento": 2, "registros_abertos": 120,
+                                "idade_mais_antiga_segundos": 21700})
 
     status: Literal["success", "unavailable"]
     queue_info: QueueInfo
     celery_available: bool
     message: str | None = Field(None, description="When Redis is unavailable.")
+    atualizacao_automatica: AtualizacaoAutomatica | None = Field(
+        None, description="The background refresh (absent when Redis is unavailable).")
 
 
 class Health(BaseModel):

@@ -243,3 +243,63 @@ def wait_status(client: httpx.Client, task_id: str, until: set[str], timeout: fl
             return body
         time.sleep(0.05)
     raise TimeoutError(f"{task_id} not in {until} after {timeout}s (last: {body})")
+
+
+# --- stored records for the background refresh's tests and benchmark -------------------
+
+def open_numeros(count: int, start: int = 20000, closed_statuses: tuple[str, ...] = (
+        "Concluída", "Entregue", "Cancelada")) -> list[str]:
+    """``count`` demo OS numbers from ``start`` up whose demo status is open."""
+    from registro.legacy_demo import data
+
+    out: list[str] = []
+    n = start
+    while len(out) < count:
+        numero = str(n)
+        if data.exists(numero) and data.expected_record(numero).os.status not in closed_statuses:
+            out.append(numero)
+        n += 1
+    return out
+
+
+def seed_records(db_url: str, read_at: dict[str, float], status: str | None = None) -> None:
+    """Store the demo's own record of each OS (what a correct scrape stores), as if last
+    read at the given epoch seconds; ``status`` overrides the stored status."""
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from registro.db import session_scope
+    from registro.legacy_demo import data
+    from registro.models import OrdemServico
+    from registro.records import save_scraped
+
+    with session_scope(db_url) as session:
+        for numero, epoch in read_at.items():
+            save_scraped(session, data.expected_record(numero))
+            values: dict[str, object] = {
+                "scraped_at": dt.datetime.fromtimestamp(epoch, dt.UTC)}
+            if status is not None:
+                values["status"] = status
+            session.execute(update(OrdemServico).where(OrdemServico.numero_os == numero)
+                            .values(**values))
+
+
+def read_times(db_url: str, numeros: list[str]) -> dict[str, float | None]:
+    """Each stored OS's last read (epoch seconds; None: not stored or never read)."""
+    import datetime as dt
+
+    from sqlalchemy import select
+
+    from registro.db import session_scope
+    from registro.models import OrdemServico
+
+    with session_scope(db_url) as session:
+        rows = session.execute(select(OrdemServico.numero_os, OrdemServico.scraped_at)
+                               .where(OrdemServico.numero_os.in_(numeros))).all()
+    out: dict[str, float | None] = dict.fromkeys(numeros)
+    for numero, at in rows:
+        if at is not None:
+            out[numero] = (at if at.tzinfo else at.replace(tzinfo=dt.UTC)).timestamp()
+    return out
+

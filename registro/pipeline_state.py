@@ -79,11 +79,14 @@ def clear_failure(client: redis.Redis, task_id: str) -> None:
 
 
 def record_task(client: redis.Redis, task_id: str, numero_os: str,
-                claim_token: str | None = None) -> None:
-    """Record a task about to be published, and mark it open until it finishes."""
+                claim_token: str | None = None, *, priority: int = 0,
+                refresh: bool = False) -> None:
+    """Record a task about to be published, and mark it open until it finishes.
+    ``priority`` and ``refresh`` are kept so that a task published again keeps its path."""
     now = time.time()
     payload = json.dumps({"numero_os": numero_os, "created_at": now,
-                          "claim_token": claim_token})
+                          "claim_token": claim_token, "priority": priority,
+                          "refresh": refresh})
     pipe = client.pipeline(transaction=True)
     pipe.set(TASK_PREFIX + task_id, payload, ex=TASK_RECORD_TTL_S)
     pipe.zadd(OPEN_TASKS_KEY, {task_id: now})

@@ -158,6 +158,41 @@ class Settings(BaseSettings):
         "successor deletes a session left by a killed process.",
     )
 
+    # --- background refresh of open OS (see worker/README.md) ---------------
+    refresh_enabled: bool = Field(
+        True,
+        description="Re-read open OS (status not closed) once they are older than "
+        "REFRESH_AFTER_S, on the low-priority path; one scheduler per deployment.",
+    )
+    refresh_after_s: float = Field(
+        6 * 3600.0, gt=0,
+        description="An open OS last read longer ago than this is due for a refresh.",
+    )
+    refresh_closed_statuses: str = Field(
+        "Concluída,Entregue,Cancelada",
+        description="Comma-separated OS statuses that are final: such OS are never "
+        "refreshed.",
+    )
+    refresh_budget_share: float = Field(
+        0.25, gt=0, le=1,
+        description="Largest share of LEGACY_RATE_PER_MINUTE that refreshes may use "
+        "together (a token bucket of their own, on top of the global one).",
+    )
+    refresh_interval_s: float = Field(
+        30.0, gt=0,
+        description="How often the scheduler looks for OS due for a refresh.",
+    )
+    refresh_max_in_flight: int = Field(
+        2, ge=1,
+        description="Refreshes queued or running at once, at most; the queue the operator "
+        "scales on never holds more refreshes than this.",
+    )
+    refresh_lease_ttl_s: float = Field(
+        15.0, ge=1,
+        description="Lease of the single scheduler in Redis, renewed every third of it: a "
+        "dead holder is replaced within this plus a third of it.",
+    )
+
     # --- operator (see operator/README.md) ---------------------------------
     operator_metrics_port: int = Field(
         9809, ge=0,
@@ -174,6 +209,9 @@ class Settings(BaseSettings):
 
     def cors_origin_list(self) -> list[str]:
         return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
+
+    def refresh_closed_status_list(self) -> list[str]:
+        return [s.strip() for s in self.refresh_closed_statuses.split(",") if s.strip()]
 
 
 @lru_cache

@@ -27,6 +27,7 @@ os.makedirs(MULTIPROC_DIR, exist_ok=True)
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     make_wsgi_app,
     multiprocess,
@@ -63,6 +64,28 @@ RECORD_CHANGES = Counter(
     "by section: ordem_servico|cliente|equipamento.", ["section"])
 LEGACY_ERRORS = Counter("registro_legacy_errors_total",
                         "Failed scrape tries by reason (transient and permanent).", ["reason"])
+
+# The background refresh (worker/refresh.py). The gauges are set by each worker's main
+# process: the lease holder's real values, 0 on the others ("livemax": a query takes
+# max() over the pods).
+REFRESH_ENQUEUED = Counter("registro_refresh_enqueued_total",
+                           "Refreshes of open OS published by the scheduler.")
+REFRESH_SKIPPED = Counter(
+    "registro_refresh_skipped_total",
+    "Refresh passes cut short or OS passed over: reason budget (no refresh token), "
+    "max_in_flight, claimed (a lookup holds the OS), publish_failed.", ["reason"])
+REFRESH_COMPLETED = Counter("registro_refresh_completed_total",
+                            "Refresh tasks finished, by outcome success|failure.", ["outcome"])
+OPEN_RECORDS = Gauge("registro_open_records",
+                     "Stored OS whose status is not closed (set by the scheduler leader).",
+                     multiprocess_mode="livemax")
+OPEN_RECORDS_OLDEST_AGE = Gauge(
+    "registro_open_records_oldest_age_seconds",
+    "Seconds since the least recently read open OS was read (set by the scheduler leader).",
+    multiprocess_mode="livemax")
+REFRESH_LEADER = Gauge("registro_refresh_scheduler_leader",
+                       "1 on the worker holding the refresh scheduler's lease.",
+                       multiprocess_mode="livemax")
 
 
 Readiness = Callable[[], tuple[bool, str]]

@@ -67,3 +67,15 @@ class GlobalRateLimiter:
             if on_wait is not None:
                 on_wait(wait_s)
             time.sleep(wait_s)
+
+
+REFRESH_BUCKET_KEY = "registro:ratelimit:legacy:refresh"
+
+
+def refresh_limiter(client: redis.Redis, per_minute: float, burst: int,
+                    share: float) -> GlobalRateLimiter:
+    """The refreshes' own bucket: ``share`` of the global rate and of its burst (at least
+    one token). A refresh takes a token here as well as from the global bucket, so
+    refreshes together never use more than that share of the legacy budget."""
+    return GlobalRateLimiter(client, per_minute * share, max(1, int(burst * share)),
+                             key=REFRESH_BUCKET_KEY)

@@ -30,14 +30,16 @@ from celery.exceptions import Ignore, Retry, SoftTimeLimitExceeded, TimeLimitExc
 from celery.worker import state as worker_state
 
 from registro import pipeline_state as state
+from registro import publishing
 from registro.errors import PermanentScrapeError, Reason, ScrapeError, TransientScrapeError
 from registro.queue import TASK_NAME
 from registro.records import public_data
 from registro.settings import get_settings
 from registro.worker import metrics, webdriver_sessions
 from registro.worker.celery_app import app
-from registro.worker.ratelimit import GlobalRateLimiter
+from registro.worker.ratelimit import GlobalRateLimiter, refresh_limiter
 from registro.worker.reconciler import FINAL_STATES, Reconciler, held_ids
+from registro.worker.refresh import RefreshScheduler
 
 log = logging.getLogger("registro.worker.tasks")
 
@@ -149,10 +151,17 @@ class ScrapeTask(Task):
             "progress": max(0, min(100, int(percent))), "message": message,
             "numero_os": numero_os, "step": step})
 
-    def wait_for_budget(self, numero_os: str) -> None:
+    def wait_for_budget(self, numero_os: str, *, refresh: bool = False) -> None:
+        """One token of the global legacy budget. A refresh's first try got its refresh
+        token from the scheduler; its retries take one more from the refresh bucket too,
+        so refreshes stay within their share however often they retry."""
         settings = get_settings()
-        limiter = GlobalRateLimiter(redis_client(), settings.legacy_rate_per_minute,
-                                    settings.legacy_rate_burst)
+        limiters = [GlobalRateLimiter(redis_client(), settings.legacy_rate_per_minute,
+                                      settings.legacy_rate_burst)]
+        if refresh and self.request.retries > 0:
+            limiters.insert(0, refresh_limiter(
+                redis_client(), settings.legacy_rate_per_minute, settings.legacy_rate_burst,
+                settings.refresh_budget_share))
 
         def on_wait(seconds: float) -> None:
             metrics.RATELIMIT_WAITS.inc()
@@ -162,8 +171,9 @@ class ScrapeTask(Task):
                 "message": f"Aguardando limite de requisições ao sistema legado ({seconds:.1f}s)"})
 
         try:
-            limiter.acquire(max_wait_s=max(1.0, settings.task_soft_time_limit_s * 0.5),
-                            on_wait=on_wait)
+            for limiter in limiters:
+                limiter.acquire(max_wait_s=max(1.0, settings.task_soft_time_limit_s * 0.5),
+                                on_wait=on_wait)
         except TimeoutError as exc:
             raise TransientScrapeError(Reason.RATE_LIMITED, str(exc)) from exc
         except redis.RedisError as exc:
@@ -204,6 +214,8 @@ class ScrapeTask(Task):
 
     def on_success(self, retval: Any, task_id: str, args: tuple, kwargs: dict) -> None:
         self._finish("success", "ok")
+        if kwargs.get("refresh"):
+            metrics.REFRESH_COMPLETED.labels("success").inc()
         try:
             client = redis_client()
             state.record_duration(client, time.monotonic() - self._started)
@@ -227,11 +239,15 @@ class ScrapeTask(Task):
         if reason == "internal_error":
             log.error("unexpected error: %s", exc, exc_info=exc)
         self._finish("failure", reason)
+        if kwargs.get("refresh"):
+            metrics.REFRESH_COMPLETED.labels("failure").inc()
         self._end(task_id, kwargs)
 
 
 @app.task(bind=True, base=ScrapeTask, name=TASK_NAME)
-def scrape_os(self: ScrapeTask, numero_os: str, claim_token: str | None = None) -> dict:
+def scrape_os(self: ScrapeTask, numero_os: str, claim_token: str | None = None,
+              refresh: bool = False) -> dict:
+    """``refresh``: published by the background refresh (priority 9), not by a user."""
     from registro.worker.scraper import scrape_and_save
 
     settings = get_settings()
@@ -250,7 +266,7 @@ def scrape_os(self: ScrapeTask, numero_os: str, claim_token: str | None = None) 
 
     try:
         report("queued", 1, "Aguardando vez no sistema legado...")
-        self.wait_for_budget(numero_os)
+        self.wait_for_budget(numero_os, refresh=refresh)
         scraper = self.scraper()
         try:
             scraped, ids = scrape_and_save(scraper, settings.database_url, numero_os,
@@ -326,6 +342,7 @@ signals.after_setup_task_logger.connect(_add_filter)
 _heartbeat_stop = threading.Event()
 _last_heartbeat = 0.0  # time.monotonic() of the last heartbeat Redis accepted
 _reconciler: Reconciler | None = None
+_refresh_scheduler: RefreshScheduler | None = None
 
 
 def _tasks_in_hand() -> list[str]:
@@ -348,8 +365,16 @@ def _heartbeat_loop(hostname: str, concurrency: int) -> None:
 
 
 def _republish(task_id: str, numero_os: str, claim_token: str | None) -> None:
-    app.send_task(TASK_NAME, kwargs={"numero_os": numero_os, "claim_token": claim_token},
-                  task_id=task_id)
+    record = state.read_task(redis_client(), task_id) or {}  # keeps a refresh's path
+    refresh = bool(record.get("refresh"))
+    app.send_task(TASK_NAME, kwargs=publishing.task_kwargs(numero_os, claim_token,
+                                                           refresh=refresh),
+                  task_id=task_id, priority=int(record.get("priority") or 0))
+
+
+def _publish_refresh(numero_os: str, claim_token: str) -> str:
+    return publishing.publish_claimed(redis_client(), app, numero_os, claim_token,
+                                      priority=publishing.REFRESH_PRIORITY, refresh=True)
 
 
 @signals.worker_init.connect
@@ -404,6 +429,11 @@ def _on_worker_ready(sender=None, **_kwargs):
         grace_s=settings.reconcile_grace_s,
         claim_ttl_s=state.claim_ttl_s(settings.task_time_limit_s, settings.task_max_retries))
     _reconciler.start()
+    global _refresh_scheduler
+    if settings.refresh_enabled:  # every worker runs it; only the lease holder acts
+        _refresh_scheduler = RefreshScheduler(redis_client(), settings, hostname,
+                                              _publish_refresh)
+        _refresh_scheduler.start()
     try:
         metrics.serve(settings.worker_metrics_port)
         log.info("worker ready hostname=%s concurrency=%s metrics_port=%s",
@@ -418,6 +448,8 @@ def _on_worker_shutting_down(sender=None, **_kwargs):
     _heartbeat_stop.set()
     if _reconciler is not None:
         _reconciler.stop()
+    if _refresh_scheduler is not None:
+        _refresh_scheduler.stop()  # hands the lease over at once
     try:
         state.forget_worker(redis_client(), str(sender))
     except redis.RedisError:

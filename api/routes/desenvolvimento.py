@@ -144,5 +144,7 @@ async def scraping_status(task_id: TaskId, call: ApiCallDep) -> Response:
     responses={401: COMMON_ERRORS[401], 413: COMMON_ERRORS[413], 429: COMMON_ERRORS[429]},
 )
 async def queue_status(call: ApiCallDep) -> Response:
-    status = await lookup.queue_status(call.services.limiter, call.caller)
+    services = call.services
+    status = await lookup.queue_status(services.limiter, call.caller,
+                                       refresh_enabled=services.settings.refresh_enabled)
     return _json(status.model_dump_json(exclude_none=True))

@@ -3,6 +3,8 @@ real components (API, Celery worker, kopf operator) after a little real traffic.
 
 Every panel query and every alert expression must parse and return series; an
 alert that is a condition is also evaluated without its threshold, part by part.
+RegistroOpenRecordsStale (issue 12) is also seen quiet, then firing on real samples (open
+records stored as read hours ago), then resolved once they are read again.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import yaml
 
 from registro.db import upgrade
 from registro.local_services import free_port, wait_for_port
+from registro.local_stack import open_numeros, read_times, seed_records
 from tests.conftest import require
 from tests.delivery.conftest import CHART, documents, helm_template
 
@@ -35,8 +38,27 @@ POST = "/api/desenvolvimento/buscar-os-async/{}"
 STATUS = "/api/desenvolvimento/scraping-status/{}"
 
 
-def rendered_rules(helm) -> dict:
-    docs = documents(helm_template(helm, "--api-versions", "monitoring.coreos.com/v1"))
+# Metrics of issue 12's other half (RECORDS: max_idade, history). Their panels are checked
+# like every other as soon as the code defines them; before that branch is merged they
+# cannot have series, and only these may be missing that way.
+OTHER_HALF_METRICS = {"registro_api_stale_answers_total", "registro_record_changes_total"}
+CODE_DIRS = ("api", "worker", "registro")
+STALE_ALERT = "RegistroOpenRecordsStale"
+# The live test's threshold and hold time (values: 1 day and 30 min by default).
+STALE_OVERRIDES = ("--set", "monitoring.prometheusRule.openRecordMaxAgeSeconds=3600",
+                   "--set", "monitoring.prometheusRule.openRecordMaxAgeFor=2s")
+
+
+def defined_in_code(metric: str) -> bool:
+    base = metric.removesuffix("_total")
+    repo = CHART.parent.parent
+    return any(f'"{base}' in path.read_text() for d in CODE_DIRS
+               for path in (repo / d).rglob("*.py"))
+
+
+def rendered_rules(helm, *overrides: str) -> dict:
+    docs = documents(helm_template(helm, "--api-versions", "monitoring.coreos.com/v1",
+                                   *overrides))
     rule = next(d for d in docs if d["kind"] == "PrometheusRule")
     return rule["spec"]
 
@@ -53,15 +75,23 @@ def test_promtool_check_rules(helm, tmp_path):
     proc = subprocess.run([PROMTOOL, "check", "rules", str(rules)], capture_output=True,
                           text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "SUCCESS: 6 rules found" in proc.stdout, proc.stdout
+    assert "SUCCESS: 7 rules found" in proc.stdout, proc.stdout
 
 
 def test_dashboard_is_importable_json():
     dash = json.loads(DASHBOARD.read_text())
     assert dash["uid"] and dash["title"] and dash["panels"]
     titles = " ".join(p["title"].lower() for p in dash["panels"])
+    exprs = " ".join(e for _title, e in dashboard_queries())
+    for metric in ("registro_refresh_enqueued_total", "registro_refresh_skipped_total",
+                   "registro_refresh_completed_total", "registro_open_records",
+                   "registro_open_records_oldest_age_seconds",
+                   "registro_refresh_scheduler_leader", *OTHER_HALF_METRICS):
+        assert metric in exprs, f"no panel shows {metric}"
     for topic in ("queue depth", "desired vs current", "scaling events", "outcome",
-                  "p50 / p95", "p99 by route", "fallback", "rate-limit", "legacy-system errors"):
+                  "p50 / p95", "p99 by route", "fallback", "rate-limit", "legacy-system errors",
+                  "background refresh", "skipped", "open records", "oldest open record",
+                  "scheduler leaders", "stale answers", "record changes"):
         assert topic in titles, f"no panel about {topic!r}"
     ids = [p["id"] for p in dash["panels"]]
     assert len(ids) == len(set(ids))
@@ -178,7 +208,7 @@ def test_dashboard_and_alerts_against_live_components(helm, cluster, namespace, 
     kubeconfig = cluster.service_account_kubeconfig(namespace, sa)
 
     rules = tmp_path / "rules.yaml"
-    rules.write_text(yaml.safe_dump(rendered_rules(helm)))
+    rules.write_text(yaml.safe_dump(rendered_rules(helm, *STALE_OVERRIDES)))
 
     workdir = tmp_path / "stack"
     workdir.mkdir()
@@ -222,7 +252,10 @@ def test_dashboard_and_alerts_against_live_components(helm, cluster, namespace, 
         worker = stack.start_worker("monitoring", REGISTRO_WORKER_METRICS_PORT=worker_metrics,
                                     REGISTRO_TASK_MAX_RETRIES=0,
                                     REGISTRO_LEGACY_RATE_PER_MINUTE=120,
-                                    REGISTRO_LEGACY_RATE_BURST=1)
+                                    REGISTRO_LEGACY_RATE_BURST=1,
+                                    # the refresh scheduler: a pass every second
+                                    REGISTRO_REFRESH_INTERVAL_S=1,
+                                    REGISTRO_REFRESH_LEASE_TTL_S=3)
         # 3. A burst of lookups (queue > 1 per worker: the pool scales up), one unknown
         #    OS (permanent failure) and one while the legacy system answers 500s.
         numbers = ["3101", "3102", "3103", "3104", "97"]
@@ -243,6 +276,36 @@ def test_dashboard_and_alerts_against_live_components(helm, cluster, namespace, 
         assert int(replicas) > 1, "the operator never scaled the burst up"
         _wait(lambda: all(v == 1.0 for v in prom.targets_up().values())
               and len(prom.targets_up()) == 3, 30, "all three targets up")
+        # 4. RegistroOpenRecordsStale: quiet while every open record is fresh...
+        def stale_alert(state: str) -> bool:
+            res = prom.query(f'ALERTS{{alertname="{STALE_ALERT}",alertstate="{state}"}}')
+            return bool(res["data"]["result"])
+
+        _wait(lambda: prom.query("count_over_time(registro_open_records_oldest_age_seconds"
+                                 "[30s]) >= 5")["data"]["result"], 60,
+              "five samples of the oldest open record's age")
+        assert not stale_alert("pending") and not stale_alert("firing")
+        # ...firing once open records were read hours ago (two are due for a refresh:
+        # default REFRESH_AFTER_S is 6 h; one is not, so it stays old)...
+        now = time.time()
+        due, old = open_numeros(2, start=48000), open_numeros(1, start=48500)
+        # One of them changed in the legacy system since (the demo's admin API, issue 12's
+        # other half): its refresh counts registro_record_changes_total.
+        changed = demo.admin.post(f"/_demo/os/{due[0]}",
+                                  json={"diagnostico": "Rotor trocado (monitoring test)."})
+        assert changed.status_code == 200 or not defined_in_code(
+            "registro_record_changes_total"), changed.text
+        seed_records(db_url, {due[0]: now - 8 * 3600, due[1]: now - 8 * 3600 - 1,
+                              old[0]: now - 3 * 3600})
+        _wait(lambda: stale_alert("firing"), 60, f"{STALE_ALERT} firing")
+        _wait(lambda: all(t is not None and t > now
+                          for t in read_times(db_url, due).values()), 120,
+              "the two due records refreshed")
+        assert stale_alert("firing")  # the one read 3 h ago is still open and old
+        # ...and resolved once that one is read again.
+        seed_records(db_url, {old[0]: time.time()})
+        _wait(lambda: not stale_alert("firing") and not stale_alert("pending"), 60,
+              f"{STALE_ALERT} resolved")
         time.sleep(5)  # a few more scrapes after the last event
 
         names = prom.names()
@@ -260,8 +323,14 @@ def test_dashboard_and_alerts_against_live_components(helm, cluster, namespace, 
                 failures.append(f"{kind} {title!r}: no series for {expr!r}"
                                 + (f" (metrics never exported: {missing})" if missing else ""))
 
+        pending = set()
         for title, expr in dashboard_queries():
+            other = {m for m in OTHER_HALF_METRICS if m in expr and not defined_in_code(m)}
+            if other:
+                pending |= other
+                continue
             check("panel", title, expr.replace("$__rate_interval", "1m"))
+        assert pending <= OTHER_HALF_METRICS
         for group in rendered_rules(helm)["groups"]:
             for rule in group["rules"]:
                 res = prom.query(rule["expr"])  # the full condition must parse

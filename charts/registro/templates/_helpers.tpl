@@ -114,6 +114,8 @@ app.kubernetes.io/component: {{ .component }}
   value: {{ .Values.worker.taskSoftTimeLimitSeconds | quote }}
 - name: REGISTRO_ARTIFACTS_DIR
   value: /tmp/artifacts
+- name: REGISTRO_REFRESH_ENABLED
+  value: {{ .Values.refresh.enabled | quote }}
 {{- end }}
 
 {{/* The Selenium standalone Chromium sidecar (WebDriver on 127.0.0.1:<port> inside the pod).

@@ -144,6 +144,42 @@ export interface components {
             valor_novo: string | null;
         };
         /**
+         * AtualizacaoAutomatica
+         * @description The background refresh of open OS (one scheduler per deployment).
+         */
+        AtualizacaoAutomatica: {
+            /**
+             * Atualizacoes Em Andamento
+             * @description Refreshes queued or running after that pass.
+             */
+            atualizacoes_em_andamento?: number | null;
+            /**
+             * Habilitada
+             * @description REGISTRO_REFRESH_ENABLED of this API.
+             */
+            habilitada: boolean;
+            /**
+             * Idade Mais Antiga Segundos
+             * @description Seconds since the least recently read open OS was read.
+             */
+            idade_mais_antiga_segundos?: number | null;
+            /**
+             * Lider
+             * @description Worker holding the scheduler's lease (absent: none right now).
+             */
+            lider?: string | null;
+            /**
+             * Registros Abertos
+             * @description Stored OS whose status is not closed, at that pass.
+             */
+            registros_abertos?: number | null;
+            /**
+             * Ultima Execucao
+             * @description ISO-8601 UTC time of the leader's last pass (absent: never ran).
+             */
+            ultima_execucao?: string | null;
+        };
+        /**
          * BuscarOSFoundExisting
          * @description The OS is stored: answered from the local database.
          * @example {
@@ -433,6 +469,14 @@ export interface components {
         /**
          * QueueStatus
          * @example {
+         *       "atualizacao_automatica": {
+         *         "atualizacoes_em_andamento": 2,
+         *         "habilitada": true,
+         *         "idade_mais_antiga_segundos": 21700,
+         *         "lider": "celery@registro-worker-0",
+         *         "registros_abertos": 120,
+         *         "ultima_execucao": "2026-11-30T02:00:00+00:00"
+         *       },
          *       "celery_available": true,
          *       "queue_info": {
          *         "active_tasks": 2,
@@ -444,6 +488,8 @@ export interface components {
          *     }
          */
         QueueStatus: {
+            /** @description The background refresh (absent when Redis is unavailable). */
+            atualizacao_automatica?: components["schemas"]["AtualizacaoAutomatica"] | null;
             /** Celery Available */
             celery_available: boolean;
             /**

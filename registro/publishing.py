@@ -1,0 +1,58 @@
+"""Claiming an OS and publishing its one scrape task, for every path that scrapes.
+
+The API (user lookups) and the background refresh (``registro.worker.refresh``) both
+go through here, with the same claim (``registro:claim:<numero_os>``, SET NX) and the
+same task id (``scraping_<numero_os>``): a user lookup and a refresh never scrape the
+same OS twice at once, and whoever comes second gets the task already there.
+
+``priority`` is kombu's Redis priority: 0 is served first, 9 last (the transport keeps
+one list per step, ``registro.queue.PRIORITY_STEPS``, and a worker pops the lists in
+that order). User lookups publish at 0, refreshes at 9.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import redis
+from celery import Celery
+
+from registro import pipeline_state as state
+from registro.queue import TASK_NAME, task_id_for
+from registro.settings import Settings
+
+USER_PRIORITY = 0
+REFRESH_PRIORITY = 9
+
+
+def claim(client: redis.Redis, settings: Settings, numero_os: str) -> str | None:
+    """Take the OS's claim: its token, or None when a lookup or refresh already holds it."""
+    token = secrets.token_hex(16)
+    ttl = state.claim_ttl_s(settings.task_time_limit_s, settings.task_max_retries)
+    return token if state.try_claim(client, numero_os, token, ttl) else None
+
+
+def task_kwargs(numero_os: str, claim_token: str | None, *, refresh: bool) -> dict:
+    """The scrape task's keyword arguments; ``refresh`` only when true, so a user
+    lookup's message is the same as before refreshes existed."""
+    kwargs: dict = {"numero_os": numero_os, "claim_token": claim_token}
+    if refresh:
+        kwargs["refresh"] = True
+    return kwargs
+
+
+def publish_claimed(client: redis.Redis, celery: Celery, numero_os: str, token: str, *,
+                    priority: int, refresh: bool = False) -> str:
+    """Record and publish the task of an OS whose claim ``token`` the caller holds; its
+    task id. On a publishing error the claim is released and the error raised."""
+    task_id = task_id_for(numero_os)
+    celery.AsyncResult(task_id).forget()  # a previous run's result must not show
+    state.clear_failure(client, task_id)
+    state.record_task(client, task_id, numero_os, token, priority=priority, refresh=refresh)
+    try:
+        celery.send_task(TASK_NAME, kwargs=task_kwargs(numero_os, token, refresh=refresh),
+                         task_id=task_id, priority=priority)
+    except Exception:
+        state.release_claim(client, numero_os, token)
+        raise
+    return task_id
