@@ -39,6 +39,7 @@ from registro.local_stack import (
     open_numeros,
     read_times,
     seed_records,
+    wait_until,
 )
 from registro.queue import read_queue_depth
 from registro.settings import Settings
@@ -46,16 +47,6 @@ from registro.worker.celery_app import make_celery
 
 POST = "/api/desenvolvimento/buscar-os-async/{}"
 STATUS = "/api/desenvolvimento/scraping-status/{}"
-
-
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
 
 
 def users_wait(client: httpx.Client, numeros: list[str], timeout: float) -> list[float]:
@@ -127,7 +118,7 @@ def main() -> None:
         warm(client, take(1)[0])
         seed_records(db_url, {n: now - 7200 - i for i, n in enumerate(backlog)})
         wait_until(lambda: read_queue_depth(redis_client).waiting >= 0.8 * args.backlog, 120,
-                   "the scheduler to publish the backlog")
+                   what="the scheduler to publish the backlog")
         submitted = time.time()
         waits = users_wait(client, take(args.users), args.timeout)
         passed = sum(1 for t in read_times(db_url, backlog).values() if t and t > submitted)

@@ -16,9 +16,10 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import psutil
@@ -225,6 +226,23 @@ class Api:
             pass
         self.proc.wait(10)
         self.managed.stop()
+
+
+T = TypeVar("T")
+
+
+def wait_until(predicate: Callable[[], T], timeout: float, interval: float = 0.2,
+               what: str = "condition") -> T:
+    """``predicate()`` until it is truthy, returned; AssertionError after ``timeout``.
+    The one wait of the tests and the benchmarks: a predicate, never a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 def make_workdir() -> Path:

@@ -24,7 +24,7 @@ import yaml
 
 from registro.db import upgrade
 from registro.local_services import free_port, wait_for_port
-from registro.local_stack import open_numeros, read_times, seed_records
+from registro.local_stack import open_numeros, read_times, seed_records, wait_until
 from tests.conftest import require
 from tests.delivery.conftest import CHART, documents, helm_template
 
@@ -145,14 +145,8 @@ class Prometheus:
         self.log.close()
 
 
-def _wait(predicate, timeout: float, what: str, interval: float = 0.3):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}")
+def _wait(predicate, timeout: float, what: str):
+    return wait_until(predicate, timeout, interval=0.3, what=what)
 
 
 def _stop(proc: subprocess.Popen, timeout: float = 30) -> None:
