@@ -134,3 +134,23 @@ def kube_cluster():
 
 
 # --- end of operator block --------------------------------------------------------
+
+
+# --- time per test folder (scripts/fresh-machine-check.sh prints these lines) --------
+
+_folder_seconds: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report):
+    parts = report.nodeid.split("::", 1)[0].split("/")
+    folder = "/".join(parts[:2]) if len(parts) > 2 else parts[0]
+    _folder_seconds[folder] = _folder_seconds.get(folder, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _folder_seconds:
+        return
+    terminalreporter.write_sep("-", "test time per folder (setup + call + teardown, "
+                                    "summed over parallel workers)")
+    for folder, seconds in sorted(_folder_seconds.items(), key=lambda kv: -kv[1]):
+        terminalreporter.write_line(f"[phase] pytest {folder}: {seconds:.0f} s")

@@ -7,6 +7,8 @@ import pytest
 
 from registro.settings import Settings
 
+pytestmark = pytest.mark.fast
+
 
 @pytest.fixture
 def clean_env(monkeypatch, tmp_path):

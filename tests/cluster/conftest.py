@@ -58,6 +58,7 @@ def node_cluster():
         from tests.support.kube import external_cluster
 
         ext = external_cluster(Path(external))
+        release.watch(ext)
         yield ext
         ext.stop()
         return
@@ -71,6 +72,7 @@ def node_cluster():
     kind = "warm" if marker.exists() else "cold (first start with these binaries)"
     t0 = time.monotonic()
     cluster = node.start_node_cluster(bins)
+    release.watch(cluster)
     marker.touch()
     print(f"\n[cluster] {kind} start: {time.monotonic() - t0:.1f} s "
           f"(API server {cluster.timings['apiserver_ready_s']:.1f} s, "

@@ -8,6 +8,8 @@ import pytest
 
 from registro_operator.policy import PolicyState, PoolSpec, decide, raw_recommendation
 
+pytestmark = pytest.mark.fast
+
 SPEC = PoolSpec(min_replicas=1, max_replicas=3, tasks_per_worker=3,
                 scale_up_window_s=0, scale_down_window_s=600)
 

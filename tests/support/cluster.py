@@ -180,6 +180,42 @@ def write_sysctl(key: str, value: str) -> None:
 # --- the pause image, made here ----------------------------------------------------
 
 
+NETNS_DIR = Path("/run/netns")
+
+
+def mount_points(prefix: str = "") -> list[tuple[str, str]]:
+    """``(mount point, fs type)`` of every mount in mount order, hidden ones included:
+    /proc/self/mountinfo lists a mount that another mount covers, /proc/mounts' view
+    of the path does not help unmount it."""
+    found = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        sep = fields.index("-")
+        point = fields[4].replace("\\040", " ")
+        if point == prefix or point.startswith(prefix):
+            found.append((point, fields[sep + 1]))
+    return found
+
+
+def netns_mounts() -> list[str]:
+    """Network namespace files mounted under /run/netns (nsfs), hidden or not."""
+    return [m for m, fs in mount_points(f"{NETNS_DIR}/") if fs == "nsfs"]
+
+
+def own_netns_dir() -> bool:
+    """Make /run/netns a shared mount point of its own, as ``ip netns add`` does the first
+    time it runs, but before any pod's namespace is mounted in it. Done later, by
+    ``ip netns add`` after pods started, the new bind covers their namespace mounts:
+    containerd can then neither unmount nor remove them, and the pods stay Terminating
+    (issue 18; a fresh machine or a reboot). True when this call made the mount."""
+    NETNS_DIR.mkdir(parents=True, exist_ok=True)
+    made = not any(m == str(NETNS_DIR) for m, _ in mount_points(str(NETNS_DIR)))
+    if made:
+        _run("mount", "--bind", str(NETNS_DIR), str(NETNS_DIR))
+    _run("mount", "--make-shared", str(NETNS_DIR))
+    return made
+
+
 def image_archive(dest: Path, tag: str, files: dict[str, str], entrypoint: list[str],
                   user: str = "65535:65535") -> Path:
     """A one-layer docker-archive ``FROM scratch`` holding host ``files`` ({path in image:
@@ -303,6 +339,8 @@ class Guardrails:
     routes: list[str] = field(default_factory=list)
     bridge_created: bool = False
     netns_before: set[str] = field(default_factory=set)
+    netns_dir_binds_before: int = 0  # mounts at /run/netns itself before start
+    netns_dir_mounted: bool = False  # start made /run/netns a mount point; stop undoes it
     sysctl_changed_by_cluster: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
@@ -483,23 +521,37 @@ class NodeCluster(KubeCluster):
                     d.rmdir()
 
     def _unmount_all(self) -> None:
-        me = str(self.workdir)
-        for _ in range(5):
-            mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
-            ours = [m for m in mounts if m.startswith(me) or (
-                m.startswith("/run/netns/") and m.rsplit("/", 1)[1] not in self.guard.netns_before)]
-            if not ours:
+        """Our mounts, newest first. A bind over /run/netns made after pods started (an
+        ``ip netns add`` on a machine where it was no mount point) hides their namespace
+        mounts: it comes off first, then they do (issue 18)."""
+        me, netns = str(self.workdir), str(NETNS_DIR)
+        allowed = self.guard.netns_dir_binds_before + self.guard.netns_dir_mounted
+
+        def state() -> tuple[list[str], int]:
+            points = [m for m, _ in mount_points()]
+            mine = [m for m in points if m.startswith(me) or (
+                m.startswith(netns + "/") and m.rsplit("/", 1)[1] not in self.guard.netns_before)]
+            return mine, points.count(netns) - allowed
+
+        for _ in range(10):
+            mine, extra_binds = state()
+            if not mine and extra_binds <= 0:
                 return
-            for m in sorted(ours, key=len, reverse=True):
-                _run("umount", "-l", m, check=False)
-        raise RuntimeError(f"mounts left: {ours}")
+            for m in reversed(mine):
+                _run("umount", m, check=False)
+            mine, extra_binds = state()
+            if extra_binds > 0 and any(m.startswith(netns + "/") for m in mine):
+                _run("umount", netns, check=False)
+        raise RuntimeError(f"mounts left: {state()[0]}")
 
     def _delete_netns(self) -> None:
-        d = Path("/run/netns")
-        if d.is_dir():
-            for ns in d.iterdir():
+        if NETNS_DIR.is_dir():
+            for ns in NETNS_DIR.iterdir():
                 if ns.name not in self.guard.netns_before:
                     ns.unlink()
+        if self.guard.netns_dir_mounted:  # start made it a mount point: it goes last
+            _run("umount", str(NETNS_DIR))
+            self.guard.netns_dir_mounted = False
 
     def _remove_network(self) -> None:
         # veth ends of dead pods disappear with their namespaces; the bridge is ours.
@@ -571,6 +623,9 @@ def leftovers(workdir: Path | None = None) -> list[str]:
     for ctl in Path("/sys/fs/cgroup").iterdir():
         if (ctl / "kubepods").is_dir():
             found.append(f"cgroup {ctl / 'kubepods'}")
+    hidden_or_not = [m for m in netns_mounts() if Path(m).name.startswith("cni-")]
+    if hidden_or_not:
+        found.append(f"pod network namespace mounts {hidden_or_not}")
     if workdir:
         mounts = Path("/proc/mounts").read_text()
         if str(workdir) in mounts:
@@ -598,6 +653,8 @@ def start_node_cluster(bins: Binaries) -> NodeCluster:
         guard.sysctl_before = sysctl_snapshot()
         netns_dir = Path("/run/netns")
         guard.netns_before = {p.name for p in netns_dir.iterdir()} if netns_dir.is_dir() else set()
+        guard.netns_dir_binds_before = [m for m, _ in mount_points()].count(str(NETNS_DIR))
+        guard.netns_dir_mounted = own_netns_dir()
         if _run("ip", "link", "show", BRIDGE, check=False).returncode == 0:
             raise RuntimeError(f"bridge {BRIDGE} exists: another test cluster is running or "
                                "a previous one was not stopped")

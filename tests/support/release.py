@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 from tests.support import cluster as node
+from tests.support import waits
 from tests.support.kube import kubectl_binary
-from tests.support.waits import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 RELEASE = "registro"
@@ -86,6 +86,47 @@ def storage_stand_in(cluster, count: int = 2) -> None:
             "spec": {"capacity": {"storage": "10Gi"}, "accessModes": ["ReadWriteOnce"],
                      "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "",
                      "hostPath": {"path": str(d), "type": "Directory"}}}))
+
+
+_watched: list = []  # the session's cluster, for the diagnosis of a timed-out wait
+
+
+def watch(cluster) -> None:
+    """Every :func:`wait_until` from now on explains its timeout with this cluster's pods."""
+    _watched[:] = [cluster]
+
+
+def diagnosis(cluster, events: int = 25) -> str:
+    """The pods that are not Ready (every namespace): phase, deletion, each container's
+    state and restarts; then the cluster's latest events."""
+    lines = ["pods not Ready:"]
+    items = json.loads(cluster.kubectl("get", "pods", "-A", "-o", "json").stdout)["items"]
+    for pod in items:
+        meta, status = pod["metadata"], pod.get("status", {})
+        conds = {c["type"]: c["status"] for c in status.get("conditions", [])}
+        if conds.get("Ready") == "True" and not meta.get("deletionTimestamp"):
+            continue
+        if status.get("phase") == "Succeeded":
+            continue
+        gone = f" Terminating since {meta['deletionTimestamp']}" \
+            if meta.get("deletionTimestamp") else ""
+        lines.append(f"  {meta['namespace']}/{meta['name']}: {status.get('phase')}{gone}")
+        for c in status.get("initContainerStatuses", []) + status.get("containerStatuses", []):
+            state = ", ".join(f"{k} {v.get('reason', '')} {v.get('message', '')}".strip()
+                              for k, v in c.get("state", {}).items())
+            lines.append(f"    {c['name']}: ready={c.get('ready')} restarts="
+                         f"{c.get('restartCount', 0)} {state}")
+    out = cluster.kubectl("get", "events", "-A", "--sort-by=.lastTimestamp", check=False).stdout
+    lines.append(f"latest events:\n{chr(10).join(out.splitlines()[-events:])}")
+    return "\n".join(lines)
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.2, what: str = "condition"):
+    """:func:`tests.support.waits.wait_until`, whose timeout also says what the watched
+    cluster's pods were doing."""
+    cluster = _watched[0] if _watched else None
+    return waits.wait_until(predicate, timeout, interval, what,
+                            diagnose=(lambda: diagnosis(cluster)) if cluster else None)
 
 
 def pods(cluster, namespace: str = NAMESPACE, selector: str | None = None) -> list[dict]:

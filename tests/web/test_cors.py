@@ -11,6 +11,8 @@ from fastapi.testclient import TestClient
 from registro.api.main import create_app
 from registro.settings import Settings
 
+pytestmark = pytest.mark.fast
+
 PAGE = "http://127.0.0.1:8002"
 LOOKUP = "/api/desenvolvimento/buscar-os-async/12345"
 

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Rehearse CI on a fresh machine, as closely as a used machine allows, then run
+# `.ci/run` (= `make test`) in a fresh clone and print the time of each phase.
+#
+#   scripts/fresh-machine-check.sh          # cold: build caches moved aside first
+#   scripts/fresh-machine-check.sh --warm   # warm: caches kept
+#
+# Cold moves aside what a new machine lacks: ~/.cache/registro-tools (Kubernetes
+# binaries, Helm, kube-score, image archives), uv's, npm's and Go's caches, and podman's
+# images. Debian packages stay installed (apt's own cache makes reinstalling them cheap
+# anyway). Both modes stop what an earlier test run left (a test cluster's processes,
+# mounts, bridge, routes and rules) and unmount /run/netns if it is a mount point, as it
+# is not on a new machine or after a reboot (issue 18). Run as root, with nothing else
+# testing on the machine. The log is kept in /var/tmp/registro-rehearsal-*.log.
+set -euo pipefail
+mode=cold
+[ "${1:-}" = --warm ] && mode=warm
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+stamp="$(date +%Y%m%d-%H%M%S)"
+log="/var/tmp/registro-rehearsal-$stamp.log"
+clone="/var/tmp/registro-fresh-$stamp"
+aside="/var/tmp/registro-aside-$stamp"
+say() { echo "[rehearsal] $*"; }
+
+say "stopping what earlier runs left"
+for pid in $(pgrep -f '/var/tmp/rgc-' || true); do kill -9 "$pid" 2>/dev/null || true; done
+awk '$2 ~ "^/var/tmp/rgc-" {print $2}' /proc/mounts | sort -r | xargs -r -n1 umount -l
+ip link delete registro0 2>/dev/null || true
+ip route del blackhole 10.251.0.0/24 2>/dev/null || true
+for bin in iptables ip6tables; do
+  for table in filter mangle; do
+    "$bin" -w -t "$table" -S FORWARD 2>/dev/null | grep registro-test-guardrail \
+      | sed 's/^-A /-D /' | while read -r rule; do eval "$bin -w -t $table $rule"; done
+  done
+done
+others=$(pgrep -a -f 'redis-server|postgres|prometheus|chromedriver|celery|uvicorn|kube-apiserver' \
+         | grep -v pgrep || true)
+[ -z "$others" ] || { say "still running (not stopped, may slow the run):"; echo "$others"; }
+
+if findmnt -n /run/netns >/dev/null 2>&1; then
+  say "unmounting /run/netns (a new machine has no mount there)"
+  grep ' nsfs ' /proc/self/mountinfo | awk '$5 ~ "^/run/netns/" {print $5}' \
+    | xargs -r -n1 umount -l 2>/dev/null || true
+  while findmnt -n /run/netns >/dev/null 2>&1; do umount -l /run/netns; done
+fi
+
+if [ "$mode" = cold ]; then
+  say "moving build caches aside to $aside"
+  mkdir -p "$aside"
+  gomod="$(go env GOMODCACHE 2>/dev/null || true)"; gobuild="$(go env GOCACHE 2>/dev/null || true)"
+  for d in "$HOME/.cache/registro-tools" "$HOME/.cache/uv" "$HOME/.npm" "$gomod" "$gobuild"; do
+    [ -n "$d" ] && [ -e "$d" ] && mv "$d" "$aside/$(echo "$d" | tr / _)"
+  done
+  command -v podman >/dev/null && podman rmi -a -f >/dev/null 2>&1 || true
+fi
+
+say "fresh clone of $(git -C "$repo" rev-parse --short HEAD) in $clone ($mode run)"
+git clone -q "$repo" "$clone"
+start=$(date +%s)
+set +e
+(cd "$clone" && CI=true bash .ci/run) 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+total=$(( $(date +%s) - start ))
+
+echo
+say "phases ($mode run):"
+grep -E '^\[phase\]' "$log" || true
+sed -n '/slowest [0-9]* durations/,/^$/p' "$log" | head -n 20
+grep -E '^(=+ .*(passed|failed).* =+|[0-9]+ passed.*)$' "$log" | tail -n 2 || true
+say ".ci/run exit $rc, $(( total / 60 )) min $(( total % 60 )) s; log: $log"
+rm -rf "$clone"
+[ "$mode" = cold ] && rm -rf "$aside"
+exit "$rc"

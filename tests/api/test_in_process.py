@@ -1,0 +1,87 @@
+"""The three endpoints in-process (the app over httpx's ASGI transport, no server) against
+a real Redis and a real SQLite file: the edit loop's tier (``make test-fast``). The live
+server, worker and fuzzer tests beside this file cover the same routes end to end.
+
+A worker is "online" here because its heartbeat is in Redis, written by the same
+``pipeline_state.heartbeat`` a worker calls: the lookup then takes the queue path and the
+task stays queued (nothing consumes it)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+import redis
+
+from registro import pipeline_state as state
+from registro.api.main import create_app
+from registro.db import session_scope
+from registro.legacy_demo.data import expected_record
+from registro.records import save_scraped
+from registro.settings import Settings
+
+pytestmark = pytest.mark.fast
+
+BASE = "/api/desenvolvimento"
+KEY = "in-process-key"
+STORED, NEW = "4101", "4102"
+
+
+@pytest.fixture
+def call(redis_url, sqlite_url):
+    """``call(method, path)`` on a fresh app; one worker heartbeat in Redis."""
+    with session_scope(sqlite_url) as session:
+        save_scraped(session, expected_record(STORED))
+    client = redis.Redis.from_url(redis_url)
+    state.heartbeat(client, "in-process@test", 1, 30, [])
+    settings = Settings(api_keys=KEY, redis_url=redis_url, database_url=sqlite_url,
+                        fallback_max_browsers=0)
+    app = create_app(settings)
+    loop = asyncio.new_event_loop()  # one loop: the app's Redis clients belong to it
+    lifespan = app.router.lifespan_context(app)
+    loop.run_until_complete(lifespan.__aenter__())
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app")
+
+    def call_(method: str, path: str, key: str | None = KEY) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return loop.run_until_complete(http.request(method, path, headers=headers))
+
+    yield call_
+    loop.run_until_complete(http.aclose())
+    loop.run_until_complete(lifespan.__aexit__(None, None, None))
+    loop.close()
+    client.close()
+
+
+def test_stored_os_is_found_existing_with_its_freshness(call):
+    answer = call("POST", f"{BASE}/buscar-os-async/{STORED}")
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["status"] == "found_existing"
+    assert body["data"]["numero_os"] == STORED
+    assert body["lido_em"] and body["desatualizado"] is False
+
+
+def test_new_os_is_queued_and_pending_then_counted_by_queue_status(call):
+    answer = call("POST", f"{BASE}/buscar-os-async/{NEW}")
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["status"], body["task_id"]) == ("queued", f"scraping_{NEW}")
+    status = call("GET", f"{BASE}/scraping-status/{body['task_id']}").json()
+    assert status["status"] == "PENDING"
+    queue = call("GET", f"{BASE}/queue-status").json()
+    assert queue["celery_available"] is True
+    assert queue["queue_info"]["workers_online"] == 1
+    assert queue["queue_info"]["total_queue"] >= 1
+
+
+@pytest.mark.parametrize("path", ["buscar-os-async/12ab", "buscar-os-async/1234567890123"])
+def test_bad_os_numbers_are_refused_at_the_edge(call, path):
+    assert call("POST", f"{BASE}/{path}").status_code == 422
+
+
+def test_no_key_no_answer(call):
+    answer = call("POST", f"{BASE}/buscar-os-async/{STORED}", key=None)
+    assert answer.status_code == 401
+    assert answer.headers["www-authenticate"] == "Bearer"
