@@ -17,12 +17,13 @@ CLUSTER_PACKAGES := runc iptables conntrack iproute2 containernetworking-plugins
 IMAGE_PACKAGES := podman buildah fuse-overlayfs runc mmdebstrap uidmap conmon catatonit
 TEST_PACKAGES := $(RUN_PACKAGES) postgresql prometheus prometheus-redis-exporter wrk openssl $(CLUSTER_PACKAGES) $(IMAGE_PACKAGES)
 
-.PHONY: help run test venv system-deps-run system-deps-test lint clean helm-tool k8s-manifests k8s-tools \
+.PHONY: help run test test-fast venv system-deps-run system-deps-test lint clean helm-tool k8s-manifests k8s-tools \
 	kube-score-tool images node-check web web-deps web-test web-types
 
 help:
 	@echo "make run    - start Registro locally (Redis, demo legacy system, worker, API)"
 	@echo "make test   - install what the tests need and run them"
+	@echo "make test-fast - lint, types and the in-process tests (the edit loop, < 2 min)"
 	@echo "make web    - build the web client and the demo page (npm ci from web/package-lock.json)"
 
 system-deps-run:
@@ -41,11 +42,28 @@ $(VENV)/.synced: pyproject.toml uv.lock
 run: system-deps-run venv web
 	$(BIN)/registro up
 
-test: system-deps-test venv helm-tool k8s-tools kube-score-tool images web
-	$(BIN)/ruff check .
-	scripts/typecheck.sh
-	cd web && npm test && npm run check:package
-	$(BIN)/pytest
+# Each phase prints "[phase] NAME: N s" (scripts/fresh-machine-check.sh collects them).
+# pytest runs on PYTEST_WORKERS processes (pytest-xdist): each test module on one worker
+# with its own stack, the real-pods cluster (tests/cluster) as one group on one worker.
+PYTEST_WORKERS ?= 3
+PYTEST_ARGS ?=
+test:
+	@scripts/phase.sh packages $(MAKE) -s system-deps-test
+	@scripts/phase.sh python $(MAKE) -s venv
+	@scripts/phase.sh tools $(MAKE) -s helm-tool k8s-tools kube-score-tool
+	@scripts/phase.sh images $(MAKE) -s images
+	@scripts/phase.sh web $(MAKE) -s web
+	@scripts/phase.sh lint-and-types $(MAKE) -s lint
+	@scripts/phase.sh web-tests bash -c 'cd web && npm test && npm run check:package'
+	@scripts/phase.sh pytest $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup \
+	  --durations=15 $(PYTEST_ARGS)
+
+# The edit loop (under 2 minutes): ruff, mypy, and the in-process tier (pytest -m fast:
+# the API over its ASGI transport against a real Redis, settings, the scaling policy).
+test-fast: venv
+	@scripts/install-system-deps.sh redis-server
+	@scripts/phase.sh lint-and-types $(MAKE) -s lint
+	@scripts/phase.sh pytest-fast $(BIN)/pytest -m fast -q $(PYTEST_ARGS)
 
 # etcd, kube-apiserver and kubectl (operator tests' control plane; operator/README.md) and
 # the one-node cluster's kube-controller-manager, kube-scheduler, kubelet, kube-proxy,
