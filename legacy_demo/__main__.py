@@ -1,4 +1,4 @@
-"""``python -m registro.legacy_demo --port 8080``: serve the demo legacy ERP.
+"""``python -m registro.legacy_demo --port 8080 [--site portal]``: serve a demo legacy site.
 
 Flags override ``REGISTRO_DEMO_*`` environment variables. The admin token (for the
 ``/_demo`` API) is printed on stderr when it was not configured.
@@ -12,6 +12,7 @@ import sys
 
 from registro.legacy_demo.app import serve
 from registro.legacy_demo.config import DemoConfig
+from registro.legacy_demo.sites import DEFAULT_SITE, SITES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -19,6 +20,8 @@ def _parser() -> argparse.ArgumentParser:
                                 description="Serve the demo legacy ERP that Registro scrapes.")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--site", choices=SITES, default=DEFAULT_SITE,
+                   help="which demo site: sgo (default) or portal (the second site)")
     p.add_argument("--render-delay-ms", type=int, help="delay before the OS page shows values")
     p.add_argument("--latency-ms", type=int, help="added delay on every request")
     p.add_argument("--error-rate", type=float, help="fraction of requests answered with 500")
@@ -37,12 +40,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = vars(_parser().parse_args(argv))
-    host, port = args.pop("host"), args.pop("port")
+    host, port, site = args.pop("host"), args.pop("port"), args.pop("site")
     config = DemoConfig(**{k: v for k, v in args.items() if v is not None})
     if "REGISTRO_DEMO_ADMIN_TOKEN" not in os.environ:
         print(f"demo admin token: {config.admin_token.get_secret_value()}", file=sys.stderr)
-    print(f"demo legacy ERP on http://{host}:{port}/ (login {config.username})", file=sys.stderr)
-    serve(host, port, config)
+    print(f"demo legacy site {site} on http://{host}:{port}/ (login {config.username})",
+          file=sys.stderr)
+    serve(host, port, config, site)
 
 
 if __name__ == "__main__":

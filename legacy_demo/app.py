@@ -59,6 +59,7 @@ class DemoState:
     rng: random.Random = field(init=False)
     # numero -> field -> value as the page shows it: the OS as changed over time
     overrides: dict[str, dict[str, str]] = field(default_factory=dict)
+    cookie: str = SESSION_COOKIE  # the session cookie's name (each demo site has its own)
 
     def __post_init__(self) -> None:
         self.reset()
@@ -83,7 +84,7 @@ class DemoState:
 
     def session_for(self, request: Request) -> tuple[_Session | None, bool]:
         """(session, expired): the request's live session, counting this request."""
-        token = request.cookies.get(SESSION_COOKIE, "")
+        token = request.cookies.get(self.cookie, "")
         sess = self.sessions.get(token)
         if sess is None:
             return None, token in self.expired_tokens
@@ -391,9 +392,12 @@ def create_app(config: DemoConfig | None = None) -> FastAPI:
     return app
 
 
-def serve(host: str, port: int, config: DemoConfig) -> None:
-    """Serve the demo in the foreground until interrupted."""
+def serve(host: str, port: int, config: DemoConfig, site: str = "sgo") -> None:
+    """Serve a demo site (``registro.legacy_demo.sites.SITES``) in the foreground until
+    interrupted."""
     import uvicorn
 
-    uvicorn.run(create_app(config), host=host, port=port, log_level="warning",
+    from registro.legacy_demo.sites import create_site_app
+
+    uvicorn.run(create_site_app(site, config), host=host, port=port, log_level="warning",
                 proxy_headers=False)

@@ -169,16 +169,22 @@ def demo(
     port: int = typer.Option(8080, help="Port to listen on."),
     render_delay_ms: int = typer.Option(None, help="Delay before the OS page shows values."),
     latency_ms: int = typer.Option(None, help="Added delay on every request."),
+    site: str = typer.Option("sgo", help="sgo: the default demo (profile demo.yaml); portal: "
+                             "the second demo site (profile portal.yaml)."),
 ) -> None:
     """Serve the demo legacy system (the site Registro scrapes by default)."""
     from registro.legacy_demo import DemoConfig, serve
+    from registro.legacy_demo.sites import SITES
 
+    if site not in SITES:
+        _print_error(f"unknown demo site {site!r}; known: {', '.join(SITES)}")
+        raise typer.Exit(2)
     options: dict[str, Any] = {"render_delay_ms": render_delay_ms, "latency_ms": latency_ms}
     config = DemoConfig(**{k: v for k, v in options.items() if v is not None})
     if "REGISTRO_DEMO_ADMIN_TOKEN" not in os.environ:
         stderr.print(f"demo admin token: {config.admin_token.get_secret_value()}")
-    stderr.print(f"demo legacy system on http://{host}:{port}/ (login {config.username})")
-    serve(host, port, config)
+    stderr.print(f"demo legacy system {site} on http://{host}:{port}/ (login {config.username})")
+    serve(host, port, config, site)
 
 
 @db_app.command("upgrade")

@@ -283,14 +283,16 @@ def venv_bin(name: str) -> str:
 
 DEMO_SERVE = ("import sys; from registro.legacy_demo.app import serve; "
               "from registro.legacy_demo.config import DemoConfig; "
-              "serve('127.0.0.1', int(sys.argv[1]), DemoConfig())")
+              "serve('127.0.0.1', int(sys.argv[1]), DemoConfig(), sys.argv[2])")
 
 
 def start_demo(port: int | None = None, *, env: dict[str, str] | None = None,
-               log_path: Path | None = None, timeout: float = 90.0) -> ManagedProcess:
-    """The demo legacy system (configured by ``REGISTRO_DEMO_*`` in ``env``)."""
+               log_path: Path | None = None, timeout: float = 90.0,
+               site: str = "sgo") -> ManagedProcess:
+    """A demo legacy site (configured by ``REGISTRO_DEMO_*`` in ``env``): ``sgo``, the
+    default, or ``portal`` (``registro.legacy_demo.sites``)."""
     port = port or free_port()
-    managed = spawn("demo", [sys.executable, "-c", DEMO_SERVE, str(port)], env=env,
+    managed = spawn("demo", [sys.executable, "-c", DEMO_SERVE, str(port), site], env=env,
                     log_path=log_path, port=port, url=f"http://127.0.0.1:{port}")
     try:
         wait_for_port(port, timeout=timeout, proc=managed.proc)

@@ -30,13 +30,15 @@ from registro import pipeline_state as state
 
 
 class Demo:
-    """The demo legacy system in a subprocess, with its admin API (faults, stats)."""
+    """A demo legacy site in a subprocess (``site``: sgo or portal), with its admin API
+    (faults, stats)."""
 
-    def __init__(self, workdir: Path, **config: object) -> None:
+    def __init__(self, workdir: Path, site: str = "sgo", **config: object) -> None:
         self.token = secrets.token_urlsafe(24)
         env = {**os.environ, "REGISTRO_DEMO_ADMIN_TOKEN": self.token,
                **{f"REGISTRO_DEMO_{k.upper()}": str(v) for k, v in config.items()}}
-        self.managed = local_services.start_demo(env=env, log_path=workdir / "demo.log")
+        self.managed = local_services.start_demo(env=env, log_path=workdir / "demo.log",
+                                                 site=site)
         self.proc = self.managed.proc
         self.port, self.url = self.managed.port, self.managed.url
         self.admin = httpx.Client(base_url=self.url, timeout=10,

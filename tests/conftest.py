@@ -112,6 +112,22 @@ def demo(demo_site):
     return demo_site
 
 
+@pytest.fixture(scope="session")
+def portal_site():
+    """The second demo site, "Portal OS" (legacy_demo/portal/), for the whole session."""
+    from tests.support.demo import running_demo
+
+    with running_demo(site="portal") as server:
+        yield server
+
+
+@pytest.fixture
+def portal(portal_site):
+    """The session's portal with faults, counters and OS changes reset before the test."""
+    portal_site.reset()
+    return portal_site
+
+
 # --- operator (issue 4): a real Kubernetes API server -------------------------------
 # etcd + kube-apiserver built by scripts/build-k8s.sh (make k8s-tools), started on
 # loopback for the session; or the cluster of $KUBECONFIG when it points at a file.

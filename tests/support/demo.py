@@ -1,4 +1,5 @@
-"""Run the demo legacy ERP for tests and benchmarks: ``with running_demo(**faults) as demo``.
+"""Run a demo legacy site for tests and benchmarks: ``with running_demo(**faults) as demo``
+(the first demo), ``running_demo(site="portal")`` (the second; ``registro.legacy_demo.sites``).
 
 The server runs in a background thread of this process (uvicorn on a free loopback
 port); faults and counters are driven through its real admin HTTP API.
@@ -18,7 +19,8 @@ from typing import Any
 import httpx
 import uvicorn
 
-from registro.legacy_demo import DemoConfig, create_app
+from registro.legacy_demo import DemoConfig
+from registro.legacy_demo.sites import create_site_app
 
 
 @dataclass
@@ -61,8 +63,9 @@ class DemoServer:
 
 
 @contextlib.contextmanager
-def running_demo(*, render_delay_ms: int = 50, **faults: Any) -> Iterator[DemoServer]:
-    """Start the demo on 127.0.0.1:<free port> with these initial faults; stop it after."""
+def running_demo(*, site: str = "sgo", render_delay_ms: int = 50,
+                 **faults: Any) -> Iterator[DemoServer]:
+    """Start a demo site on 127.0.0.1:<free port> with these initial faults; stop it after."""
     config = DemoConfig(
         admin_token=secrets.token_urlsafe(24),
         render_delay_ms=render_delay_ms,
@@ -73,11 +76,11 @@ def running_demo(*, render_delay_ms: int = 50, **faults: Any) -> Iterator[DemoSe
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(
-        create_app(config), log_level="warning", lifespan="off", proxy_headers=False,
+        create_site_app(site, config), log_level="warning", lifespan="off", proxy_headers=False,
         timeout_graceful_shutdown=2,
     ))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
-                              name=f"demo-legacy-{port}", daemon=True)
+                              name=f"demo-{site}-{port}", daemon=True)
     thread.start()
     try:
         deadline = time.monotonic() + 15
