@@ -470,7 +470,7 @@ def _validation_issues(exc: ValidationError, data: Any) -> list[Issue]:
     return [Issue(path, " or ".join(dict.fromkeys(msgs))) for path, msgs in merged.items()]
 
 
-def _located(issue: Issue, root: yaml.Node | None) -> Issue:
+def locate(issue: Issue, root: yaml.Node | None) -> Issue:
     if issue.line is not None:
         return issue
     at = yaml_source.position(root, issue.path)
@@ -494,7 +494,7 @@ def parse_profile(data: Any, source: str = "<profile>",
     if profile is not None:
         issues += profile_issues(profile)
     if issues or profile is None:
-        located = sorted((_located(i, root) for i in issues),
+        located = sorted((locate(i, root) for i in issues),
                          key=lambda i: (i.line or 0, i.column or 0))
         raise ProfileError("\n".join([f"invalid site profile {source}:",
                                       *("  " + i.render(source) for i in located)]), located)

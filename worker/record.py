@@ -27,6 +27,11 @@ class RecordBuilder:
         self.chains = {k: parser_chain(k, spec) for k, spec in specs.items()}
         self.types = {k: field_type(k) for k in specs}
 
+    def value(self, key: str, text: str | None) -> Any:
+        """One field's value from its text; raises the parser's error."""
+        return lossless(parsers.run_chain(text, self.chains[key], self.empty_markers),
+                        self.types[key])
+
     def build(self, raw: dict[str, str | None], numero_os: str,
               trace: Trace | None = None) -> ScrapedOS:
         trace = trace if trace is not None else Trace()
@@ -34,8 +39,7 @@ class RecordBuilder:
         for key, text in raw.items():
             section, name = key.split(".")
             try:
-                value = lossless(parsers.run_chain(text, self.chains[key], self.empty_markers),
-                                 self.types[key])
+                value = self.value(key, text)
             except (parsers.ParseError, ValueError, TypeError) as exc:
                 trace.problems[key] = str(exc)
                 continue
