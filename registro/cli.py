@@ -46,6 +46,7 @@ EXIT_TRANSIENT = 6
 app = typer.Typer(
     name="registro", no_args_is_help=True, add_completion=False,
     help="Registro: look up service orders (OS) in a legacy web system and store them.",
+    pretty_exceptions_show_locals=False,  # a traceback must not print a password
 )
 db_app = typer.Typer(no_args_is_help=True, help="Database schema (Alembic migrations).")
 app.add_typer(db_app, name="db")

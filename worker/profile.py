@@ -462,8 +462,9 @@ def _validation_issues(exc: ValidationError, data: Any) -> list[Issue]:
         loc = tuple(err["loc"])
         path = loc if err["type"] == "missing" else _existing(data, loc)
         msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
+        if err["type"] == "extra_forbidden":  # point at the key, not its value
             msg += f" (expected one of: {', '.join(_expected_keys(loc[:-1]))})"
+            path = (*path, KEY)
         elif err["type"] == "missing":
             msg += f" (a key {loc[-1]!r})"
         merged.setdefault(path, []).append(msg)

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -206,7 +207,7 @@ def check_settings(settings: Settings, profile_path: Path, *, url: str | None,
     if username:
         update["legacy_username"] = username
     if password is not None:
-        update["legacy_password"] = password
+        update["legacy_password"] = SecretStr(password)
     return settings.model_copy(update=update)
 
 
