@@ -137,8 +137,8 @@ SCHEMA_CHANGES: tuple[SchemaChange, ...] = (
     SchemaChange(
         2, "equipamento.tensao_v",
         "became text: the plate's voltages as listed ('220/380'), no longer an int (the "
-        "first voltage). Its default parser is `voltages`; a chain ending in `int` must "
-        "end in `voltages` or be dropped",
+        "first voltage). Its default parser is `voltages`: a chain ending in `int` must "
+        "become `[voltages]` or be dropped",
     ),
 )
 
