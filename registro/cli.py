@@ -3,6 +3,8 @@
     registro scrape 12345          scrape one OS, print its record as JSON, store it
     registro demo --port 8080      serve the demo legacy system on its own
     registro db upgrade            apply the database migrations
+    registro profile lint P.yaml   validate a site profile (no browser)
+    registro profile check P.yaml --os 1 --os 2   read OS with it, field by field
 
 ``app`` is a module-level Typer: other parts add their subcommands to it
 (``registro up``/``worker``/``api`` come from ``registro.devstack.register``).
@@ -22,7 +24,8 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -43,9 +46,13 @@ EXIT_TRANSIENT = 6
 app = typer.Typer(
     name="registro", no_args_is_help=True, add_completion=False,
     help="Registro: look up service orders (OS) in a legacy web system and store them.",
+    pretty_exceptions_show_locals=False,  # a traceback must not print a password
 )
 db_app = typer.Typer(no_args_is_help=True, help="Database schema (Alembic migrations).")
 app.add_typer(db_app, name="db")
+profile_app = typer.Typer(no_args_is_help=True, help="Site profiles: validate one (lint) and "
+                          "try it on the live site, field by field (check).")
+app.add_typer(profile_app, name="profile")
 
 stderr = Console(stderr=True)
 
@@ -195,6 +202,69 @@ def db_upgrade() -> None:
     settings = get_settings()
     upgrade(settings.database_url)
     stderr.print(f"database at head: {escape(_safe_url(settings))}")
+
+
+ProfileArg = Annotated[Path, typer.Argument(help="The site profile (YAML).")]
+
+
+@profile_app.command("lint")
+def profile_lint(profile: ProfileArg) -> None:
+    """Validate a site profile without a browser: YAML, the profile format, each parser
+    chain against its field's type; notes of schema changes newer than the profile.
+    Every error names file:line:column. Exit 1 on errors."""
+    from registro.worker.profile_check import lint, lint_text
+
+    report = lint(profile)
+    typer.echo(lint_text(report))
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@profile_app.command("check")
+def profile_check(
+    profile: ProfileArg,
+    numeros: Annotated[list[str], typer.Option("--os", help="OS number; repeat for several.")],
+    url: str | None = typer.Option(None, help="Base URL of the site. Default: "
+                                   "REGISTRO_LEGACY_URL, else the profile's base_url."),
+    username: str | None = typer.Option(None, help="Default: REGISTRO_LEGACY_USERNAME."),
+    password_env: str | None = typer.Option(
+        None, metavar="VAR", help="Environment variable holding the password. Default: "
+        "REGISTRO_LEGACY_PASSWORD (as the settings read it)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+    evidence: Annotated[Path | None, typer.Option(
+        metavar="DIR", help="Per failed OS: DIR/<os>/ with screenshot.png, page.html, "
+        "steps.json, meta.json.")] = None,
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log each step on stderr."),
+) -> None:
+    """Read each OS from the live site with the profile, as a worker does (one login,
+    one browser session): per field its value or why it is empty, the locator that
+    matched, each step's time, the classification of a failure. Exit 0 only when every
+    required field of every OS was read; 1 otherwise; 2 on bad usage."""
+    _setup_logging(verbose)
+    from registro.worker import profile_check as pc
+    from registro.worker.profile import ProfileError
+
+    bad = [n for n in numeros if not NUMERO_OS_RE.match(n.strip())]
+    if bad:
+        _print_error(f"invalid OS number(s) {bad}: 1 to 12 digits")
+        raise typer.Exit(2)
+    password = None
+    if password_env is not None:
+        if password_env not in os.environ:
+            _print_error(f"environment variable {password_env} (--password-env) is not set")
+            raise typer.Exit(2)
+        password = os.environ[password_env]
+    settings = pc.check_settings(get_settings(), profile, url=url, username=username,
+                                 password=password)
+    try:
+        report = pc.check(profile, [n.strip() for n in numeros], settings, evidence)
+    except ProfileError as exc:
+        _print_error(str(exc))
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(pc.check_json(report))
+    else:
+        pc.print_check(report, Console(width=None if sys.stdout.isatty() else 200))
+    raise typer.Exit(0 if report.ok else 1)
 
 
 def _safe_url(settings: Settings) -> str:

@@ -7,6 +7,7 @@ Field names are Portuguese, as the legacy systems and the users call them.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -117,3 +118,34 @@ SECTIONS: dict[str, type[_Record]] = {
 ALL_FIELDS: tuple[str, ...] = tuple(
     f"{section}.{name}" for section, model in SECTIONS.items() for name in model.model_fields
 )
+
+
+# --- schema versions -------------------------------------------------------------------
+# A site profile names the version it was written for (``schema_version``; none: 1).
+# Every change of a field's type or meaning bumps the version and gets a line here;
+# ``registro profile lint`` shows the notes newer than a profile's version.
+
+
+@dataclass(frozen=True)
+class SchemaChange:
+    version: int  # the first version with the change
+    field: str  # "section.name"
+    note: str
+
+
+SCHEMA_CHANGES: tuple[SchemaChange, ...] = (
+    SchemaChange(
+        2, "equipamento.tensao_v",
+        "became text: the plate's voltages as listed ('220/380'), no longer an int (the "
+        "first voltage). Its default parser is `voltages`: a chain ending in `int` must "
+        "become `[voltages]` or be dropped",
+    ),
+)
+
+SCHEMA_VERSION: int = max((c.version for c in SCHEMA_CHANGES), default=1)
+
+
+def changes_since(version: int) -> list[SchemaChange]:
+    """The changes a profile written for ``version`` has not seen, oldest first."""
+    return sorted((c for c in SCHEMA_CHANGES if c.version > version),
+                  key=lambda c: (c.version, c.field))

@@ -20,6 +20,7 @@ from registro.worker.page import Named, Page
 from registro.worker.profile import Block, Condition, SiteProfile, Step
 from registro.worker.session import BrowserSession
 from registro.worker.steps import StepRunner
+from registro.worker.trace import FieldRead, Trace
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +118,9 @@ class SiteFlow:
             raise self.stop(outcome, what)
 
     # --- extraction ---------------------------------------------------------------------
-    def read_block(self, block: Block, numero_os: str) -> RawFields:
-        """The texts of a block's fields (``None``: absent and optional)."""
+    def read_block(self, block: Block, numero_os: str, trace: Trace | None = None) -> RawFields:
+        """The texts of a block's fields (``None``: absent and optional); ``trace`` gets
+        the page's answer for each field, also when the block fails."""
         self.session.to_top()
         in_page = all(step.in_page for step in block.before)
         if not in_page:
@@ -136,6 +138,10 @@ class SiteFlow:
                           "join": spec.join, "below": spec.below})
         before = [self.steps.op(step, numero_os) for step in block.before] if in_page else []
         found = self._wait_and_extract(block, specs, before)
+        if trace is not None:
+            trace.read.update({k: FieldRead(True, v or "", ("value",)) for k, v in values.items()})
+            trace.read.update({k: FieldRead(r["found"], r["text"], tuple(r.get("matched", ())),
+                                            tuple(r["missing"])) for k, r in found.items()})
         missing = {k: r["missing"] for k, r in found.items()
                    if not r["found"] and not block.fields[k].optional}
         if missing:

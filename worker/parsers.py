@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import types
+import typing
 import unicodedata
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
@@ -168,6 +170,15 @@ def map_parser(mapping: dict[str, Any]) -> Callable[[Any], Any]:
         return mapping.get(str(value), value)
 
     return parse
+
+
+def output_type(parser: Callable[[Any], Any]) -> type | None:
+    """What a parser yields, read from its return annotation (``None``: anything)."""
+    ret = typing.get_type_hints(parser).get("return")
+    if isinstance(ret, types.UnionType) or typing.get_origin(ret) is typing.Union:
+        kinds = [a for a in typing.get_args(ret) if a is not type(None)]
+        ret = kinds[0] if len(kinds) == 1 else None
+    return ret if isinstance(ret, type) and ret is not Any else None
 
 
 def run_chain(

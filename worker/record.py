@@ -10,30 +10,53 @@ from pydantic import ValidationError
 from registro.errors import PermanentScrapeError, Reason
 from registro.schemas import SECTIONS, ScrapedOS
 from registro.worker import parsers
-from registro.worker.profile import SiteProfile, parser_chain
+from registro.worker.profile import LOSSLESS, SiteProfile, field_type, parser_chain
+from registro.worker.trace import Trace
+
+
+def lossless(value: Any, want: Any) -> Any:
+    """A value the schema would refuse that converts without loss (``LOSSLESS``), e.g.
+    the int 380 from a ``map`` for a text field, converted; anything else as it is."""
+    return want(value) if (type(value), want) in LOSSLESS else value
 
 
 class RecordBuilder:
     def __init__(self, profile: SiteProfile):
         self.empty_markers = tuple(profile.empty_markers)
-        self.chains = {k: parser_chain(k, spec) for k, spec in profile.field_specs().items()}
+        specs = profile.field_specs()
+        self.chains = {k: parser_chain(k, spec) for k, spec in specs.items()}
+        self.types = {k: field_type(k) for k in specs}
 
-    def build(self, raw: dict[str, str | None], numero_os: str) -> ScrapedOS:
+    def value(self, key: str, text: str | None) -> Any:
+        """One field's value from its text; raises the parser's error."""
+        return lossless(parsers.run_chain(text, self.chains[key], self.empty_markers),
+                        self.types[key])
+
+    def build(self, raw: dict[str, str | None], numero_os: str,
+              trace: Trace | None = None) -> ScrapedOS:
+        trace = trace if trace is not None else Trace()
         data: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
-        problems = []
         for key, text in raw.items():
             section, name = key.split(".")
             try:
-                data[section][name] = parsers.run_chain(text, self.chains[key],
-                                                        self.empty_markers)
+                value = self.value(key, text)
             except (parsers.ParseError, ValueError, TypeError) as exc:
-                problems.append(f"{key}: {exc}")
-        if problems:
-            raise PermanentScrapeError(Reason.INVALID_DATA,
-                                       f"OS {numero_os}: " + "; ".join(problems))
+                trace.problems[key] = str(exc)
+                continue
+            data[section][name] = trace.values[key] = value
+        if trace.problems:
+            raise self._invalid(numero_os, trace.problems)
         try:
             return ScrapedOS.model_validate(data)
         except ValidationError as exc:
-            detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                               for e in exc.errors())
-            raise PermanentScrapeError(Reason.INVALID_DATA, f"OS {numero_os}: {detail}") from None
+            for err in exc.errors():
+                key = ".".join(str(p) for p in err["loc"][:2])
+                trace.problems[key] = "; ".join(filter(None, (trace.problems.get(key),
+                                                               err["msg"])))
+            raise self._invalid(numero_os, trace.problems) from None
+
+    @staticmethod
+    def _invalid(numero_os: str, problems: dict[str, str]) -> PermanentScrapeError:
+        return PermanentScrapeError(
+            Reason.INVALID_DATA,
+            f"OS {numero_os}: " + "; ".join(f"{k}: {m}" for k, m in problems.items()))

@@ -49,6 +49,7 @@ from registro.worker.page import short
 from registro.worker.profile import SiteProfile, load_profile
 from registro.worker.record import RecordBuilder
 from registro.worker.session import BrowserSession
+from registro.worker.trace import Trace
 
 log = logging.getLogger(__name__)
 
@@ -108,16 +109,22 @@ class Scraper:
         return self.session.take_counts()
 
     # --- the scrape --------------------------------------------------------
-    def scrape(self, numero_os: str, progress: Progress | None = None) -> ScrapedOS:
+    def scrape(self, numero_os: str, progress: Progress | None = None,
+               trace: Trace | None = None) -> ScrapedOS:
+        """``trace`` (``registro profile check``) gets each step's time and each field's
+        reading; on a failure also the page's URL and title."""
         numero_os = str(numero_os).strip()
         if not NUMERO_OS_RE.match(numero_os):
             raise ValueError(f"invalid OS number {numero_os!r}: 1 to 12 digits")
         progress = progress or _noop
+        traced = trace is not None
+        trace = trace if trace is not None else Trace()
         try:
             try:
-                self.session.ready()
+                with trace.step("browser"):
+                    self.session.ready()
                 progress("connected", 10, "Browser session ready")
-                result = self._scrape(numero_os, progress)
+                result = self._scrape(numero_os, progress, trace)
             except ScrapeError:
                 raise
             except SessionExpired:  # only the search retries it; never let it escape
@@ -132,6 +139,8 @@ class Scraper:
                 ) from None
         except ScrapeError as err:
             err.artifacts = err.artifacts or self._save_artifacts(numero_os, err.reason.value)
+            if traced:
+                trace.page = self._page_info()
             if err.reason == Reason.WEBDRIVER_ERROR:
                 self.session.recycle("WebDriver error")
             log.warning("scrape of OS %s failed: %s; artifacts: %s", numero_os, err,
@@ -143,43 +152,59 @@ class Scraper:
         self.scrapes_done += 1
         return result
 
-    def _scrape(self, numero_os: str, progress: Progress) -> ScrapedOS:
+    def _scrape(self, numero_os: str, progress: Progress, trace: Trace) -> ScrapedOS:
         if not self.session.logged_in:
-            self.flow.login()
+            with trace.step("login"):
+                self.flow.login()
             progress("logged_in", 25, "Logged in to the legacy system")
         else:
             progress("logged_in", 25, "Reusing the logged-in session")
         try:
-            return self._search_and_extract(numero_os, progress)
+            return self._search_and_extract(numero_os, progress, trace)
         except SessionExpired:
             log.info("legacy session expired; logging in again")
             self.session.logged_in = False
-        self.flow.login()
+        with trace.step("login (session expired)"):
+            self.flow.login()
         progress("logged_in", 25, "Session expired: logged in again")
         try:
-            return self._search_and_extract(numero_os, progress)
+            return self._search_and_extract(numero_os, progress, trace)
         except SessionExpired:
             raise TransientScrapeError(
                 Reason.LOGIN_FAILED, "the site logged us out again right after login"
             ) from None
 
-    def _search_and_extract(self, numero_os: str, progress: Progress) -> ScrapedOS:
+    def _search_and_extract(self, numero_os: str, progress: Progress,
+                            trace: Trace) -> ScrapedOS:
         progress("searching", 40, f"Searching OS {numero_os}")
-        self.flow.search(numero_os)
+        with trace.step("search"):
+            self.flow.search(numero_os)
         raw: RawFields = {}
         blocks = self.profile.extract
         for i, block in enumerate(blocks):
             progress("extracting", 55 + 35 * i // len(blocks),
                      f"Reading {block.name} ({i + 1}/{len(blocks)})")
-            raw.update(self.flow.read_block(block, numero_os))
+            with trace.step(f"block {block.name}"):
+                raw.update(self.flow.read_block(block, numero_os, trace))
         self.session.to_top()
-        return self.records.build(raw, numero_os)
+        with trace.step("parse"):
+            return self.records.build(raw, numero_os, trace)
 
     # --- failures -----------------------------------------------------------------
     def _classify_timeout(self, detail: str) -> TransientScrapeError:
         if self.flow.error_page_shown():
             return TransientScrapeError(Reason.HTTP_ERROR, f"error page shown ({detail})")
         return TransientScrapeError(Reason.TIMEOUT, detail)
+
+    def _page_info(self) -> dict[str, str]:
+        """URL and title of the top page (best effort: the browser may be gone)."""
+        if self.session.browser is None:
+            return {}
+        try:
+            driver = self.session.driver
+            return {"url": driver.current_url, "title": driver.title}
+        except Exception:  # noqa: BLE001
+            return {}
 
     def _save_artifacts(self, numero_os: str, reason: str) -> list[str]:
         if self.session.browser is None:

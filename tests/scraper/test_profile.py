@@ -47,7 +47,7 @@ def _broken(mutate) -> str:
 
 @pytest.mark.parametrize("mutate, message", [
     (lambda d: d["extract"][0]["fields"].update({"cliente.cpf": {"css": "#x"}}),
-     "unknown fields ['cliente.cpf']"),
+     "unknown field 'cliente.cpf'"),
     (lambda d: d["extract"][0]["fields"].pop("cliente.cnpj"),
      "required fields missing from extract: ['cliente.cnpj']"),
     (lambda d: d["extract"][1]["fields"].update({"os.status": {"css": "#x"}}),

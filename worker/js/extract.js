@@ -54,26 +54,28 @@ function labelValue(label, root, doc, below) {
   return null;
 }
 // specs: [{key, kind, locs, scope, all, attr, join, below}]
-// -> {key: {found: bool, text: string, missing: [locator, ...]}}
+// -> {key: {found: bool, text: string, matched: [locator, ...], missing: [locator, ...]}}
 function extract(specs, doc) {
   const out = {};
   for (const f of specs) {
     const root = f.scope ? doc.querySelector(f.scope) : doc;
-    const parts = [], missing = [];
-    if (!root) { out[f.key] = {found: false, text: '', missing: [f.scope]}; continue; }
+    const parts = [], matched = [], missing = [];
+    if (!root) { out[f.key] = {found: false, text: '', matched: [], missing: [f.scope]}; continue; }
     for (const loc of f.locs) {
       if (f.kind === 'label') {
         const v = labelValue(loc, root, doc, f.below);
-        if (v == null) missing.push('label:' + loc); else parts.push(v);
+        if (v == null) missing.push('label:' + loc); else { parts.push(v); matched.push('label:' + loc); }
         continue;
       }
       const l = f.kind === 'xpath' ? 'xpath:' + loc : loc;
       const els = f.all ? findAll(l, root, doc) : [find(l, root, doc)].filter(Boolean);
       if (!els.length) { missing.push(l); continue; }
+      matched.push(l);
       for (const el of els) parts.push(textOf(el, f.attr));
     }
     const texts = parts.map((p) => norm(p == null ? '' : String(p))).filter((p) => p);
-    out[f.key] = {found: missing.length === 0, text: texts.join(f.join), missing: missing};
+    out[f.key] = {found: missing.length === 0, text: texts.join(f.join), matched: matched,
+                  missing: missing};
   }
   return out;
 }
