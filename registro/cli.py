@@ -120,6 +120,7 @@ def scrape(
         _print_error(f"invalid OS number {numero_os!r}: 1 to 12 digits")
         raise typer.Exit(2)
     from registro.db import upgrade
+    from registro.evidence import DirectoryEvidence
     from registro.records import public_data
     from registro.worker.profile import ProfileError
     from registro.worker.scraper import Scraper, scrape_and_save
@@ -131,7 +132,10 @@ def scrape(
                         TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
                         console=stderr, transient=True)
     try:
-        with legacy_site(settings) as site, progress, Scraper(site) as scraper:
+        # a failure's evidence as files, under REGISTRO_ARTIFACTS_DIR
+        evidence = DirectoryEvidence(settings.artifacts_dir)
+        with legacy_site(settings) as site, progress, \
+                Scraper(site, evidence=evidence) as scraper:
             bar = progress.add_task(f"OS {numero_os}", total=100)
 
             def report(step: str, percent: int, message: str) -> None:
