@@ -3,6 +3,7 @@
     registro scrape 12345          scrape one OS, print its record as JSON, store it
     registro demo --port 8080      serve the demo legacy system on its own
     registro db upgrade            apply the database migrations
+    registro evidence get ID       save a failed scrape's evidence (registro/evidence_cli.py)
 
 ``app`` is a module-level Typer: other parts add their subcommands to it
 (``registro up``/``worker``/``api`` come from ``registro.devstack.register``).
@@ -32,6 +33,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from registro import devstack
 from registro.errors import Reason, ScrapeError
+from registro.evidence_cli import evidence_app
 from registro.queue import NUMERO_OS_RE
 from registro.settings import Settings, get_settings
 
@@ -203,6 +205,7 @@ def _safe_url(settings: Settings) -> str:
 
 # Commands other parts contribute (``registro up``, ``worker``, ``api``).
 devstack.register(app)
+app.add_typer(evidence_app, name="evidence")
 
 
 if __name__ == "__main__":
