@@ -12,9 +12,10 @@ export interface EvidenceScreenshotProps {
   unstyled?: boolean;
 }
 
-/** The screenshot of a failed lookup's page, fetched with the client's headers (the key)
- * into an object URL, released when the component goes or the id changes. Shows nothing
- * until it arrives, nor if it cannot be fetched (no screenshot kept, no longer kept). */
+/** The screenshot of a failed lookup's page (a link to it full size), fetched with the
+ * client's headers (the key) into an object URL, released when the component goes or the
+ * id changes. Shows nothing until it arrives, nor if it cannot be fetched (no screenshot
+ * kept, or no longer kept). */
 export function EvidenceScreenshot({ evidenciaId, alt, caption, client: given, unstyled }: EvidenceScreenshotProps) {
   const client = useRegistroClient(given);
   const [url, setUrl] = useState<string | null>(null);
@@ -40,7 +41,9 @@ export function EvidenceScreenshot({ evidenciaId, alt, caption, client: given, u
   if (!url) return null;
   return (
     <figure className="registro-evidence" data-evidencia-id={evidenciaId} style={unstyled ? undefined : FIGURE}>
-      <img src={url} alt={alt} style={unstyled ? undefined : IMAGE} />
+      <a href={url} target="_blank" rel="noopener noreferrer">
+        <img src={url} alt={alt} style={unstyled ? undefined : IMAGE} />
+      </a>
       {caption ? <figcaption style={unstyled ? undefined : CAPTION}>{caption}</figcaption> : null}
     </figure>
   );
