@@ -38,7 +38,7 @@ FRAME = f"""<html><body><p>quadro interno</p>
 
 
 class _Site(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 - http.server's name
+    def do_GET(self):
         body = (FRAME if self.path == "/frame" else LOGIN).encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
