@@ -248,29 +248,19 @@ def _parts(screenshot_bytes: int | None, html_bytes: int | None) -> list[dict[st
     return parts
 
 
-def metadata(bundle: Bundle, packed: Packed | None = None) -> dict[str, Any]:
-    """The bundle's description (the API's ``Evidencia`` answer without ``id``); without
-    ``packed``, of the bundle as captured (files)."""
-    if packed is None:
-        packed = Packed(html_gz=None, screenshot=bundle.screenshot, log_gz=b"",
-                        html_bytes=len((bundle.html or "").encode()),
-                        captured_bytes=len((bundle.html or "").encode())
-                        + len(bundle.screenshot or b""),
-                        html_truncated=False, screenshot_dropped=False)
-        has_html = bundle.html is not None
-        stored = None
-    else:
-        has_html, stored = packed.html_gz is not None, packed.stored_bytes
+def metadata(bundle: Bundle) -> dict[str, Any]:
+    """The description written beside a bundle's files: the API's ``Evidencia`` answer
+    but its ``id`` (files are written whole: nothing truncated or dropped)."""
+    html = len(bundle.html.encode()) if bundle.html is not None else None
+    shot = len(bundle.screenshot) if bundle.screenshot is not None else None
+    captured = (html or 0) + (shot or 0)
     return {
         "numero_os": bundle.numero_os, "motivo": bundle.reason, "mensagem": bundle.message,
         "task_id": bundle.task_id, "url": bundle.url, "titulo": bundle.title,
         "criado_em": bundle.created_at.astimezone(dt.UTC).isoformat(),
         "passos": bundle.steps, "erros_console": bundle.console,
-        "partes": _parts(len(packed.screenshot) if packed.screenshot is not None else None,
-                         packed.html_bytes if has_html else None),
-        "html_truncado": packed.html_truncated,
-        "captura_descartada": packed.screenshot_dropped,
-        "bytes_capturados": packed.captured_bytes, "bytes_armazenados": stored,
+        "partes": _parts(shot, html), "html_truncado": False, "captura_descartada": False,
+        "bytes_capturados": captured, "bytes_armazenados": captured,
     }
 
 

@@ -9,7 +9,7 @@ Public API (stable; the Celery pipeline, the API's fallback and the CLI use it):
         scraped, ids = scrape_and_save(scraper, settings.database_url, "12346", progress=cb)
 
     Scraper(settings, evidence=sink): where a failure's evidence goes (default: the
-    database, ``registro.evidence.DatabaseEvidence``); ``scraper.steps`` is the step log
+    database, ``registro.evidence.DatabaseEvidence``); ``scraper.step_log`` is the step log
     of the last scrape (``worker/steplog.py``).
 
     progress(step: str, percent: int, message: str) is called with the steps
@@ -77,8 +77,9 @@ class Scraper:
         self.session = BrowserSession(settings)
         self.flow = SiteFlow(settings, self.profile, self.session)
         self.records = RecordBuilder(self.profile)
-        self.evidence = evidence or DatabaseEvidence.from_settings(settings)
-        self.steps = StepLog()
+        self.evidence = (evidence if evidence is not None
+                         else DatabaseEvidence.from_settings(settings))
+        self.step_log = StepLog()
         self.scrapes_done = 0
 
     # --- lifecycle -------------------------------------------------------
@@ -125,10 +126,10 @@ class Scraper:
         if not NUMERO_OS_RE.match(numero_os):
             raise ValueError(f"invalid OS number {numero_os!r}: 1 to 12 digits")
         progress = progress or _noop
-        self.steps = StepLog()
+        self.step_log = StepLog()
         try:
             try:
-                with self.steps.step("browser"):
+                with self.step_log.step("browser"):
                     self.session.ready()
                 progress("connected", 10, "Browser session ready")
                 result = self._scrape(numero_os, progress)
@@ -159,7 +160,7 @@ class Scraper:
 
     def _scrape(self, numero_os: str, progress: Progress) -> ScrapedOS:
         if not self.session.logged_in:
-            with self.steps.step("login"):
+            with self.step_log.step("login"):
                 self.flow.login()
             progress("logged_in", 25, "Logged in to the legacy system")
         else:
@@ -169,7 +170,7 @@ class Scraper:
         except SessionExpired:
             log.info("legacy session expired; logging in again")
             self.session.logged_in = False
-        with self.steps.step("login"):
+        with self.step_log.step("login"):
             self.flow.login()
         progress("logged_in", 25, "Session expired: logged in again")
         try:
@@ -181,17 +182,17 @@ class Scraper:
 
     def _search_and_extract(self, numero_os: str, progress: Progress) -> ScrapedOS:
         progress("searching", 40, f"Searching OS {numero_os}")
-        with self.steps.step("search"):
+        with self.step_log.step("search"):
             self.flow.search(numero_os)
         raw: RawFields = {}
         blocks = self.profile.extract
         for i, block in enumerate(blocks):
             progress("extracting", 55 + 35 * i // len(blocks),
                      f"Reading {block.name} ({i + 1}/{len(blocks)})")
-            with self.steps.step(f"extract {block.name}"):
+            with self.step_log.step(f"extract {block.name}"):
                 raw.update(self.flow.read_block(block, numero_os))
         self.session.to_top()
-        with self.steps.step("build"):
+        with self.step_log.step("build"):
             return self.records.build(raw, numero_os)
 
     # --- failures -----------------------------------------------------------------
@@ -208,12 +209,12 @@ class Scraper:
             if kept is None:
                 bundle = Bundle(numero_os=numero_os, reason=err.reason.value,
                                 message=err.message, task_id=task_id,
-                                steps=self.steps.entries)
+                                steps=self.step_log.entries)
                 driver = self.session.driver if self.session.browser is not None else None
                 self.session.in_frame = False  # the capture switches to the top page
                 bundle = capture(driver, bundle,
                                  password=self.settings.legacy_password.get_secret_value(),
-                                 since_ms=(self.steps.started_wall - 1) * 1000)
+                                 since_ms=(self.step_log.started_wall - 1) * 1000)
                 kept = self.evidence.keep(bundle)
         except Exception:  # e.g. the database is unreachable
             log.warning("could not keep the evidence of OS %s", numero_os, exc_info=True)

@@ -1,7 +1,7 @@
 """The step log of one scrape: each flow step (browser, login, search, each extraction
 block, build) with when it started, how long it took and how it ended.
 
-The scraper keeps one per scrape (``Scraper.steps``); a failure's evidence bundle carries
+The scraper keeps one per scrape (``Scraper.step_log``); a failure's evidence bundle carries
 it, so an operator sees where the time went and which step failed.
 """
 
