@@ -64,6 +64,17 @@ class UnknownOS(ApiError):
         super().__init__(f"OS {numero_os} is not stored")
 
 
+class UnknownEvidence(ApiError):
+    """No evidence bundle with this id (never kept, or past its retention), or the bundle
+    lacks the part asked for."""
+
+    status_code = 404
+
+    def __init__(self, evidencia_id: str, part: str | None = None) -> None:
+        super().__init__(f"evidence {evidencia_id} has no {part}" if part
+                         else f"unknown evidence {evidencia_id}")
+
+
 class StateUnavailable(ApiError):
     """Redis, which holds the task records and results, cannot be reached."""
 
@@ -128,6 +139,8 @@ def install_error_handlers(app: FastAPI) -> None:
         error = exc.error
         body = {"status": "error", "reason": error.reason.value, "message": error.message,
                 "via": "sincrono", "fallback_reason": exc.cause}
+        if error.evidence_id:
+            body["evidencia_id"] = error.evidence_id
         if error.reason == Reason.NOT_FOUND:
             return JSONResponse(status_code=404, content=body)
         if error.transient:
@@ -137,5 +150,5 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 __all__ = ["ApiError", "FallbackBusy", "FallbackFailed", "FallbackRejected", "InvalidInput",
-           "RateLimited", "StateUnavailable", "Unauthorized", "UnknownOS", "UnknownTask",
-           "install_error_handlers"]
+           "RateLimited", "StateUnavailable", "Unauthorized", "UnknownEvidence", "UnknownOS",
+           "UnknownTask", "install_error_handlers"]

@@ -241,7 +241,8 @@ def status_from_result(task_id: str, numero_os: str, meta: dict[str, Any] | None
     if task_state == "FAILURE":
         failure = failure or {"reason": "internal_error", "message": _exception_text(info)}
         return ScrapingStatus(**base, status="FAILURE", progress=100, reason=failure["reason"],
-                          message=f"Scraping falhou ({failure['reason']}): {failure['message']}")
+                          message=f"Scraping falhou ({failure['reason']}): {failure['message']}",
+                          evidencia_id=failure.get("evidencia_id"))
     if task_state == "PROGRESS" and isinstance(info, dict):
         return ScrapingStatus(**base, status="PROGRESS", progress=int(info.get("progress", 0)),
                           message=str(info.get("message", "Executando scraping externo...")))

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
+from registro.evidence import ID_PATTERN as EVIDENCIA_ID_PATTERN
+
 GUIDE_DATA = {"numero_os": "12345", "cliente": "...", "equipamento": "..."}
 
 
@@ -148,6 +150,10 @@ class ScrapingStatus(BaseModel):
     result: ScrapeResult | None = Field(None, description="On SUCCESS.")
     reason: str | None = Field(None, description="On FAILURE: not_found, login_failed, "
                                "retries_exhausted, time_limit, ...")
+    evidencia_id: str | None = Field(
+        None, pattern=EVIDENCIA_ID_PATTERN, description="On FAILURE, when the scrape kept "
+        "evidence: GET /api/desenvolvimento/evidencias/{evidencia_id} (the first failure of "
+        "this reason for this OS within the retention window).")
 
 
 class QueueInfo(BaseModel):
@@ -217,5 +223,75 @@ class FallbackError(BaseModel):
     message: str
     reason: str | None = Field(None, description="With status 'error': not_found, "
                                "login_failed, timeout, ...")
+    evidencia_id: str | None = Field(
+        None, pattern=EVIDENCIA_ID_PATTERN, description="With status 'error', when the "
+        "scrape kept evidence: GET /api/desenvolvimento/evidencias/{evidencia_id}.")
     via: Literal["sincrono"] = "sincrono"
     fallback_reason: Literal["redis_unavailable", "no_worker", "publish_failed"]
+
+
+class PassoEvidencia(BaseModel):
+    """One flow step of the failed scrape."""
+
+    passo: str = Field(description="browser, login, search, 'extract <block>', build.")
+    inicio_ms: int = Field(ge=0, description="Milliseconds since the scrape started.")
+    duracao_ms: int = Field(ge=0)
+    resultado: Literal["ok", "falhou"]
+    detalhe: str | None = Field(None, description="With falhou: the error, redacted.")
+
+
+class ErroConsole(BaseModel):
+    """A warning or error of the browser console during the failed scrape."""
+
+    nivel: str = Field(description="WARNING or SEVERE.")
+    origem: str = Field(description="javascript, network, console-api, ...")
+    mensagem: str
+    em: dt.datetime
+
+
+class ParteEvidencia(BaseModel):
+    nome: Literal["screenshot.png", "page.html"]
+    tipo: Literal["image/png", "text/html"]
+    bytes: int = Field(ge=0, description="Size as served.")
+    caminho: str = Field(description="Where to GET it (same key).")
+
+
+class Evidencia(BaseModel):
+    """The evidence bundle of a failed scrape, without its parts (see ``partes``).
+    Secrets were removed before it was stored: the legacy password, session cookie
+    values, CSRF tokens; password fields were blanked before the screenshot."""
+
+    model_config = _example(
+        id="3f2b9c0e8d7a4b1c9e6f5a4b3c2d1e0f", numero_os="12345", motivo="login_failed",
+        mensagem="the site refused the credentials of user 'demo' (the login's answer)",
+        task_id="scraping_12345", url="http://legacy.example/login",
+        titulo="SGO — Acesso ao sistema", criado_em="2026-12-05T10:00:00+00:00",
+        passos=[{"passo": "browser", "inicio_ms": 0, "duracao_ms": 3, "resultado": "ok"},
+                {"passo": "login", "inicio_ms": 3, "duracao_ms": 412, "resultado": "falhou",
+                 "detalhe": "PermanentScrapeError: login_failed: the site refused ..."}],
+        erros_console=[], partes=[
+            {"nome": "screenshot.png", "tipo": "image/png", "bytes": 31250,
+             "caminho": "/api/desenvolvimento/evidencias/3f2b9c0e8d7a4b1c9e6f5a4b3c2d1e0f/"
+                        "screenshot.png"}],
+        html_truncado=False, captura_descartada=False, bytes_capturados=35012,
+        bytes_armazenados=32990)
+
+    id: str = Field(pattern=EVIDENCIA_ID_PATTERN)
+    numero_os: str = Field(pattern=r"^[0-9]{1,12}$")
+    motivo: str = Field(description="The scrape's failure reason (not_found, login_failed, "
+                        "profile_mismatch, timeout, ...).")
+    mensagem: str
+    task_id: str | None = Field(None, description="The task that kept it (absent: the "
+                                "synchronous fallback).")
+    url: str | None
+    titulo: str | None
+    criado_em: dt.datetime
+    passos: list[PassoEvidencia]
+    erros_console: list[ErroConsole]
+    partes: list[ParteEvidencia]
+    html_truncado: bool = Field(description="The HTML was cut to fit "
+                                "REGISTRO_EVIDENCE_MAX_BYTES.")
+    captura_descartada: bool = Field(description="The screenshot alone did not fit "
+                                     "REGISTRO_EVIDENCE_MAX_BYTES: not kept.")
+    bytes_capturados: int = Field(ge=0, description="HTML and screenshot as captured.")
+    bytes_armazenados: int = Field(ge=0, description="The bundle as stored (compressed).")

@@ -6,8 +6,9 @@ ephemeral-storage requests and limits (charts/registro/values.yaml).
 Runs the demo legacy system and a chromedriver whose TMPDIR and HOME are fresh
 directories (the browser sidecar's /tmp and /home/seluser emptyDirs), scrapes
 ``--scrapes`` OS numbers with one reused session (as a worker does), then
-``--failures`` unknown OS numbers, each of which saves a failure screenshot and page
-source to the artifacts directory (the worker's /tmp/artifacts). A sampler thread
+``--failures`` unknown OS numbers, each of which writes its evidence bundle (screenshot,
+page, metadata) to the artifacts directory, as ``registro scrape`` does (workers keep
+theirs in the database now: registro/evidence.py). A sampler thread
 records the peak disk use (allocated blocks, as the kubelet counts them) of each
 directory and of new files in /dev/shm; it prints the peaks and the artifact size per
 failure.
@@ -26,6 +27,7 @@ import threading
 from pathlib import Path
 
 from registro import local_services
+from registro.evidence import DirectoryEvidence
 from registro.settings import Settings
 from registro.worker.scraper import Scraper
 
@@ -104,7 +106,7 @@ def main() -> int:
         sampler = PeakSampler(dirs, started=os.stat(work).st_mtime)
         sampler.start()
         failed = 0
-        with Scraper(settings) as scraper:
+        with Scraper(settings, evidence=DirectoryEvidence(dirs["artifacts"])) as scraper:
             for n in range(1001, 1001 + args.scrapes):
                 if n % 97:
                     scraper.scrape(str(n))

@@ -5,6 +5,7 @@
     registro db upgrade            apply the database migrations
     registro profile lint P.yaml   validate a site profile (no browser)
     registro profile check P.yaml --os 1 --os 2   read OS with it, field by field
+    registro evidence get ID       save a failed scrape's evidence (registro/evidence_cli.py)
 
 ``app`` is a module-level Typer: other parts add their subcommands to it
 (``registro up``/``worker``/``api`` come from ``registro.devstack.register``).
@@ -35,6 +36,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from registro import devstack
 from registro.errors import Reason, ScrapeError
+from registro.evidence_cli import evidence_app
 from registro.queue import NUMERO_OS_RE
 from registro.settings import Settings, get_settings
 
@@ -127,6 +129,7 @@ def scrape(
         _print_error(f"invalid OS number {numero_os!r}: 1 to 12 digits")
         raise typer.Exit(2)
     from registro.db import upgrade
+    from registro.evidence import DirectoryEvidence
     from registro.records import public_data
     from registro.worker.profile import ProfileError
     from registro.worker.scraper import Scraper, scrape_and_save
@@ -138,7 +141,10 @@ def scrape(
                         TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
                         console=stderr, transient=True)
     try:
-        with legacy_site(settings) as site, progress, Scraper(site) as scraper:
+        # a failure's evidence as files, under REGISTRO_ARTIFACTS_DIR
+        evidence = DirectoryEvidence(settings.artifacts_dir)
+        with legacy_site(settings) as site, progress, \
+                Scraper(site, evidence=evidence) as scraper:
             bar = progress.add_task(f"OS {numero_os}", total=100)
 
             def report(step: str, percent: int, message: str) -> None:
@@ -275,6 +281,7 @@ def _safe_url(settings: Settings) -> str:
 
 # Commands other parts contribute (``registro up``, ``worker``, ``api``).
 devstack.register(app)
+app.add_typer(evidence_app, name="evidence")
 
 
 if __name__ == "__main__":

@@ -24,18 +24,22 @@ class Reason(StrEnum):
 
 
 class ScrapeError(Exception):
-    """Base class. ``artifacts`` lists the screenshot/page-source files saved for it."""
+    """Base class. Its evidence (``registro/evidence.py``): ``evidence_id``, the bundle
+    kept in the database, or ``artifacts``, the files of a bundle written to a directory."""
 
     transient: bool = False
 
-    def __init__(self, reason: Reason, message: str, *, artifacts: list[str] | None = None):
+    def __init__(self, reason: Reason, message: str, *, artifacts: list[str] | None = None,
+                 evidence_id: str | None = None):
         super().__init__(message)
         self.reason = Reason(reason)
         self.message = message
         self.artifacts = artifacts or []
+        self.evidence_id = evidence_id
 
     def __reduce__(self):  # picklable across processes (Celery result backend)
-        return (self.__class__, (self.reason, self.message), {"artifacts": self.artifacts})
+        return (self.__class__, (self.reason, self.message),
+                {"artifacts": self.artifacts, "evidence_id": self.evidence_id})
 
     def __str__(self) -> str:
         return f"{self.reason.value}: {self.message}"

@@ -6,14 +6,17 @@ import datetime as dt
 from decimal import Decimal
 
 from sqlalchemy import (
+    Boolean,
     Date,
     DateTime,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     Numeric,
     String,
     Text,
+    UniqueConstraint,
     func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -139,4 +142,39 @@ class OsAlteracao(Base):
     __table_args__ = (
         # one OS's history, newest first, a page at a time (keyset on id)
         Index("ix_os_alteracao_ordem_servico_id_id", "ordem_servico_id", "id"),
+    )
+
+
+class Evidencia(Base):
+    """The evidence bundle of a failed scrape (``registro/evidence.py``), redacted.
+
+    One per OS and reason within the retention window (the first failure); the HTML and
+    the log are gzip'd, the screenshot is the PNG as captured (or dropped by the cap).
+    """
+
+    __tablename__ = "evidencia"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # uuid4 hex
+    numero_os: Mapped[str] = mapped_column(String(20))
+    motivo: Mapped[str] = mapped_column(String(40))  # the Reason
+    mensagem: Mapped[str] = mapped_column(Text)
+    task_id: Mapped[str | None] = mapped_column(String(64))
+    url: Mapped[str | None] = mapped_column(Text)
+    titulo: Mapped[str | None] = mapped_column(Text)
+    criado_em: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    html_gz: Mapped[bytes | None] = mapped_column(LargeBinary)
+    screenshot_png: Mapped[bytes | None] = mapped_column(LargeBinary)
+    log_gz: Mapped[bytes] = mapped_column(LargeBinary)  # {"passos": [...], "console": [...]}
+    html_bytes: Mapped[int | None] = mapped_column(Integer)  # decompressed, as served
+    screenshot_bytes: Mapped[int | None] = mapped_column(Integer)
+    html_truncado: Mapped[bool] = mapped_column(Boolean)
+    screenshot_descartado: Mapped[bool] = mapped_column(Boolean)
+    capturado_bytes: Mapped[int] = mapped_column(Integer)
+    armazenado_bytes: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (
+        # the dedupe: a second failure of the same OS and reason finds the first
+        UniqueConstraint("numero_os", "motivo", name="uq_evidencia_numero_os_motivo"),
+        # the retention's delete on every write
+        Index("ix_evidencia_criado_em", "criado_em"),
     )

@@ -64,8 +64,13 @@ def claim_holder(client: redis.Redis, numero_os: str) -> str | None:
     return raw.decode() if isinstance(raw, bytes) else raw
 
 
-def record_failure(client: redis.Redis, task_id: str, reason: str, message: str) -> None:
-    payload = json.dumps({"reason": reason, "message": message})
+def record_failure(client: redis.Redis, task_id: str, reason: str, message: str, *,
+                   evidencia_id: str | None = None) -> None:
+    """``evidencia_id``: the failure's evidence bundle in the database, if one was kept."""
+    failure = {"reason": reason, "message": message}
+    if evidencia_id:
+        failure["evidencia_id"] = evidencia_id
+    payload = json.dumps(failure)
     client.set(FAILURE_PREFIX + task_id, payload, ex=TASK_RECORD_TTL_S)
 
 

@@ -55,7 +55,21 @@ class Settings(BaseSettings):
     )
     artifacts_dir: Path = Field(
         Path("./var/artifacts"),
-        description="Screenshots and page sources of failed scrapes.",
+        description="Where `registro scrape` writes the evidence of a failed scrape (the "
+        "worker and the API keep theirs in the database).",
+    )
+
+    # --- failure evidence (registro/evidence.py) ------------------------
+    evidence_max_bytes: int = Field(
+        1_048_576, ge=65_536,
+        description="Largest stored evidence bundle of a failed scrape (gzip'd HTML, PNG "
+        "screenshot and logs together); beyond it the HTML is truncated first, then the "
+        "screenshot dropped, and the bundle says so.",
+    )
+    evidence_retention_days: float = Field(
+        14.0, ge=0,
+        description="Evidence bundles older than this are deleted on the next write; the "
+        "first failure of each reason per OS is kept within it. 0: keep none.",
     )
 
     # --- API ------------------------------------------------------------

@@ -19,6 +19,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from registro.settings import Settings
+from registro.worker.evidence import CONSOLE_LEVEL
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ def chrome_options(user_data_dir: str | None) -> Options:
     # "eager": navigation returns at DOMContentLoaded; the profile's conditions wait for
     # what matters (JS-rendered values, frames) instead of every image and frame.
     opts.page_load_strategy = "eager"
+    # the console's warnings and errors, for a failure's evidence (worker/evidence.py)
+    opts.set_capability("goog:loggingPrefs", {"browser": CONSOLE_LEVEL})
     return opts
 
 

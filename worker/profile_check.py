@@ -14,7 +14,6 @@ the page's URL and title.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -215,12 +214,12 @@ def check(profile_path: Path, numeros: Iterable[str], settings: Settings,
           evidence: Path | None = None) -> CheckReport:
     """Read each OS with the worker's engine, traced. Raises ``ProfileError``."""
     profile = load_profile(profile_path)
-    if evidence is not None:  # the engine's failure artifacts land there, then move
-        settings = settings.model_copy(update={"artifacts_dir": evidence})
+    from registro.evidence import DirectoryEvidence, NoEvidence
     from registro.worker.scraper import Scraper
 
+    sink = DirectoryEvidence(evidence, per_os=True) if evidence is not None else NoEvidence()
     reports: list[OSReport] = []
-    with Scraper(settings, profile) as scraper:
+    with Scraper(settings, profile, evidence=sink) as scraper:
         login_refused = None
         for numero in dict.fromkeys(numeros):
             if login_refused is not None:  # never retry refused credentials
@@ -241,7 +240,7 @@ def check(profile_path: Path, numeros: Iterable[str], settings: Settings,
                 if error.reason == Reason.LOGIN_FAILED and not error.transient:
                     login_refused = error
                 if evidence is not None:
-                    report.evidence = str(write_evidence(evidence, report, error, settings))
+                    report.evidence = str(write_field_reads(evidence / numero, report))
             reports.append(report)
         base_url = scraper.base_url
     return CheckReport(str(profile_path), base_url, reports)
@@ -259,39 +258,16 @@ def _skipped(numero: str, cause: ScrapeError) -> OSReport:
 # --- evidence ---------------------------------------------------------------------------
 
 
-def write_evidence(directory: Path, report: OSReport, error: ScrapeError,
-                   settings: Settings) -> Path:
-    """``DIR/<numero_os>/``: screenshot.png, page.html (the engine's failure artifacts),
-    steps.json (the step log and the fields read), meta.json (URL, title, reason).
-    The legacy password is blanked out of the page's HTML."""
-    out = directory / report.numero_os
-    out.mkdir(parents=True, exist_ok=True)
-    secret = settings.legacy_password.get_secret_value()
-    moved = []
-    for artifact in map(Path, error.artifacts):
-        name = {".png": "screenshot.png", ".html": "page.html"}.get(artifact.suffix)
-        if name and artifact.exists():
-            shutil.move(artifact, out / name)
-            moved.append(str(out / name))
-    error.artifacts = moved
-    if report.failure is not None:
-        report.failure["artifacts"] = moved
-    page = out / "page.html"
-    if page.exists():
-        page.write_text(_redact(page.read_text(encoding="utf-8"), secret), encoding="utf-8")
-    steps = {"steps": [_step_json(s) for s in report.steps],
-             "fields": [_field_json(f) for f in report.fields if f.status != NOT_READ]}
-    meta = {"numero_os": report.numero_os, "url": report.page.get("url"),
-            "title": report.page.get("title"), "reason": error.reason.value,
-            "transient": error.transient, "message": error.message}
-    for name, doc in (("steps.json", steps), ("meta.json", meta)):
-        (out / name).write_text(json.dumps(doc, ensure_ascii=False, indent=2, default=str),
-                                encoding="utf-8")
-    return out
-
-
-def _redact(text: str, secret: str) -> str:
-    return text.replace(secret, "[redacted]") if secret else text
+def write_field_reads(directory: Path, report: OSReport) -> Path:
+    """Beside the engine's bundle (``DirectoryEvidence``: evidencia.json with the step log
+    and console, screenshot.png, page.html; redacted), ``fields.json``: what the page
+    gave for each field up to the failure."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fields = [_field_json(f) for f in report.fields if f.status != NOT_READ]
+    (directory / "fields.json").write_text(
+        json.dumps({"fields": fields}, ensure_ascii=False, indent=2, default=str),
+        encoding="utf-8")
+    return directory
 
 
 # --- output -----------------------------------------------------------------------------

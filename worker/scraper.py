@@ -8,6 +8,10 @@ Public API (stable; the Celery pipeline, the API's fallback and the CLI use it):
         scraped = scraper.scrape("12345", progress=cb)  # -> registro.schemas.ScrapedOS
         scraped, ids = scrape_and_save(scraper, settings.database_url, "12346", progress=cb)
 
+    Scraper(settings, evidence=sink): where a failure's evidence goes (default: the
+    database, ``registro.evidence.DatabaseEvidence``); ``scraper.last_trace`` is what the last
+    scrape did, step by step and field by field (``worker/trace.py``).
+
     progress(step: str, percent: int, message: str) is called with the steps
     "connected", "logged_in", "searching", "extracting" (and "saving" by scrape_and_save).
 
@@ -17,13 +21,14 @@ Public API (stable; the Celery pipeline, the API's fallback and the CLI use it):
 Failures raise ``registro.errors.PermanentScrapeError`` (not_found, login_failed,
 profile_mismatch, invalid_data) or ``TransientScrapeError`` (timeout, http_error,
 webdriver_error, login_failed when the site logs us out right after login);
-``exc.artifacts`` lists the screenshot (PNG) and page source (HTML) saved under
-``settings.artifacts_dir``. Nothing else escapes from ``scrape`` but ``ValueError``
-for a malformed OS number and whatever the progress callback raises.
+the first failure of each reason per OS keeps an evidence bundle (screenshot, HTML,
+step log, console; redacted): ``exc.evidence_id`` in the database, or ``exc.artifacts``,
+its files, with a ``DirectoryEvidence``. Nothing else escapes from ``scrape`` but
+``ValueError`` for a malformed OS number and whatever the progress callback raises.
 
 The parts: ``session.py`` (browser life cycle), ``page.py`` (waits), ``steps.py`` (the
 step interpreter), ``flow.py`` (login, search, extraction), ``record.py`` (parsing and
-validation), ``artifacts.py`` (screenshots and page sources of failures).
+validation), ``evidence.py`` (a failure's evidence), ``trace.py`` (steps and fields).
 A ``Scraper`` is not thread-safe: use one per worker process/thread.
 """
 
@@ -38,12 +43,13 @@ import urllib3.exceptions
 from selenium.common.exceptions import TimeoutException, WebDriverException
 
 from registro.errors import Reason, ScrapeError, TransientScrapeError
+from registro.evidence import Bundle, DatabaseEvidence, EvidenceSink
 from registro.queue import NUMERO_OS_RE
 from registro.records import SavedIds
 from registro.schemas import ScrapedOS
 from registro.settings import Settings
-from registro.worker.artifacts import save_artifacts
 from registro.worker.browser import Browser
+from registro.worker.evidence import capture
 from registro.worker.flow import RawFields, SessionExpired, SiteFlow
 from registro.worker.page import short
 from registro.worker.profile import SiteProfile, load_profile
@@ -64,12 +70,16 @@ def _noop(step: str, percent: int, message: str) -> None:
 
 
 class Scraper:
-    def __init__(self, settings: Settings, profile: SiteProfile | None = None):
+    def __init__(self, settings: Settings, profile: SiteProfile | None = None,
+                 evidence: EvidenceSink | None = None):
         self.settings = settings
         self.profile = profile or load_profile(settings.site_profile)
         self.session = BrowserSession(settings)
         self.flow = SiteFlow(settings, self.profile, self.session)
         self.records = RecordBuilder(self.profile)
+        self.evidence = (evidence if evidence is not None
+                         else DatabaseEvidence.from_settings(settings))
+        self.last_trace = Trace()  # of the last scrape: its steps, fields and page
         self.scrapes_done = 0
 
     # --- lifecycle -------------------------------------------------------
@@ -110,15 +120,17 @@ class Scraper:
 
     # --- the scrape --------------------------------------------------------
     def scrape(self, numero_os: str, progress: Progress | None = None,
-               trace: Trace | None = None) -> ScrapedOS:
+               trace: Trace | None = None, *, task_id: str | None = None) -> ScrapedOS:
         """``trace`` (``registro profile check``) gets each step's time and each field's
-        reading; on a failure also the page's URL and title."""
+        reading; on a failure also the page's URL and title. ``task_id``: the Celery
+        task's, recorded in a failure's evidence."""
         numero_os = str(numero_os).strip()
         if not NUMERO_OS_RE.match(numero_os):
             raise ValueError(f"invalid OS number {numero_os!r}: 1 to 12 digits")
         progress = progress or _noop
         traced = trace is not None
         trace = trace if trace is not None else Trace()
+        self.last_trace = trace
         try:
             try:
                 with trace.step("browser"):
@@ -138,13 +150,13 @@ class Scraper:
                     Reason.WEBDRIVER_ERROR, f"{type(exc).__name__}: {short(exc)}"
                 ) from None
         except ScrapeError as err:
-            err.artifacts = err.artifacts or self._save_artifacts(numero_os, err.reason.value)
+            self._keep_evidence(numero_os, err, task_id, trace)
             if traced:
                 trace.page = self._page_info()
             if err.reason == Reason.WEBDRIVER_ERROR:
                 self.session.recycle("WebDriver error")
-            log.warning("scrape of OS %s failed: %s; artifacts: %s", numero_os, err,
-                        ", ".join(err.artifacts) or "none")
+            log.warning("scrape of OS %s failed: %s; evidence: %s", numero_os, err,
+                        err.evidence_id or ", ".join(err.artifacts) or "none")
             raise
         finally:
             if self.session.browser is not None:
@@ -206,22 +218,38 @@ class Scraper:
         except Exception:  # noqa: BLE001
             return {}
 
-    def _save_artifacts(self, numero_os: str, reason: str) -> list[str]:
-        if self.session.browser is None:
-            return []
-        self.session.in_frame = False  # save_artifacts switches to the top page
-        return save_artifacts(self.session.driver, self.settings.artifacts_dir, numero_os,
-                              reason)
+    def _keep_evidence(self, numero_os: str, err: ScrapeError, task_id: str | None,
+                       trace: Trace) -> None:
+        """The failure's bundle, unless one of this OS and reason is kept (best effort:
+        a failure to keep it never hides the scrape's own error)."""
+        try:
+            kept = self.evidence.known(numero_os, err.reason.value)
+            if kept is None:
+                bundle = Bundle(numero_os=numero_os, reason=err.reason.value,
+                                message=err.message, task_id=task_id,
+                                steps=trace.step_log())
+                driver = self.session.driver if self.session.browser is not None else None
+                self.session.in_frame = False  # the capture switches to the top page
+                bundle = capture(driver, bundle,
+                                 password=self.settings.legacy_password.get_secret_value(),
+                                 since_ms=(trace.began_wall - 1) * 1000)
+                kept = self.evidence.keep(bundle)
+        except Exception:  # e.g. the database is unreachable
+            log.warning("could not keep the evidence of OS %s", numero_os, exc_info=True)
+            return
+        err.evidence_id = err.evidence_id or kept.id
+        err.artifacts = err.artifacts or kept.files
 
 
 def scrape_and_save(scraper: Scraper, database_url: str, numero_os: str,
-                    progress: Progress | None = None) -> tuple[ScrapedOS, SavedIds]:
+                    progress: Progress | None = None, *, task_id: str | None = None
+                    ) -> tuple[ScrapedOS, SavedIds]:
     """Scrape one OS and store it (cliente, equipamento, OS) in one transaction."""
     from registro.db import session_scope
     from registro.records import save_scraped
 
     progress = progress or _noop
-    scraped = scraper.scrape(numero_os, progress=progress)
+    scraped = scraper.scrape(numero_os, progress=progress, task_id=task_id)
     progress("saving", 95, "Saving the records")
     with session_scope(database_url) as session:
         ids = save_scraped(session, scraped)

@@ -192,7 +192,8 @@ class ScrapeTask(Task):
             # after): a caller that sees FAILURE always finds its reason.
             reason, message = _failure_reason(exc, self.max_retries)
             try:
-                state.record_failure(redis_client(), self.request.id, reason, message)
+                state.record_failure(redis_client(), self.request.id, reason, message,
+                                     evidencia_id=getattr(exc, "evidence_id", None))
             except redis.RedisError:
                 log.warning("could not record the failure reason of %s", self.request.id)
             raise
@@ -270,7 +271,7 @@ def scrape_os(self: ScrapeTask, numero_os: str, claim_token: str | None = None,
         scraper = self.scraper()
         try:
             scraped, ids = scrape_and_save(scraper, settings.database_url, numero_os,
-                                           progress=report)
+                                           progress=report, task_id=self.request.id)
         finally:
             self._count_sessions(scraper)
         for section, changed in ids.changes_by_section().items():

@@ -13,11 +13,13 @@ from fastapi import APIRouter, Query, Response
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 
-from registro.api import history, lookup
+from registro import evidence as bundles
+from registro.api import evidence, history, lookup
 from registro.api.deps import ApiCallDep
 from registro.api.schemas import (
     BuscarOSResponse,
     ErrorBody,
+    Evidencia,
     FallbackError,
     HistoricoOS,
     QueueStatus,
@@ -32,6 +34,10 @@ NumeroOS = Annotated[str, PathParam(description="OS number: 1 to 12 digits.",
 TaskId = Annotated[str, PathParam(description="The task_id of a queued answer: "
                                   "'scraping_' and the OS number.",
                                   pattern=TASK_ID_PATTERN, examples=["scraping_12345"])]
+EvidenciaId = Annotated[str, PathParam(description="The evidencia_id of a FAILURE answer: "
+                                       "32 lowercase hex digits.",
+                                       pattern=bundles.ID_PATTERN,
+                                       examples=["3f2b9c0e8d7a4b1c9e6f5a4b3c2d1e0f"])]
 
 JSON = "application/json"
 MAX_AGE_S = 10 * 366 * 24 * 3600  # ten years: any bigger max_idade means the same
@@ -148,3 +154,70 @@ async def queue_status(call: ApiCallDep) -> Response:
     status = await lookup.queue_status(services.limiter, call.caller,
                                        refresh_enabled=services.settings.refresh_enabled)
     return _json(status.model_dump_json(exclude_none=True))
+
+
+# --- failure evidence (registro/evidence.py) -------------------------------------------
+
+_EVIDENCE_404 = _error("No evidence with this id (never kept, or older than "
+                       "REGISTRO_EVIDENCE_RETENTION_DAYS), or it lacks this part.")
+_EVIDENCE_ERRORS = {**COMMON_ERRORS, 404: _EVIDENCE_404}
+# A part is never rendered on the API's origin: stored pages are hostile input.
+_PART_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
+                 "Content-Security-Policy": "sandbox"}
+
+
+def _binary(media_type: str, description: str) -> dict[int | str, dict[str, Any]]:
+    return {200: {"description": description, "content": {
+        media_type: {"schema": {"type": "string", "format": "binary"}}}},
+        **_EVIDENCE_ERRORS}
+
+
+@router.get(
+    "/evidencias/{evidencia_id}",
+    operation_id="evidencia",
+    response_model=Evidencia,
+    summary="The evidence of a failed scrape: reason, URL, title, step log, console, parts",
+    responses=_EVIDENCE_ERRORS,
+)
+async def evidencia(evidencia_id: EvidenciaId, call: ApiCallDep) -> Response:
+    services = call.services
+    await services.limiter.admit_or_skip(call.caller)
+    found = await run_in_threadpool(evidence.describe, services.settings.database_url,
+                                    evidencia_id)
+    return _json(found.model_dump_json())
+
+
+@router.get(
+    "/evidencias/{evidencia_id}/screenshot.png",
+    operation_id="evidencia_screenshot",
+    summary="The screenshot of the page the scrape failed on (password fields blanked)",
+    response_class=Response,
+    responses=_binary("image/png", "The PNG as captured."),
+)
+async def evidencia_screenshot(evidencia_id: EvidenciaId, call: ApiCallDep) -> Response:
+    services = call.services
+    await services.limiter.admit_or_skip(call.caller)
+    data = await run_in_threadpool(evidence.part, services.settings.database_url,
+                                   evidencia_id, bundles.SCREENSHOT)
+    return Response(data, media_type="image/png", headers={
+        **_PART_HEADERS,
+        "Content-Disposition": f'inline; filename="evidencia-{evidencia_id}.png"'})
+
+
+@router.get(
+    "/evidencias/{evidencia_id}/page.html",
+    operation_id="evidencia_html",
+    summary="The HTML of the page the scrape failed on (and of its same-origin frames), "
+            "redacted; as text, to download",
+    response_class=Response,
+    responses=_binary("text/plain", "The page's HTML as plain text (UTF-8), an attachment "
+                      "under Content-Security-Policy: sandbox: never rendered here."),
+)
+async def evidencia_html(evidencia_id: EvidenciaId, call: ApiCallDep) -> Response:
+    services = call.services
+    await services.limiter.admit_or_skip(call.caller)
+    data = await run_in_threadpool(evidence.part, services.settings.database_url,
+                                   evidencia_id, bundles.PAGE)
+    return Response(data, media_type="text/plain; charset=utf-8", headers={
+        **_PART_HEADERS,
+        "Content-Disposition": f'attachment; filename="evidencia-{evidencia_id}.html"'})

@@ -20,6 +20,8 @@ NUMEROS = ["0", "1", "12345", "123456789012", "1234567890123", "", " 1", "1 ", "
 TASK_IDS = ["scraping_0", "scraping_12345", "scraping_123456789012",
             "scraping_1234567890123", "scraping_", "Scraping_1", "scraping-1", "scraping_1\n",
             "xscraping_1", "scraping_1x", "nada", "scraping_12;DROP", "1201"]
+EVIDENCIA_IDS = ["0" * 32, "0123456789abcdef" * 2, "0" * 31, "0" * 33, "A" * 32, "g" * 32,
+                 "0" * 31 + "\n", " " + "0" * 32, "nada", "0" * 32 + ";DROP"]
 
 
 def _path_schema(document: dict, path: str, method: str, name: str) -> dict:
@@ -37,6 +39,10 @@ def _documented_valid(schema: dict, value: str) -> bool:
      f"{BASE}/buscar-os-async/{{}}"),
     (f"{BASE}/scraping-status/{{task_id}}", "get", "task_id", TASK_IDS,
      f"{BASE}/scraping-status/{{}}"),
+    (f"{BASE}/evidencias/{{evidencia_id}}", "get", "evidencia_id", EVIDENCIA_IDS,
+     f"{BASE}/evidencias/{{}}"),
+    (f"{BASE}/evidencias/{{evidencia_id}}/screenshot.png", "get", "evidencia_id",
+     EVIDENCIA_IDS, f"{BASE}/evidencias/{{}}/screenshot.png"),
 ])
 def test_path_patterns_match_what_the_api_accepts(live_api, path, method, name, values, url):
     document = httpx.get(f"{live_api.url}/openapi.json", timeout=30).json()
@@ -77,12 +83,18 @@ def test_every_guide_route_declares_its_errors(live_api):
     assert {"401", "404", "413", "422", "429", "503"} <= \
         declared[(f"{BASE}/scraping-status/{{task_id}}", "get")]
     assert {"401", "413", "429"} <= declared[(f"{BASE}/queue-status", "get")]
+    for part in ("", "/screenshot.png", "/page.html"):
+        assert {"401", "404", "422", "429"} <= \
+            declared[(f"{BASE}/evidencias/{{evidencia_id}}{part}", "get")]
     assert "ApiKey" in document["components"]["securitySchemes"]
     names = set(document["components"]["schemas"])
     assert {"BuscarOSResponse", "ScrapingStatus", "QueueStatus", "ErrorBody",
-            "FallbackError"} <= names
+            "FallbackError", "Evidencia"} <= names
+    for failure in ("ScrapingStatus", "FallbackError"):  # a FAILURE carries its evidence
+        assert "evidencia_id" in document["components"]["schemas"][failure]["properties"]
     ids = {op["operationId"] for ops in document["paths"].values() for op in ops.values()}
-    assert {"buscar_os_async", "scraping_status", "queue_status"} <= ids
+    assert {"buscar_os_async", "scraping_status", "queue_status", "evidencia",
+            "evidencia_screenshot", "evidencia_html"} <= ids
 
 
 def test_use_case_layer_has_no_http():

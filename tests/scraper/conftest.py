@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sqlite3
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -37,13 +38,32 @@ def demo(demo):
     return demo
 
 
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory) -> Path:
+    """A SQLite database at the schema's head, copied by ``scraper_db`` (cheaper than
+    migrating one per test)."""
+    from registro.db import upgrade
+
+    path = tmp_path_factory.mktemp("template") / "registro.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture
-def demo_settings(demo, tmp_path, browser_available):
+def scraper_db(migrated_template, tmp_path) -> str:
+    """A migrated database of the test's own: where a failure's evidence goes."""
+    target = tmp_path / "registro.db"
+    with sqlite3.connect(migrated_template) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)  # consistent, WAL included
+    return f"sqlite:///{target}"
+
+
+@pytest.fixture
+def demo_settings(demo, tmp_path, scraper_db, browser_available):
     from registro.settings import Settings
 
     return Settings(
         legacy_url=demo.url, legacy_username="demo", legacy_password="demo",
         site_profile=None, artifacts_dir=tmp_path / "artifacts", page_timeout_s=10,
-        selenium_url=None, session_max_scrapes=50,
-        database_url=f"sqlite:///{tmp_path}/registro.db",
+        selenium_url=None, session_max_scrapes=50, database_url=scraper_db,
     )

@@ -53,7 +53,10 @@ def test_scrape_exit_codes(tmp_path, demo, browser_available):
     result = _run(["scrape", "194"], tmp_path, REGISTRO_LEGACY_URL=demo.url)
     assert result.returncode == 3, result.stderr
     out = json.loads(result.stdout)
-    assert out["reason"] == "not_found" and len(out["artifacts"]) == 2
+    assert out["reason"] == "not_found"  # the evidence as files, in REGISTRO_ARTIFACTS_DIR
+    assert {Path(a).name for a in out["artifacts"]} == {"evidencia.json", "screenshot.png",
+                                                        "page.html"}
+    assert all(Path(a).is_relative_to(tmp_path / "artifacts") for a in out["artifacts"])
     demo.set_faults(fail_paths=["/os/"])
     result = _run(["scrape", "1", "--no-save"], tmp_path, REGISTRO_LEGACY_URL=demo.url)
     assert result.returncode == 6, result.stderr

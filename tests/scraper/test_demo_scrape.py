@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from registro import evidence
 from registro.errors import PermanentScrapeError, Reason, TransientScrapeError
 from registro.legacy_demo.data import expected_record
 from registro.worker.scraper import Scraper
@@ -17,14 +16,17 @@ pytestmark = pytest.mark.browser
 OS_NUMBERS = ["1", "42", "130", "2024", "123456"]
 
 
-def _assert_artifacts(err):
-    paths = [Path(p) for p in err.artifacts]
-    assert {p.suffix for p in paths} == {".png", ".html"}, err.artifacts
-    for p in paths:
-        assert p.stat().st_size > 0
-        assert err.reason.value in p.name
-    png = next(p for p in paths if p.suffix == ".png")
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+def _assert_evidence(err, settings):
+    """The failure kept its evidence bundle in the database: screenshot and page."""
+    assert err.evidence_id, err
+    meta = evidence.read_metadata(settings.database_url, err.evidence_id)
+    assert meta["motivo"] == err.reason.value
+    assert [p["nome"] for p in meta["partes"]] == ["screenshot.png", "page.html"]
+    assert meta["passos"][-1]["resultado"] == "falhou"
+    _, png = evidence.read_part(settings.database_url, err.evidence_id, "screenshot.png")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    _, html = evidence.read_part(settings.database_url, err.evidence_id, "page.html")
+    assert b"<body" in html
 
 
 def test_every_field_of_several_os_one_session(demo, demo_settings):
@@ -43,11 +45,11 @@ def test_every_field_of_several_os_one_session(demo, demo_settings):
     assert percents == sorted(percents) and percents[-1] < 95
 
 
-def test_not_found_is_permanent_with_artifacts(demo, demo_settings):
+def test_not_found_is_permanent_with_evidence(demo, demo_settings):
     with Scraper(demo_settings) as scraper, pytest.raises(PermanentScrapeError) as err:
         scraper.scrape("97")  # multiples of 97 do not exist in the demo
     assert err.value.reason == Reason.NOT_FOUND
-    _assert_artifacts(err.value)
+    _assert_evidence(err.value, demo_settings)
 
 
 def test_login_failure_is_permanent(demo, demo_settings):
@@ -55,7 +57,7 @@ def test_login_failure_is_permanent(demo, demo_settings):
     with Scraper(demo_settings) as scraper, pytest.raises(PermanentScrapeError) as err:
         scraper.scrape("1")
     assert err.value.reason == Reason.LOGIN_FAILED
-    _assert_artifacts(err.value)
+    _assert_evidence(err.value, demo_settings)
     assert demo.stats()["login_failures"] == 1
 
 
@@ -69,7 +71,7 @@ def test_http_500_is_transient(demo, demo_settings, faults):
         with pytest.raises(TransientScrapeError) as err:
             scraper.scrape("1")
         assert err.value.reason == Reason.HTTP_ERROR
-        _assert_artifacts(err.value)
+        _assert_evidence(err.value, demo_settings)
         demo.set_faults(fail_paths=[])
         assert scraper.scrape("1").os.numero_os == "1"  # same session recovers
         assert scraper.sessions_started == 1
@@ -81,7 +83,7 @@ def test_slow_page_is_a_transient_timeout(demo, demo_settings):
     with Scraper(settings) as scraper, pytest.raises(TransientScrapeError) as err:
         scraper.scrape("1")
     assert err.value.reason == Reason.TIMEOUT
-    _assert_artifacts(err.value)
+    _assert_evidence(err.value, demo_settings)
 
 
 def test_expired_session_is_reestablished(demo, demo_settings):

@@ -76,7 +76,7 @@ def test_two_step_login_with_the_form_as_logged_out_marker(tmp_path, site2_url,
     assert result.returncode == 4, result.stderr[-2000:]
     out = _error_json(result)
     assert out["reason"] == "login_failed" and out["transient"] is False
-    assert sorted(Path(a).suffix for a in out["artifacts"]) == [".html", ".png"]
+    assert sorted(Path(a).suffix for a in out["artifacts"]) == [".html", ".json", ".png"]
 
 
 @pytest.mark.parametrize("logged_out", [

@@ -117,15 +117,16 @@ def test_broken_selector_names_the_field_exits_non_zero_and_keeps_evidence(
     bundle = evidence / "12345"
     assert sorted(p.name for p in evidence.iterdir()) == ["12345"]
     assert sorted(p.name for p in bundle.iterdir()) == [
-        "meta.json", "page.html", "screenshot.png", "steps.json"]
+        "evidencia.json", "fields.json", "page.html", "screenshot.png"]
     assert (bundle / "screenshot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "srv-setor" in (bundle / "page.html").read_text(encoding="utf-8")
-    meta = json.loads((bundle / "meta.json").read_text(encoding="utf-8"))
-    assert meta["url"] == f"{demo.url}/os/12345" and "12345" in meta["title"]
-    assert meta["reason"] == "profile_mismatch" and "os.setor" in meta["message"]
-    steps = json.loads((bundle / "steps.json").read_text(encoding="utf-8"))
-    assert steps["steps"][-1]["step"] == "block servico" and not steps["steps"][-1]["ok"]
-    setor = next(f for f in steps["fields"] if f["field"] == "os.setor")
+    meta = json.loads((bundle / "evidencia.json").read_text(encoding="utf-8"))
+    assert meta["url"] == f"{demo.url}/os/12345" and "12345" in meta["titulo"]
+    assert meta["motivo"] == "profile_mismatch" and "os.setor" in meta["mensagem"]
+    last = meta["passos"][-1]
+    assert last["passo"] == "block servico" and last["resultado"] == "falhou"
+    fields = json.loads((bundle / "fields.json").read_text(encoding="utf-8"))["fields"]
+    setor = next(f for f in fields if f["field"] == "os.setor")
     assert setor["status"] == "no_match"
     assert f"evidence: {bundle}" in out
 

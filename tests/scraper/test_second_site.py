@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from pydantic import SecretStr
 
+from registro import evidence
 from registro.errors import PermanentScrapeError, Reason
 from registro.settings import Settings
 from registro.worker.profile import load_profile
@@ -61,11 +62,11 @@ EXPECTED_502_SOME = {
 
 
 @pytest.fixture
-def site2_settings(site2_url, tmp_path, browser_available):
+def site2_settings(site2_url, tmp_path, scraper_db, browser_available):
     return Settings(
         legacy_url=site2_url, legacy_username="oper", legacy_password="s3nha",
         site_profile=SITE2 / "profile.yaml", artifacts_dir=tmp_path / "artifacts",
-        page_timeout_s=10, selenium_url=None,
+        page_timeout_s=10, selenium_url=None, database_url=scraper_db,
     )
 
 
@@ -89,4 +90,5 @@ def test_second_site_wrong_password(site2_settings):
     with Scraper(settings) as scraper, pytest.raises(PermanentScrapeError) as err:
         scraper.scrape("501")
     assert err.value.reason == Reason.LOGIN_FAILED
-    assert any(a.endswith(".png") for a in err.value.artifacts)
+    _, png = evidence.read_part(settings.database_url, err.value.evidence_id, "screenshot.png")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"

@@ -182,6 +182,31 @@ def test_closing_the_modal_stops_all_polling(stack: Stack, browser, screenshots)
                    .json()["status"] == "SUCCESS", 180, "the abandoned task to finish")
 
 
+EVIDENCE_SHOWN = """
+const figure = document.querySelector('[role=dialog] figure.registro-evidence');
+const img = figure && figure.querySelector('img');
+if (!img || !img.complete || img.naturalWidth === 0) return null;
+return {id: figure.dataset.evidenciaId, src: img.src, width: img.naturalWidth,
+        alert: document.querySelector('[role=dialog] [role=alert]').textContent};
+"""
+
+
+def test_failed_lookup_shows_the_legacy_page_screenshot(stack: Stack, browser, screenshots):
+    blur(browser)
+    search(browser, "97")  # multiples of 97 do not exist in the demo: not_found
+    shown = wait_until(lambda: browser.execute_script(EVIDENCE_SHOWN), 180,
+                       "the failure's screenshot in the modal")
+    assert shown["alert"] == "A OS não existe no sistema de origem."
+    assert shown["src"].startswith("blob:")  # fetched with the key, not an <img src> URL
+    assert shown["width"] == 1024  # the worker's browser window
+    with stack.api() as api:
+        meta = api.get(f"/api/desenvolvimento/evidencias/{shown['id']}").json()
+    assert (meta["motivo"], meta["numero_os"]) == ("not_found", "97")
+    screenshots(browser, "7-evidence")
+    press(browser, Keys.ESCAPE)
+    wait_until(lambda: not state(browser)["dialog"], 10, "the modal to close")
+
+
 def test_workers_stopped_the_synchronous_fallback_answers(stack: Stack, browser, screenshots):
     stack.pause(stack.workers())
     with stack.api() as api:

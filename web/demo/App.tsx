@@ -74,6 +74,7 @@ export function App() {
         taskId={scraping.currentTaskId}
         scraping={scraping}
         onClose={() => setModalOs(null)}
+        showEvidence
       />
     </div>
   );

@@ -1,8 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
-  ApiError, TaskFailedError, TaskTimeoutError, createRegistroClient, isAbortError, parseRetryAfter, withJitter,
+  ApiError, TaskFailedError, TaskTimeoutError, createRegistroClient, evidenceIdOf, isAbortError, parseRetryAfter,
+  withJitter,
 } from '../src/client';
-import { RECORD, SUCCESS, gaps, scriptedFetch, taskStatus } from './fakeApi';
+import { EVIDENCIA_ID, PNG, RECORD, SUCCESS, gaps, scriptedFetch, taskStatus } from './fakeApi';
 
 const BASE = 'http://api.test';
 const half = () => 0.5; // jitter factor exactly 1: the bare schedule
@@ -210,5 +211,46 @@ describe('waitForResult', () => {
     expect(isAbortError(await second)).toBe(true);
     await vi.advanceTimersByTimeAsync(10_000);
     expect(calls).toHaveLength(7);
+  });
+});
+
+describe('failure evidence', () => {
+  it('a FAILURE carries its evidencia_id; so does a fallback failure answer', async () => {
+    const failing = statusScript([{ body: taskStatus('FAILURE', 100,
+      { reason: 'login_failed', message: 'recusado', evidencia_id: EVIDENCIA_ID }) }]);
+    const client = createRegistroClient({ baseUrl: BASE, fetch: failing.fetch });
+    const error = await client.waitForResult('scraping_12345').catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: 'TaskFailedError', reason: 'login_failed', evidenciaId: EVIDENCIA_ID });
+    expect(evidenceIdOf(error)).toBe(EVIDENCIA_ID);
+
+    const fallback = scriptedFetch(() => ({ status: 502, body: { status: 'error', reason: 'login_failed',
+      message: 'recusado', via: 'sincrono', fallback_reason: 'no_worker', evidencia_id: EVIDENCIA_ID } }));
+    const sync = createRegistroClient({ baseUrl: BASE, fetch: fallback.fetch });
+    expect(evidenceIdOf(await sync.lookup('12345').catch((e: unknown) => e))).toBe(EVIDENCIA_ID);
+    expect(evidenceIdOf(new TaskFailedError('t', 'not_found', 'x'))).toBeNull();
+    expect(evidenceIdOf(new Error('x'))).toBeNull();
+  });
+
+  it('fetches the screenshot with the key as a Blob, and the metadata', async () => {
+    const meta = { id: EVIDENCIA_ID, motivo: 'login_failed' };
+    const { fetch, calls } = scriptedFetch((url) => url.endsWith('.png')
+      ? { raw: PNG, headers: { 'Content-Type': 'image/png' } } : { body: meta });
+    const client = createRegistroClient({ baseUrl: BASE, fetch, headers: () => ({ Authorization: 'Bearer k' }) });
+    const blob = await client.evidenceScreenshot(EVIDENCIA_ID);
+    expect(blob.type).toBe('image/png');
+    expect(new Uint8Array(await blob.arrayBuffer())).toEqual(PNG);
+    expect(await client.evidence(EVIDENCIA_ID)).toEqual(meta);
+    expect(calls.map((c) => [c.url, c.headers.get('Authorization'), c.headers.get('Accept')])).toEqual([
+      [`${BASE}/api/desenvolvimento/evidencias/${EVIDENCIA_ID}/screenshot.png`, 'Bearer k', 'image/png'],
+      [`${BASE}/api/desenvolvimento/evidencias/${EVIDENCIA_ID}`, 'Bearer k', 'application/json'],
+    ]);
+  });
+
+  it('an unknown bundle is an ApiError 404', async () => {
+    const { fetch } = scriptedFetch(() => ({ status: 404, body: { detail: `unknown evidence ${EVIDENCIA_ID}` } }));
+    const client = createRegistroClient({ baseUrl: BASE, fetch });
+    const error = await client.evidenceScreenshot(EVIDENCIA_ID).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ApiError);
+    expect(error).toMatchObject({ status: 404, message: expect.stringContaining('unknown evidence') });
   });
 });

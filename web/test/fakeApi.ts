@@ -9,6 +9,8 @@ export interface Answer {
   headers?: Record<string, string>;
   /** Throw a network error (what fetch does when nothing answers). */
   networkError?: boolean;
+  /** A non-JSON body (e.g. a PNG), sent as it is with `headers`. */
+  raw?: Uint8Array<ArrayBuffer>;
 }
 
 export interface Recorded {
@@ -28,6 +30,7 @@ export function scriptedFetch(route: (url: string, method: string, n: number) =>
     if (init?.signal?.aborted) throw init.signal.reason;
     const answer = route(url, method, calls.length);
     if (answer.networkError) throw new TypeError('fetch failed');
+    if (answer.raw) return new Response(answer.raw, { status: answer.status ?? 200, headers: answer.headers });
     return new Response(answer.body === undefined ? null : JSON.stringify(answer.body), {
       status: answer.status ?? 200,
       headers: { 'Content-Type': 'application/json', ...answer.headers },
@@ -57,3 +60,6 @@ export const SUCCESS = taskStatus('SUCCESS', 100, {
 export function gaps(calls: Recorded[]): number[] {
   return calls.slice(1).map((c, i) => c.at - calls[i]!.at);
 }
+
+export const EVIDENCIA_ID = '3f2b9c0e8d7a4b1c9e6f5a4b3c2d1e0f';
+export const PNG = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3]);

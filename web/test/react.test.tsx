@@ -4,7 +4,7 @@ import { type ReactNode, useState } from 'react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createRegistroClient } from '../src/client';
 import { AsyncScrapingModal, RegistroProvider, useAsyncScraping } from '../src/react';
-import { type Answer, RECORD, SUCCESS, scriptedFetch, taskStatus } from './fakeApi';
+import { type Answer, EVIDENCIA_ID, PNG, RECORD, SUCCESS, scriptedFetch, taskStatus } from './fakeApi';
 
 afterEach(cleanup);
 
@@ -23,6 +23,7 @@ function setup(lookups: Answer[], statuses: Answer[] = [{ body: SUCCESS }]) {
   const api = scriptedFetch((url, method) => {
     if (method === 'POST') return lookups[Math.min(posts++, lookups.length - 1)]!;
     if (url.endsWith('/queue-status')) return { body: QUEUE };
+    if (url.endsWith('/screenshot.png')) return { raw: PNG, headers: { 'Content-Type': 'image/png' } };
     return statuses[Math.min(polls++, statuses.length - 1)]!;
   });
   const client = createRegistroClient({ baseUrl: 'http://api.test', fetch: api.fetch, poll: { intervalMs: 10, maxIntervalMs: 20 } });
@@ -228,5 +229,43 @@ describe('AsyncScrapingModal', () => {
     expect(document.activeElement).toBe(close);
     await userEvent.click(retry);
     await waitFor(() => expect(onSuccess).toHaveBeenCalledWith(RECORD));
+  });
+
+  it('shows the screenshot of a failed lookup (showEvidence), fetched with the key', async () => {
+    const created: Blob[] = [];
+    const revoked: string[] = [];
+    vi.spyOn(URL, 'createObjectURL').mockImplementation((blob) => {
+      created.push(blob as Blob);
+      return `blob:evidencia/${created.length}`;
+    });
+    vi.spyOn(URL, 'revokeObjectURL').mockImplementation((url) => { revoked.push(url); });
+    const failed = taskStatus('FAILURE', 100, { reason: 'login_failed', message: 'recusado', evidencia_id: EVIDENCIA_ID });
+    const { wrapper, calls } = setup([{ body: QUEUED }], [{ body: failed }]);
+    function Page({ showEvidence }: { showEvidence: boolean }) {
+      const scraping = useAsyncScraping();
+      return (
+        <>
+          <button type="button" onClick={() => void scraping.startScraping('12345')}>go</button>
+          <AsyncScrapingModal visible numeroOS="12345" scraping={scraping} onClose={() => undefined}
+            showEvidence={showEvidence} />
+        </>
+      );
+    }
+    const { rerender, unmount } = render(<Page showEvidence={false} />, { wrapper });
+    await userEvent.click(screen.getByText('go'));
+    await screen.findByRole('alert');
+    await settle();
+    expect(screen.queryByRole('img')).toBeNull();  // off by default: nothing fetched
+    expect(calls.filter((c) => c.url.endsWith('.png'))).toHaveLength(0);
+
+    rerender(<Page showEvidence />);
+    const image = await screen.findByRole('img', { name: 'Tela do sistema de origem quando a busca falhou' });
+    expect(image.getAttribute('src')).toBe('blob:evidencia/1');
+    expect(created[0]!.type).toBe('image/png');
+    expect(screen.getByText(`Evidência ${EVIDENCIA_ID}`)).toBeTruthy();
+    expect(calls.filter((c) => c.url.endsWith(`/evidencias/${EVIDENCIA_ID}/screenshot.png`))).toHaveLength(1);
+    unmount();
+    expect(revoked).toEqual(['blob:evidencia/1']); // released with the modal
+    vi.restoreAllMocks();
   });
 });

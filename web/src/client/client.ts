@@ -1,6 +1,6 @@
 import { ApiError, TaskFailedError, TaskTimeoutError, abortError } from './errors';
 import { DEFAULT_POLICY, type PollPolicy, backoffDelay, parseRetryAfter, sleep, withJitter } from './timing';
-import type { LookupAnswer, QueueStatus, ScrapeResult, TaskStatus } from './types';
+import type { Evidence, LookupAnswer, QueueStatus, ScrapeResult, TaskStatus } from './types';
 
 export interface RegistroClientOptions {
   /** Where the API is, e.g. `https://erp.example.com/registro` or `''` for the same origin. */
@@ -48,6 +48,12 @@ export interface RegistroClient {
    * limit (`TaskTimeoutError`) or abort. Concurrent waits for the same task share one
    * poll loop; it stops when the last waiter aborts. */
   waitForResult(taskId: string, options?: WaitOptions): Promise<ScrapeResult>;
+  /** `GET evidencias/{id}`: a failed scrape's evidence (reason, URL, title, step log,
+   * console errors, parts). The id: `evidenceIdOf(error)` of a failure. */
+  evidence(evidenciaId: string, options?: RequestOptions): Promise<Evidence>;
+  /** `GET evidencias/{id}/screenshot.png` with the same headers (the key): a `Blob` to
+   * show through `URL.createObjectURL` (an `<img src>` cannot send the key). */
+  evidenceScreenshot(evidenciaId: string, options?: RequestOptions): Promise<Blob>;
   readonly timeLimitMs: number;
 }
 
@@ -69,24 +75,24 @@ export function createRegistroClient(options: RegistroClientOptions): RegistroCl
   const timeLimitMs = options.timeLimitMs ?? 300_000;
   const waits = new Map<string, SharedWait>();
 
-  async function request<T>(method: 'GET' | 'POST', path: string, signal?: AbortSignal): Promise<T> {
+  /** The answer, or an `ApiError` (with the decoded error body) when it is not 2xx. */
+  async function send(method: 'GET' | 'POST', path: string, accept: string, signal?: AbortSignal): Promise<Response> {
     const headers = new Headers(options.headers ? await options.headers() : undefined);
-    headers.set('Accept', 'application/json');
+    headers.set('Accept', accept);
     const doFetch = options.fetch ?? globalThis.fetch;
     const response = await doFetch(baseUrl + path, { method, headers, signal });
-    const text = await response.text();
-    let body: unknown = null;
-    try {
-      body = text ? JSON.parse(text) : null;
-    } catch {
-      body = text;
-    }
     if (!response.ok) {
+      const body = decode(await response.text());
       const retryAfterMs = parseRetryAfter(response.headers.get('Retry-After'));
       throw new ApiError(response.status, body, retryAfterMs,
         `${method} ${path}: HTTP ${response.status}${describeBody(body)}`);
     }
-    return body as T;
+    return response;
+  }
+
+  async function request<T>(method: 'GET' | 'POST', path: string, signal?: AbortSignal): Promise<T> {
+    const response = await send(method, path, 'application/json', signal);
+    return decode(await response.text()) as T;
   }
 
   async function poll(taskId: string, shared: SharedWait): Promise<ScrapeResult> {
@@ -109,7 +115,8 @@ export function createRegistroClient(options: RegistroClientOptions): RegistroCl
         if (changed) emit(current);
         if (current.status === 'SUCCESS' && current.result) return current.result;
         if (current.status === 'FAILURE') {
-          throw new TaskFailedError(taskId, current.reason ?? 'internal_error', current.message);
+          throw new TaskFailedError(taskId, current.reason ?? 'internal_error', current.message,
+            current.evidencia_id ?? null);
         }
         quietPolls = changed ? 0 : quietPolls + 1;
         delay = withJitter(backoffDelay(policy, quietPolls), policy.jitter, random);
@@ -184,7 +191,22 @@ export function createRegistroClient(options: RegistroClientOptions): RegistroCl
       return request('GET', `${API}/queue-status`, signal);
     },
     waitForResult,
+    evidence(evidenciaId, { signal } = {}) {
+      return request('GET', `${API}/evidencias/${encodeURIComponent(evidenciaId)}`, signal);
+    },
+    async evidenceScreenshot(evidenciaId, { signal } = {}) {
+      const path = `${API}/evidencias/${encodeURIComponent(evidenciaId)}/screenshot.png`;
+      return (await send('GET', path, 'image/png', signal)).blob();
+    },
   };
+}
+
+function decode(text: string): unknown {
+  try {
+    return text ? JSON.parse(text) : null;
+  } catch {
+    return text;
+  }
 }
 
 function describeBody(body: unknown): string {

@@ -11,16 +11,29 @@ export class ApiError extends Error {
   }
 }
 
-/** The task ended in FAILURE; `reason` is the API's (not_found, login_failed, ...). */
+/** The task ended in FAILURE; `reason` is the API's (not_found, login_failed, ...);
+ * `evidenciaId` the failure's evidence bundle, when one was kept. */
 export class TaskFailedError extends Error {
   override readonly name = 'TaskFailedError';
   constructor(
     readonly taskId: string,
     readonly reason: string,
     message: string,
+    readonly evidenciaId: string | null = null,
   ) {
     super(message);
   }
+}
+
+/** The evidence bundle of a failed lookup: a task's FAILURE, or the synchronous
+ * fallback's failure answer (an `ApiError` whose body carries `evidencia_id`). */
+export function evidenceIdOf(error: unknown): string | null {
+  if (error instanceof TaskFailedError) return error.evidenciaId;
+  if (error instanceof ApiError && error.body && typeof error.body === 'object') {
+    const id = (error.body as { evidencia_id?: unknown }).evidencia_id;
+    return typeof id === 'string' ? id : null;
+  }
+  return null;
 }
 
 /** The task did not finish within its time limit; polling stopped. */

@@ -1,10 +1,10 @@
 export { createRegistroClient } from './client';
 export type { LookupOptions, RegistroClient, RegistroClientOptions, RequestOptions, WaitOptions } from './client';
-export { ApiError, TaskFailedError, TaskTimeoutError, isAbortError } from './errors';
+export { ApiError, TaskFailedError, TaskTimeoutError, evidenceIdOf, isAbortError } from './errors';
 export { DEFAULT_POLICY, backoffDelay, parseRetryAfter, withJitter } from './timing';
 export type { PollPolicy } from './timing';
 export type {
-  FoundExisting, LookupAnswer, OsData, QueueInfo, QueueStatus, Queued, ScrapeResult, SyncScraped, TaskState,
+  Evidence, FoundExisting, LookupAnswer, OsData, QueueInfo, QueueStatus, Queued, ScrapeResult, SyncScraped, TaskState,
   TaskStatus,
 } from './types';
 export type { components, paths } from './openapi';

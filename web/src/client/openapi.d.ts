@@ -18,6 +18,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/desenvolvimento/evidencias/{evidencia_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The evidence of a failed scrape: reason, URL, title, step log, console, parts */
+        get: operations["evidencia"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/desenvolvimento/evidencias/{evidencia_id}/page.html": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The HTML of the page the scrape failed on (and of its same-origin frames), redacted; as text, to download */
+        get: operations["evidencia_html"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/desenvolvimento/evidencias/{evidencia_id}/screenshot.png": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The screenshot of the page the scrape failed on (password fields blanked) */
+        get: operations["evidencia_screenshot"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/desenvolvimento/historico/{numero_os}": {
         parameters: {
             query?: never;
@@ -355,6 +406,29 @@ export interface components {
             via: "sincrono";
         };
         /**
+         * ErroConsole
+         * @description A warning or error of the browser console during the failed scrape.
+         */
+        ErroConsole: {
+            /**
+             * Em
+             * Format: date-time
+             */
+            em: string;
+            /** Mensagem */
+            mensagem: string;
+            /**
+             * Nivel
+             * @description WARNING or SEVERE.
+             */
+            nivel: string;
+            /**
+             * Origem
+             * @description javascript, network, console-api, ...
+             */
+            origem: string;
+        };
+        /**
          * ErrorBody
          * @description Every error of the API but the fallback's: one line of text.
          * @example {
@@ -364,6 +438,103 @@ export interface components {
         ErrorBody: {
             /** Detail */
             detail: string;
+        };
+        /**
+         * Evidencia
+         * @description The evidence bundle of a failed scrape, without its parts (see ``partes``).
+         *     Secrets were removed before it was stored: the legacy password, session cookie
+         *     values, CSRF tokens; password fields were blanked before the screenshot.
+         * @example {
+         *       "bytes_armazenados": 32990,
+         *       "bytes_capturados": 35012,
+         *       "captura_descartada": false,
+         *       "criado_em": "2026-12-05T10:00:00+00:00",
+         *       "erros_console": [],
+         *       "html_truncado": false,
+         *       "id": "3f2b9c0e8d7a4b1c9e6f5a4b3c2d1e0f",
+         *       "mensagem": "the site refused the credentials of user 'demo' (the login's answer)",
+         *       "motivo": "login_failed",
+         *       "numero_os": "12345",
+         *       "partes": [
+         *         {
+         *           "bytes": 31250,
+         *           "caminho": "/api/desenvolvimento/evidencias/3f2b9c0e8d7a4b1c9e6f5a4b3c2d1e0f/screenshot.png",
+         *           "nome": "screenshot.png",
+         *           "tipo": "image/png"
+         *         }
+         *       ],
+         *       "passos": [
+         *         {
+         *           "duracao_ms": 3,
+         *           "inicio_ms": 0,
+         *           "passo": "browser",
+         *           "resultado": "ok"
+         *         },
+         *         {
+         *           "detalhe": "PermanentScrapeError: login_failed: the site refused ...",
+         *           "duracao_ms": 412,
+         *           "inicio_ms": 3,
+         *           "passo": "login",
+         *           "resultado": "falhou"
+         *         }
+         *       ],
+         *       "task_id": "scraping_12345",
+         *       "titulo": "SGO — Acesso ao sistema",
+         *       "url": "http://legacy.example/login"
+         *     }
+         */
+        Evidencia: {
+            /**
+             * Bytes Armazenados
+             * @description The bundle as stored (compressed).
+             */
+            bytes_armazenados: number;
+            /**
+             * Bytes Capturados
+             * @description HTML and screenshot as captured.
+             */
+            bytes_capturados: number;
+            /**
+             * Captura Descartada
+             * @description The screenshot alone did not fit REGISTRO_EVIDENCE_MAX_BYTES: not kept.
+             */
+            captura_descartada: boolean;
+            /**
+             * Criado Em
+             * Format: date-time
+             */
+            criado_em: string;
+            /** Erros Console */
+            erros_console: components["schemas"]["ErroConsole"][];
+            /**
+             * Html Truncado
+             * @description The HTML was cut to fit REGISTRO_EVIDENCE_MAX_BYTES.
+             */
+            html_truncado: boolean;
+            /** Id */
+            id: string;
+            /** Mensagem */
+            mensagem: string;
+            /**
+             * Motivo
+             * @description The scrape's failure reason (not_found, login_failed, profile_mismatch, timeout, ...).
+             */
+            motivo: string;
+            /** Numero Os */
+            numero_os: string;
+            /** Partes */
+            partes: components["schemas"]["ParteEvidencia"][];
+            /** Passos */
+            passos: components["schemas"]["PassoEvidencia"][];
+            /**
+             * Task Id
+             * @description The task that kept it (absent: the synchronous fallback).
+             */
+            task_id?: string | null;
+            /** Titulo */
+            titulo: string | null;
+            /** Url */
+            url: string | null;
         };
         /**
          * FallbackError
@@ -377,6 +548,11 @@ export interface components {
          *     }
          */
         FallbackError: {
+            /**
+             * Evidencia Id
+             * @description With status 'error', when the scrape kept evidence: GET /api/desenvolvimento/evidencias/{evidencia_id}.
+             */
+            evidencia_id?: string | null;
             /**
              * Fallback Reason
              * @enum {string}
@@ -454,6 +630,57 @@ export interface components {
              * @description Where to poll the task's status.
              */
             check_status: string;
+        };
+        /** ParteEvidencia */
+        ParteEvidencia: {
+            /**
+             * Bytes
+             * @description Size as served.
+             */
+            bytes: number;
+            /**
+             * Caminho
+             * @description Where to GET it (same key).
+             */
+            caminho: string;
+            /**
+             * Nome
+             * @enum {string}
+             */
+            nome: "screenshot.png" | "page.html";
+            /**
+             * Tipo
+             * @enum {string}
+             */
+            tipo: "image/png" | "text/html";
+        };
+        /**
+         * PassoEvidencia
+         * @description One flow step of the failed scrape.
+         */
+        PassoEvidencia: {
+            /**
+             * Detalhe
+             * @description With falhou: the error, redacted.
+             */
+            detalhe?: string | null;
+            /** Duracao Ms */
+            duracao_ms: number;
+            /**
+             * Inicio Ms
+             * @description Milliseconds since the scrape started.
+             */
+            inicio_ms: number;
+            /**
+             * Passo
+             * @description browser, login, search, 'extract <block>', build.
+             */
+            passo: string;
+            /**
+             * Resultado
+             * @enum {string}
+             */
+            resultado: "ok" | "falhou";
         };
         /** QueueInfo */
         QueueInfo: {
@@ -552,6 +779,11 @@ export interface components {
          *     }
          */
         ScrapingStatus: {
+            /**
+             * Evidencia Id
+             * @description On FAILURE, when the scrape kept evidence: GET /api/desenvolvimento/evidencias/{evidencia_id} (the first failure of this reason for this OS within the retention window).
+             */
+            evidencia_id?: string | null;
             /** Message */
             message: string;
             /** Numero Os */
@@ -675,6 +907,222 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["FallbackError"];
+                };
+            };
+        };
+    };
+    evidencia: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The evidencia_id of a FAILURE answer: 32 lowercase hex digits. */
+                evidencia_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Evidencia"];
+                };
+            };
+            /** @description Missing, malformed or unknown 'Authorization: Bearer <key>'. */
+            401: {
+                headers: {
+                    /** @description Always 'Bearer'. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No evidence with this id (never kept, or older than REGISTRO_EVIDENCE_RETENTION_DAYS), or it lacks this part. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request body larger than REGISTRO_API_MAX_BODY_BYTES. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A path or query parameter does not match its declared pattern or type; 'detail' says which, as one line of text. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description More than REGISTRO_API_RATE_LIMIT_PER_MINUTE requests this minute for this key. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    evidencia_html: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The evidencia_id of a FAILURE answer: 32 lowercase hex digits. */
+                evidencia_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page's HTML as plain text (UTF-8), an attachment under Content-Security-Policy: sandbox: never rendered here. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description Missing, malformed or unknown 'Authorization: Bearer <key>'. */
+            401: {
+                headers: {
+                    /** @description Always 'Bearer'. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No evidence with this id (never kept, or older than REGISTRO_EVIDENCE_RETENTION_DAYS), or it lacks this part. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request body larger than REGISTRO_API_MAX_BODY_BYTES. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A path or query parameter does not match its declared pattern or type; 'detail' says which, as one line of text. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description More than REGISTRO_API_RATE_LIMIT_PER_MINUTE requests this minute for this key. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    evidencia_screenshot: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The evidencia_id of a FAILURE answer: 32 lowercase hex digits. */
+                evidencia_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The PNG as captured. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": string;
+                };
+            };
+            /** @description Missing, malformed or unknown 'Authorization: Bearer <key>'. */
+            401: {
+                headers: {
+                    /** @description Always 'Bearer'. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No evidence with this id (never kept, or older than REGISTRO_EVIDENCE_RETENTION_DAYS), or it lacks this part. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request body larger than REGISTRO_API_MAX_BODY_BYTES. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A path or query parameter does not match its declared pattern or type; 'detail' says which, as one line of text. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description More than REGISTRO_API_RATE_LIMIT_PER_MINUTE requests this minute for this key. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };

@@ -7,6 +7,7 @@ type JsonOf<R> = R extends { content: { 'application/json': infer Body } } ? Bod
 type LookupOperation = paths['/api/desenvolvimento/buscar-os-async/{numero_os}']['post'];
 type StatusOperation = paths['/api/desenvolvimento/scraping-status/{task_id}']['get'];
 type QueueOperation = paths['/api/desenvolvimento/queue-status']['get'];
+type EvidenceOperation = paths['/api/desenvolvimento/evidencias/{evidencia_id}']['get'];
 
 /** `POST /api/desenvolvimento/buscar-os-async/{numero_os}` (200). */
 export type LookupAnswer = JsonOf<LookupOperation['responses'][200]>;
@@ -27,3 +28,5 @@ export type QueueInfo = QueueStatus['queue_info'];
 /** The record of one OS: `numero_os`, `cliente`, `equipamento` and every field under
  * `ordem_servico`, `cliente_dados`, `equipamento_dados`. */
 export type OsData = FoundExisting['data'];
+/** `GET /api/desenvolvimento/evidencias/{evidencia_id}` (200): a failed scrape's evidence. */
+export type Evidence = JsonOf<EvidenceOperation['responses'][200]>;

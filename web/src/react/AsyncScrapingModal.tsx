@@ -1,6 +1,7 @@
 import { type CSSProperties, type KeyboardEvent, useEffect, useId, useRef } from 'react';
 import { createPortal } from 'react-dom';
-import type { OsData, RegistroClient } from '../client';
+import { type OsData, type RegistroClient, evidenceIdOf } from '../client';
+import { EvidenceScreenshot } from './EvidenceScreenshot';
 import { DEFAULT_TEXTS, type ModalTexts } from './texts';
 import { type AsyncScraping, useAsyncScraping } from './useAsyncScraping';
 import { useQueueStatus } from './useQueueStatus';
@@ -23,6 +24,10 @@ export interface AsyncScrapingModalProps {
   showQueue?: boolean;
   /** No inline styles: style the `registro-modal*` classes yourself. */
   unstyled?: boolean;
+  /** On a failure that kept evidence, show the screenshot of the legacy page it failed
+   * on (fetched with the client's key). Off by default: it is for operators, and it
+   * shows the legacy system's own page. */
+  showEvidence?: boolean;
 }
 
 export function AsyncScrapingModal(props: AsyncScrapingModalProps) {
@@ -116,6 +121,7 @@ function ModalView(props: AsyncScrapingModalProps & { scraping: AsyncScraping })
 
   const { status, progress, estimatedTime, error } = scraping;
   const failed = status === 'FAILURE';
+  const evidenciaId = failed ? evidenceIdOf(error) : null;
   const message = failed && error ? texts.describeError(error) :
     status === 'SUCCESS' ? texts.success :
       status === 'starting' ? texts.starting :
@@ -159,6 +165,10 @@ function ModalView(props: AsyncScrapingModalProps & { scraping: AsyncScraping })
         ) : null}
         {status === 'PENDING' && queue && props.showQueue !== false ? (
           <p className="registro-modal__queue">{texts.queueWaiting(queue.queue_info.scheduled_tasks)}</p>
+        ) : null}
+        {failed && props.showEvidence && evidenciaId ? (
+          <EvidenceScreenshot evidenciaId={evidenciaId} alt={texts.evidenceAlt} caption={texts.evidenceCaption(evidenciaId)}
+            client={props.client} unstyled={unstyled} />
         ) : null}
         <div className="registro-modal__actions" style={s.actions}>
           {failed ? (

@@ -2,6 +2,8 @@ export { RegistroProvider, useRegistroClient } from './context';
 export { useAsyncScraping } from './useAsyncScraping';
 export type { AsyncScraping, AsyncScrapingState, RecordAnswer, ScrapingAnswer, ScrapingStatus } from './useAsyncScraping';
 export { AsyncScrapingModal } from './AsyncScrapingModal';
+export { EvidenceScreenshot } from './EvidenceScreenshot';
+export type { EvidenceScreenshotProps } from './EvidenceScreenshot';
 export type { AsyncScrapingModalProps } from './AsyncScrapingModal';
 export { useQueueStatus } from './useQueueStatus';
 export type { QueueState } from './useQueueStatus';

@@ -14,6 +14,9 @@ export interface ModalTexts {
   close: string;
   cancel: string;
   describeError: (error: Error) => string;
+  /** The failure's screenshot (`showEvidence`). */
+  evidenceAlt: string;
+  evidenceCaption: (evidenciaId: string) => string;
 }
 
 export const DEFAULT_TEXTS: ModalTexts = {
@@ -31,6 +34,8 @@ export const DEFAULT_TEXTS: ModalTexts = {
   close: 'Fechar',
   cancel: 'Cancelar',
   describeError: describeErrorPt,
+  evidenceAlt: 'Tela do sistema de origem quando a busca falhou',
+  evidenceCaption: (evidenciaId) => `Evidência ${evidenciaId}`,
 };
 
 const REASONS: Record<string, string> = {
