@@ -11,6 +11,7 @@ import logging
 import queue
 import threading
 
+from registro.api import metrics
 from registro.settings import Settings
 
 log = logging.getLogger("registro.api.fallback")
@@ -52,9 +53,11 @@ class FallbackScrapers:
 
             scraper = self._take_scraper()
             try:
-                return scrape_and_save(scraper, self.settings.database_url, numero_os)
+                scraped, ids = scrape_and_save(scraper, self.settings.database_url, numero_os)
             finally:
                 self._idle.put(scraper)
+            metrics.FIELDS.count(scraped, scraper.profile.field_specs())
+            return scraped, ids
         finally:
             with self._lock:
                 self.in_use -= 1

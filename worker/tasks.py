@@ -275,6 +275,7 @@ def scrape_os(self: ScrapeTask, numero_os: str, claim_token: str | None = None,
             self._count_sessions(scraper)
         for section, changed in ids.changes_by_section().items():
             metrics.RECORD_CHANGES.labels(section).inc(changed)
+        metrics.FIELDS.count(scraped, scraper.profile.field_specs())
     except SoftTimeLimitExceeded:
         self.close_scraper()
         raise PermanentScrapeError(
