@@ -52,7 +52,7 @@ STALE_ANSWERS = Counter("registro_api_stale_answers_total",
 FALLBACKS = Counter(
     "registro_api_fallbacks_total",
     "Synchronous fallback scrapes by cause (redis_unavailable|no_worker|publish_failed) "
-    "and outcome (success|rejected|failure).",
+    "and outcome (success|rejected|rate_limited|failure).",
     ["cause", "outcome"], registry=REGISTRY,
 )
 FALLBACK_IN_USE = Counter("registro_api_fallback_seconds_total",
