@@ -40,7 +40,8 @@ class FallbackBusy(Exception):
 class FallbackScrapers:
     def __init__(self, settings: Settings, redis_client: redis.Redis | None = None):
         self.settings = settings
-        self.budget = legacy_limiter(redis_client, settings) if redis_client else None
+        self.limiter = (legacy_limiter(redis_client, settings) if redis_client is not None
+                        else None)
         self.bound = settings.fallback_max_browsers
         self._slots = threading.BoundedSemaphore(max(self.bound, 1))
         self._idle: queue.SimpleQueue = queue.SimpleQueue()
@@ -62,10 +63,10 @@ class FallbackScrapers:
     def _take_token(self) -> None:
         """One token of the global legacy budget, or ``FallbackBusy``; none taken (and
         none waited for) when Redis cannot be reached."""
-        if self.budget is None:
+        if self.limiter is None:
             return
         try:
-            self.budget.acquire(max_wait_s=self.settings.fallback_budget_wait_s)
+            self.limiter.acquire(max_wait_s=self.settings.fallback_budget_wait_s)
         except BudgetExhausted as exc:
             raise FallbackBusy(retry_after(exc.retry_after_s), rate_limited=True) from None
         except redis.RedisError as exc:

@@ -128,16 +128,15 @@ class FallbackCaller(threading.Thread):
                     return
 
 
-def _drain(stack) -> None:
-    """Take every token left in the bucket (the budget's settings as the readers have)."""
-    limiter = legacy_limiter(stack.redis(), Settings(
-        legacy_rate_per_minute=BUDGET["REGISTRO_LEGACY_RATE_PER_MINUTE"],
-        legacy_rate_burst=BUDGET["REGISTRO_LEGACY_RATE_BURST"]))
+def _drain(stack, per_minute: float, burst: int) -> None:
+    """Take every token left in the bucket, at the rate and burst the readers use."""
+    limiter = legacy_limiter(stack.redis(), Settings(legacy_rate_per_minute=per_minute,
+                                                     legacy_rate_burst=burst))
     while limiter.try_acquire() == 0:
         pass
 
 
-def test_workers_and_fallback_share_one_budget(private_stack, private_client):
+def test_workers_and_fallback_share_one_budget(private_stack):
     """A worker with a backlog and the fallback of an API that sees no worker (the
     worker's heartbeat deleted, as when heartbeats lapse or workers drain) read the
     legacy system at the same time: together they stay within the one budget. Before
@@ -209,10 +208,7 @@ def test_fallback_refuses_with_retry_after_when_the_budget_wait_is_too_long(priv
     api = Api(stack, REGISTRO_FALLBACK_MAX_BROWSERS=2, REGISTRO_FALLBACK_BUDGET_WAIT_S=0.5,
               REGISTRO_LEGACY_RATE_PER_MINUTE=2, REGISTRO_LEGACY_RATE_BURST=1)
     try:
-        limiter = legacy_limiter(stack.redis(), Settings(legacy_rate_per_minute=2,
-                                                         legacy_rate_burst=1))
-        while limiter.try_acquire() == 0:
-            pass
+        _drain(stack, 2, 1)
         searches = stack.demo.stats()["searches"]
         with api.client() as c:
             started = time.monotonic()
@@ -248,10 +244,7 @@ def test_cli_scrape_draws_from_the_budget(private_stack, tmp_path):
     stack = private_stack
     slow = {"REGISTRO_LEGACY_RATE_PER_MINUTE": 1, "REGISTRO_LEGACY_RATE_BURST": 1,
             "REGISTRO_TASK_SOFT_TIME_LIMIT_S": 2}  # waits at most 1 s for a token
-    limiter = legacy_limiter(stack.redis(), Settings(legacy_rate_per_minute=1,
-                                                     legacy_rate_burst=1))
-    while limiter.try_acquire() == 0:
-        pass
+    _drain(stack, 1, 1)
     searches = stack.demo.stats()["searches"]
     refused = _registro_scrape(stack, "3601", stack.redis_url, tmp_path, **slow)
     assert refused.returncode == 6, refused.stderr[-2000:]
