@@ -94,11 +94,15 @@ class FallbackFailed(Exception):
 
 
 class FallbackRejected(Exception):
-    """Every fallback slot of this process is busy (the queue being unavailable)."""
+    """Every fallback slot of this process is busy (the queue being unavailable), or
+    (``rate_limited``) the global legacy budget has no token soon enough."""
 
-    def __init__(self, cause: str) -> None:
+    def __init__(self, cause: str, retry_after_s: int = 10, *,
+                 rate_limited: bool = False) -> None:
         super().__init__(cause)
         self.cause = cause
+        self.retry_after_s = retry_after_s
+        self.rate_limited = rate_limited
 
 
 def validation_detail(exc: RequestValidationError) -> str:
@@ -128,11 +132,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(FallbackRejected)
     async def fallback_rejected(_request: Request, exc: FallbackRejected) -> JSONResponse:
+        message = ("Fila indisponível e limite global de requisições ao sistema legado "
+                   "atingido; tente novamente em instantes" if exc.rate_limited else
+                   "Fila indisponível e limite de scraping síncrono atingido; "
+                   "tente novamente em instantes")
         return JSONResponse(
-            status_code=503, headers={"Retry-After": "10"},
+            status_code=503, headers={"Retry-After": str(exc.retry_after_s)},
             content={"status": "busy", "via": "sincrono", "fallback_reason": exc.cause,
-                     "message": "Fila indisponível e limite de scraping síncrono atingido; "
-                                "tente novamente em instantes"})
+                     "message": message})
 
     @app.exception_handler(FallbackFailed)
     async def fallback_failed(_request: Request, exc: FallbackFailed) -> JSONResponse:

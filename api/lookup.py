@@ -99,14 +99,17 @@ def enqueue(client: redis.Redis, celery: Celery, settings: Settings, numero_os: 
 def fallback(scrapers: FallbackScrapers, numero_os: str, cause: str) -> BuscarOSSyncScraped:
     """Scrape in this process (bounded), same answer shapes, ``via: sincrono``.
 
-    Raises ``FallbackRejected`` beyond the bound and ``FallbackFailed`` when the scrape
-    ends in a classified error."""
+    Raises ``FallbackRejected`` beyond the bound or the legacy budget and
+    ``FallbackFailed`` when the scrape ends in a classified error."""
     started = time.monotonic()
     try:
-        scraped, ids = scrapers.run(numero_os)
-    except FallbackBusy:
-        metrics.FALLBACKS.labels(cause, "rejected").inc()
-        raise FallbackRejected(cause) from None
+        # Redis just failed: no token to take (and no second timeout to wait for).
+        scraped, ids = scrapers.run(numero_os, budget=cause != "redis_unavailable")
+    except FallbackBusy as busy:
+        metrics.FALLBACKS.labels(cause, "rate_limited" if busy.rate_limited
+                                 else "rejected").inc()
+        raise FallbackRejected(cause, busy.retry_after_s, rate_limited=busy.rate_limited
+                               ) from None
     except ScrapeError as exc:
         metrics.FALLBACKS.labels(cause, "failure").inc()
         raise FallbackFailed(cause, exc) from exc

@@ -126,7 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.stored_records = StoredRecords(settings.database_url,
                                              settings.api_record_cache_entries)
     app.state.celery = make_celery(settings)
-    app.state.fallback = FallbackScrapers(settings)
+    app.state.fallback = FallbackScrapers(settings, app.state.redis)
     app.state.services = Services(
         settings=settings, redis=app.state.redis, limiter=app.state.limiter,
         celery=app.state.celery, stored_records=app.state.stored_records,

@@ -27,6 +27,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from registro import pipeline_state as state
+from registro.field_fill import FieldCounters
 from registro.queue import read_queue_depth
 
 disable_created_metrics()  # no *_created series: half the output, nothing lost
@@ -51,7 +52,7 @@ STALE_ANSWERS = Counter("registro_api_stale_answers_total",
 FALLBACKS = Counter(
     "registro_api_fallbacks_total",
     "Synchronous fallback scrapes by cause (redis_unavailable|no_worker|publish_failed) "
-    "and outcome (success|rejected|failure).",
+    "and outcome (success|rejected|rate_limited|failure).",
     ["cause", "outcome"], registry=REGISTRY,
 )
 FALLBACK_IN_USE = Counter("registro_api_fallback_seconds_total",
@@ -60,6 +61,8 @@ AUTH_FAILURES = Counter("registro_api_auth_failures_total", "Requests refused wi
                         registry=REGISTRY)
 RATE_LIMITED = Counter("registro_api_rate_limited_total", "Requests refused with 429.",
                        registry=REGISTRY)
+# Filled schema fields of the fallback's saved reads (field drift, registro/field_fill.py).
+FIELDS = FieldCounters(REGISTRY)
 
 
 class QueueCollector(Collector):

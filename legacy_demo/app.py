@@ -34,6 +34,13 @@ PRELOGIN_COOKIE = "demo_prelogin"
 MAX_FORM_BYTES = 8 * 1024
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{16,128}")
 
+# The labels of the OS page's cliente table (#tabela-cliente, written by os.js); the admin
+# API can rename them, as a site's new version would.
+CLIENTE_LABELS = (
+    "Razão social", "Nome fantasia", "CNPJ", "Inscrição estadual", "Endereço", "Complemento",
+    "Bairro", "Cidade/UF", "CEP", "Telefone", "E-mail", "Contato", "Cargo",
+)
+
 STAT_NAMES = (
     "requests", "logins", "login_failures", "csrf_rejections", "searches", "not_found",
     "os_pages", "os_data", "errors_500", "sessions_expired",
@@ -60,6 +67,7 @@ class DemoState:
     # numero -> field -> value as the page shows it: the OS as changed over time
     overrides: dict[str, dict[str, str]] = field(default_factory=dict)
     cookie: str = SESSION_COOKIE  # the session cookie's name (each demo site has its own)
+    labels: dict[str, str] = field(default_factory=dict)  # cliente table label -> shown
 
     def __post_init__(self) -> None:
         self.reset()
@@ -69,6 +77,7 @@ class DemoState:
         self.stats = dict.fromkeys(STAT_NAMES, 0)
         self.rng = random.Random(self.config.error_seed)
         self.overrides = {}
+        self.labels = {}
 
     def count(self, name: str) -> None:
         self.stats[name] += 1
@@ -305,7 +314,7 @@ def create_app(config: DemoConfig | None = None) -> FastAPI:
         if data.equipamento_key(n) != n:
             history.append(f"Equipamento já atendido na OS {data.equipamento_key(n)}.")
         record = data.changed_display_record(numero, state.overrides.get(numero, {}))
-        return JSONResponse({**record, "historico": history})
+        return JSONResponse({**record, "historico": history, "rotulos": state.labels})
 
     # --- admin API (loopback + bearer token) ------------------------------------------
 
@@ -382,6 +391,37 @@ def create_app(config: DemoConfig | None = None) -> FastAPI:
             return JSONResponse({"detail": str(exc)}, status_code=422)
         state.overrides[numero] = {**state.overrides.get(numero, {}), **changes}
         return changed_os(numero)
+
+    @app.get("/_demo/labels")
+    async def get_labels(request: Request) -> Response:
+        return admin_denied(request) or JSONResponse({"rotulos": state.labels})
+
+    @app.post("/_demo/labels")
+    async def rename_labels(request: Request) -> Response:
+        """Rename labels of the cliente table from now on ({"CNPJ": "C.N.P.J."}; null
+        restores one); merged with earlier renames, all forgotten by /_demo/reset."""
+        if denied := admin_denied(request):
+            return denied
+        try:
+            changes = await request.json()
+        except ValueError:
+            return JSONResponse({"detail": "body is not JSON"}, status_code=422)
+        if not isinstance(changes, dict) or not changes:
+            return JSONResponse({"detail": "expected a non-empty JSON object of "
+                                           "label: new label"}, status_code=422)
+        for label, shown in changes.items():
+            if label not in CLIENTE_LABELS:
+                return JSONResponse({"detail": f"unknown label {label!r}; known: "
+                                               f"{', '.join(CLIENTE_LABELS)}"}, status_code=422)
+            if shown is not None and not (isinstance(shown, str) and 0 < len(shown) <= 80):
+                return JSONResponse({"detail": f"{label}: expected a string of 1 to 80 "
+                                               "characters, or null"}, status_code=422)
+        for label, shown in changes.items():
+            if shown is None:
+                state.labels.pop(label, None)
+            else:
+                state.labels[label] = shown
+        return JSONResponse({"rotulos": state.labels})
 
     @app.post("/_demo/sessions/expire")
     async def expire_sessions(request: Request) -> Response:

@@ -12,7 +12,9 @@
 
 Exit codes of ``scrape``: 0 stored; 3 OS not found; 4 login failed;
 5 other permanent failure (profile mismatch, invalid data); 6 transient failure
-(timeout, HTTP 5xx, WebDriver error: worth retrying); 2 bad usage.
+(timeout, HTTP 5xx, WebDriver error, no token of the legacy budget in time: worth
+retrying); 2 bad usage. ``scrape`` takes its token of the global legacy budget in Redis
+(``REGISTRO_REDIS_URL``) like a worker, unless Redis cannot be reached.
 """
 
 from __future__ import annotations
@@ -150,6 +152,7 @@ def scrape(
             def report(step: str, percent: int, message: str) -> None:
                 progress.update(bar, completed=percent, description=message)
 
+            _draw_budget(site, report)
             if save:
                 scraped, ids = scrape_and_save(scraper, site.database_url, numero_os, report)
             else:
@@ -174,6 +177,25 @@ def scrape(
                    os_id=ids.os_id)
         stderr.print(f"[green]stored OS {numero_os}[/green] in {escape(_safe_url(settings))}")
     typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
+
+
+def _draw_budget(settings: Settings, report: Any) -> None:
+    """One token of the legacy budget the workers share, waited for as a worker waits;
+    with Redis unreachable there is no shared budget and the scrape goes ahead."""
+    from registro.errors import TransientScrapeError
+    from registro.worker.ratelimit import BudgetExhausted, draw_if_reachable
+
+    def on_wait(seconds: float) -> None:
+        report("queued", 1, f"Waiting {seconds:.1f} s for the legacy budget")
+
+    try:
+        drawn = draw_if_reachable(settings, max(1.0, settings.task_soft_time_limit_s * 0.5),
+                                  on_wait)
+    except BudgetExhausted as exc:
+        raise TransientScrapeError(Reason.RATE_LIMITED, str(exc)) from None
+    if not drawn:
+        stderr.print("[dim]Redis unreachable: no token taken from the shared legacy "
+                     "budget[/dim]")
 
 
 @app.command()

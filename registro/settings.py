@@ -148,6 +148,12 @@ class Settings(BaseSettings):
         2, ge=0,
         description="Concurrent synchronous fallback scrapes per API process; beyond: 503.",
     )
+    fallback_budget_wait_s: float = Field(
+        10.0, ge=0,
+        description="Longest a synchronous fallback scrape waits for its token of the "
+        "global legacy budget (LEGACY_RATE_PER_MINUTE, in Redis); beyond: 503 + "
+        "Retry-After. Redis unreachable: no token is taken, FALLBACK_MAX_BROWSERS bounds it.",
+    )
     worker_heartbeat_s: float = Field(
         2.0, gt=0,
         description="How often a worker refreshes its heartbeat key in Redis (TTL = 3x).",

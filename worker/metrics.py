@@ -35,6 +35,8 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import ThreadingWSGIServer
 
+from registro.field_fill import FieldCounters
+
 # Already imported by someone else (e.g. Flower's Celery command plugin)? Then it
 # chose in-memory values: switch to the multiprocess ones before creating metrics.
 values.ValueClass = values.get_value_class()
@@ -64,6 +66,8 @@ RECORD_CHANGES = Counter(
     "by section: ordem_servico|cliente|equipamento.", ["section"])
 LEGACY_ERRORS = Counter("registro_legacy_errors_total",
                         "Failed scrape tries by reason (transient and permanent).", ["reason"])
+# Filled schema fields of every saved read (field drift, registro/field_fill.py).
+FIELDS = FieldCounters()
 
 # The background refresh (worker/refresh.py). The gauges are set by each worker's main
 # process: the lease holder's real values, 0 on the others ("livemax": a query takes

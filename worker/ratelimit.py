@@ -1,16 +1,21 @@
-"""One global budget of requests to the legacy system, shared by every worker.
+"""One global budget of requests to the legacy system, shared by every reader.
 
 Celery's ``rate_limit`` (the guide's ``10/h``) is enforced by each worker on its
 own, so N workers make N times the traffic. This token bucket lives in Redis and
 is updated by one Lua script (atomic on the server, clock from Redis ``TIME``),
-so the budget holds however many workers the operator starts.
+so the budget holds however many workers the operator starts. The workers, the API's
+synchronous fallback and ``registro scrape`` all take their token here
+(``legacy_limiter``): this module is the only owner of the bucket's key and script.
 """
 
 from __future__ import annotations
 
+import math
 import time
 
 import redis
+
+from registro.settings import Settings
 
 BUCKET_KEY = "registro:ratelimit:legacy"
 
@@ -38,6 +43,14 @@ return wait_ms
 """
 
 
+class BudgetExhausted(TimeoutError):
+    """No token within the caller's bound; ``retry_after_s``: when one is expected."""
+
+    def __init__(self, message: str, retry_after_s: float):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class GlobalRateLimiter:
     def __init__(self, client: redis.Redis, per_minute: float, burst: int,
                  key: str = BUCKET_KEY):
@@ -54,8 +67,8 @@ class GlobalRateLimiter:
     def acquire(self, max_wait_s: float, on_wait=None) -> float:
         """Block until a token is taken; returns the seconds waited.
 
-        Raises ``TimeoutError`` if it would take longer than ``max_wait_s``.
-        ``on_wait(seconds)`` is called before each sleep (metrics, progress).
+        Raises ``BudgetExhausted`` (a ``TimeoutError``) if it would take longer than
+        ``max_wait_s``. ``on_wait(seconds)`` is called before each sleep (metrics, progress).
         """
         started = time.monotonic()
         while True:
@@ -63,10 +76,38 @@ class GlobalRateLimiter:
             if wait_s <= 0:
                 return time.monotonic() - started
             if time.monotonic() - started + wait_s > max_wait_s:
-                raise TimeoutError(f"legacy rate limit: no token within {max_wait_s:.0f}s")
+                raise BudgetExhausted(f"legacy rate limit: no token within {max_wait_s:.0f}s",
+                                      retry_after_s=wait_s)
             if on_wait is not None:
                 on_wait(wait_s)
             time.sleep(wait_s)
+
+
+def legacy_limiter(client: redis.Redis, settings: Settings) -> GlobalRateLimiter:
+    """The global bucket (``REGISTRO_LEGACY_RATE_PER_MINUTE``, ``_BURST``) that every
+    reader of the legacy system draws one token from before each scrape."""
+    return GlobalRateLimiter(client, settings.legacy_rate_per_minute,
+                             settings.legacy_rate_burst)
+
+
+def draw_if_reachable(settings: Settings, max_wait_s: float, on_wait=None) -> bool:
+    """One token of the global budget for a process without a Redis client of its own
+    (``registro scrape``): True once taken; False, at once, when Redis cannot be reached
+    (no budget to draw from). Raises ``BudgetExhausted`` past ``max_wait_s``."""
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=2,
+                                  socket_connect_timeout=2)
+    try:
+        legacy_limiter(client, settings).acquire(max_wait_s, on_wait)
+        return True
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+def retry_after(seconds: float) -> int:
+    """A Retry-After header's whole seconds, at least 1."""
+    return max(1, math.ceil(seconds))
 
 
 REFRESH_BUCKET_KEY = "registro:ratelimit:legacy:refresh"

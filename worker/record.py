@@ -1,5 +1,10 @@
 """From the texts read on the page to a validated ``ScrapedOS``: each field's parser
-chain (from the profile, or the default for its type), then the schema."""
+chain (from the profile, or the default for its type), then the schema.
+
+A required field of the schema (``profile.REQUIRED_FIELDS``) that comes back empty (its
+element absent under ``optional``, or showing an empty marker) means the profile no
+longer matches the page: ``profile_mismatch``, raised before anything is saved, so the
+stored record keeps its last good read."""
 
 from __future__ import annotations
 
@@ -10,7 +15,13 @@ from pydantic import ValidationError
 from registro.errors import PermanentScrapeError, Reason
 from registro.schemas import SECTIONS, ScrapedOS
 from registro.worker import parsers
-from registro.worker.profile import LOSSLESS, SiteProfile, field_type, parser_chain
+from registro.worker.profile import (
+    LOSSLESS,
+    REQUIRED_FIELDS,
+    SiteProfile,
+    field_type,
+    parser_chain,
+)
 from registro.worker.trace import Trace
 
 
@@ -46,6 +57,13 @@ class RecordBuilder:
             data[section][name] = trace.values[key] = value
         if trace.problems:
             raise self._invalid(numero_os, trace.problems)
+        empty = [k for k in REQUIRED_FIELDS
+                 if data[k.split(".")[0]].get(k.split(".")[1]) is None]
+        if empty:
+            raise PermanentScrapeError(
+                Reason.PROFILE_MISMATCH,
+                f"OS {numero_os}: required field(s) {', '.join(empty)} came back empty; "
+                "the page no longer matches the profile")
         try:
             return ScrapedOS.model_validate(data)
         except ValidationError as exc:

@@ -37,7 +37,7 @@ from registro.records import public_data
 from registro.settings import get_settings
 from registro.worker import metrics, webdriver_sessions
 from registro.worker.celery_app import app
-from registro.worker.ratelimit import GlobalRateLimiter, refresh_limiter
+from registro.worker.ratelimit import legacy_limiter, refresh_limiter
 from registro.worker.reconciler import FINAL_STATES, Reconciler, held_ids
 from registro.worker.refresh import RefreshScheduler
 
@@ -156,8 +156,7 @@ class ScrapeTask(Task):
         token from the scheduler; its retries take one more from the refresh bucket too,
         so refreshes stay within their share however often they retry."""
         settings = get_settings()
-        limiters = [GlobalRateLimiter(redis_client(), settings.legacy_rate_per_minute,
-                                      settings.legacy_rate_burst)]
+        limiters = [legacy_limiter(redis_client(), settings)]
         if refresh and self.request.retries > 0:
             limiters.insert(0, refresh_limiter(
                 redis_client(), settings.legacy_rate_per_minute, settings.legacy_rate_burst,
@@ -276,6 +275,7 @@ def scrape_os(self: ScrapeTask, numero_os: str, claim_token: str | None = None,
             self._count_sessions(scraper)
         for section, changed in ids.changes_by_section().items():
             metrics.RECORD_CHANGES.labels(section).inc(changed)
+        metrics.FIELDS.count(scraped, scraper.profile.field_specs())
     except SoftTimeLimitExceeded:
         self.close_scraper()
         raise PermanentScrapeError(

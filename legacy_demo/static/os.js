@@ -21,7 +21,8 @@
 
   function linha(tbody, rotulo, conteudo) {
     var tr = el("tr");
-    tr.appendChild(el("th", {}, rotulo));
+    var rotulos = (dados && dados.rotulos) || {};  // labels renamed by the admin API
+    tr.appendChild(el("th", {}, rotulos[rotulo] || rotulo));
     var td = el("td");
     conteudo.forEach(function (parte) {
       td.appendChild(typeof parte === "string" ? document.createTextNode(parte) : parte);

@@ -41,6 +41,12 @@ VALUE_SETS = {
         "--set-string", "legacy.siteProfile=base_url: https://erp.example.internal",
         "--set", "apiKeys.keys={0123456789abcdef0123}",
     ],
+    "site-profile-configmap": [
+        "--set", "legacy.url=https://erp.example.internal",
+        "--set", "legacy.siteProfileConfigMap=erp-profile",
+        "--set", "legacy.siteProfileConfigMapKey=erp.yaml",
+        "--set", "legacy.siteProfileChecksum=v1",
+    ],
     "legacy-demo": [
         "--set", "legacyDemo.enabled=true",
         "--set", "legacy.url=http://registro-legacy-demo:8080",
@@ -84,6 +90,9 @@ def test_helm_lint_strict(helm):
     (["--set", "redis.appendfsync=sometimes"], "appendfsync"),
     (["--set", "networkPolicy.legacy.cidrs={erp.example.com}"], "legacy/cidrs"),
     (["--set", "networkPolicy.apiServer.ports={0}"], "apiServer/ports"),
+    (["--set-string", "legacy.siteProfile=name: x", "--set", "legacy.siteProfileConfigMap=p"],
+     "not both"),
+    (["--set", "legacy.siteProfileConfigMap=Not_A_Name"], "siteProfileConfigMap"),
 ])
 def test_schema_and_checks_reject_bad_values(helm, bad, message):
     proc = subprocess.run([helm, "template", "r", str(CHART), *bad],
@@ -180,6 +189,73 @@ def test_value_sets_change_what_they_document(helm):
     assert ing["Ingress"][0]["spec"]["tls"][0]["secretName"] == "registro-tls"
     assert "NetworkPolicy" not in ing
     assert any(d["metadata"]["name"].endswith("-flower") for d in ing["Deployment"])
+
+
+# --- the site profile (issue 19): linted before start, its checksum rolls the pods -------
+
+LINT = ["registro", "profile", "lint", "/etc/registro/site-profile.yaml"]
+PROFILE_A = "name: erp\nbase_url: https://erp.example.internal\n"
+PROFILE_B = PROFILE_A + "empty_markers: ['-']\n"
+
+
+def _pods(helm, *args: str) -> dict[str, dict]:
+    """The worker's and the API's pod templates, by component."""
+    docs = documents(helm_template(helm, *args))
+    return {suffix: by_name(docs, "Deployment", f"-{suffix}")["spec"]["template"]
+            for suffix in ("worker", "api")}
+
+
+def _profile_checksums(pods: dict[str, dict]) -> dict[str, str | None]:
+    return {name: pod["metadata"]["annotations"].get("checksum/site-profile")
+            for name, pod in pods.items()}
+
+
+def test_site_profile_is_linted_before_the_pods_start(helm):
+    pods = _pods(helm, "--set-string", f"legacy.siteProfile={PROFILE_A}")
+    for name, pod in pods.items():
+        spec = pod["spec"]
+        lint = spec["initContainers"][0]  # first: nothing starts on a broken profile
+        assert lint["name"] == "profile-lint", name
+        assert lint["command"] == LINT, name
+        assert lint["image"].startswith(f"registro-{name}:"), name
+        mounts = {m["name"]: m["mountPath"] for m in lint["volumeMounts"]}
+        assert mounts["site-profile"] == "/etc/registro", name
+        main = spec["containers"][0]
+        assert {m["name"]: m["mountPath"] for m in main["volumeMounts"]}["site-profile"] \
+            == "/etc/registro", name
+        env = {e["name"]: e.get("value") for e in main["env"]}
+        assert env["REGISTRO_SITE_PROFILE"] == LINT[-1], name
+        volume = next(v for v in spec["volumes"] if v["name"] == "site-profile")
+        assert volume["configMap"]["name"] == "registro-site-profile", name
+    # an existing ConfigMap: linted too, its key mounted as the profile file
+    for name, pod in _pods(helm, *VALUE_SETS["site-profile-configmap"]).items():
+        assert pod["spec"]["initContainers"][0]["command"] == LINT, name
+        volume = next(v for v in pod["spec"]["volumes"] if v["name"] == "site-profile")
+        assert volume["configMap"] == {"name": "erp-profile", "items": [
+            {"key": "erp.yaml", "path": "site-profile.yaml"}]}, name
+    # no profile (the image's demo profile) or lint turned off: no init container
+    for args in ([], ["--set-string", f"legacy.siteProfile={PROFILE_A}",
+                      "--set", "legacy.lintSiteProfile=false"]):
+        for name, pod in _pods(helm, *args).items():
+            names = [c["name"] for c in pod["spec"].get("initContainers", [])]
+            assert "profile-lint" not in names, (args, name)
+
+
+def test_a_profile_change_rolls_the_workers_and_the_api(helm):
+    import hashlib
+
+    a = _profile_checksums(_pods(helm, "--set-string", f"legacy.siteProfile={PROFILE_A}"))
+    b = _profile_checksums(_pods(helm, "--set-string", f"legacy.siteProfile={PROFILE_B}"))
+    assert a["worker"] == a["api"] == hashlib.sha256(PROFILE_A.encode()).hexdigest()
+    assert b["worker"] == b["api"] != a["worker"]
+    assert _profile_checksums(_pods(helm)) == {"worker": None, "api": None}
+    # an existing ConfigMap: the user's checksum value, changed by the user
+    configmap = VALUE_SETS["site-profile-configmap"]
+    v1 = _profile_checksums(_pods(helm, *configmap))
+    v2 = _profile_checksums(_pods(helm, *configmap, "--set", "legacy.siteProfileChecksum=v2"))
+    assert v1 == {"worker": "v1", "api": "v1"} and v2 == {"worker": "v2", "api": "v2"}
+    unset = _profile_checksums(_pods(helm, *configmap, "--set", "legacy.siteProfileChecksum="))
+    assert unset == {"worker": None, "api": None}  # documented: nothing to roll on
 
 
 def _apply_crds(cluster, path: Path) -> None:

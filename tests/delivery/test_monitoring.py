@@ -5,16 +5,20 @@ Every panel query and every alert expression must parse and return series; an
 alert that is a condition is also evaluated without its threshold, part by part.
 RegistroOpenRecordsStale (issue 12) is also seen quiet, then firing on real samples (open
 records stored as read hours ago), then resolved once they are read again.
+RegistroFieldDrift (issue 19) is seen quiet, pending, firing and resolved on the real
+reads of a real worker while the demo renames, then restores, the label of one field.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import secrets
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -24,7 +28,7 @@ import yaml
 
 from registro.db import upgrade
 from registro.local_services import free_port, wait_for_port
-from registro.local_stack import open_numeros, read_times, seed_records, wait_until
+from registro.local_stack import open_numeros, read_times, seed_records, wait_status, wait_until
 from tests.conftest import require
 from tests.delivery.conftest import CHART, documents, helm_template
 
@@ -75,7 +79,7 @@ def test_promtool_check_rules(helm, tmp_path):
     proc = subprocess.run([PROMTOOL, "check", "rules", str(rules)], capture_output=True,
                           text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "SUCCESS: 7 rules found" in proc.stdout, proc.stdout
+    assert "SUCCESS: 8 rules found" in proc.stdout, proc.stdout
 
 
 def test_dashboard_is_importable_json():
@@ -86,12 +90,14 @@ def test_dashboard_is_importable_json():
     for metric in ("registro_refresh_enqueued_total", "registro_refresh_skipped_total",
                    "registro_refresh_completed_total", "registro_open_records",
                    "registro_open_records_oldest_age_seconds",
-                   "registro_refresh_scheduler_leader", *OTHER_HALF_METRICS):
+                   "registro_refresh_scheduler_leader", "registro_field_reads_total",
+                   "registro_field_filled_total", *OTHER_HALF_METRICS):
         assert metric in exprs, f"no panel shows {metric}"
     for topic in ("queue depth", "desired vs current", "scaling events", "outcome",
                   "p50 / p95", "p99 by route", "fallback", "rate-limit", "legacy-system errors",
                   "background refresh", "skipped", "open records", "oldest open record",
-                  "scheduler leaders", "stale answers", "record changes"):
+                  "scheduler leaders", "stale answers", "record changes",
+                  "fill rate per field"):
         assert topic in titles, f"no panel about {topic!r}"
     ids = [p["id"] for p in dash["panels"]]
     assert len(ids) == len(set(ids))
@@ -343,6 +349,155 @@ def test_dashboard_and_alerts_against_live_components(helm, cluster, namespace, 
             _stop(p)
         if op_log:
             op_log.close()
+        if api:
+            api.stop()
+        stack.stop_workers()
+        stack.stop_redis()
+        demo.stop()
+
+
+# --- RegistroFieldDrift on real reads ------------------------------------------------
+
+DRIFT_ALERT = "RegistroFieldDrift"
+DRIFT_FIELD = "cliente.telefone"
+# The live test's windows (values: 1h / 7d / 20 reads / 15m by default): the same rule,
+# scaled down so that a few minutes of reads exercise it.
+DRIFT_OVERRIDES = ("--set", "monitoring.prometheusRule.fieldDrift.recentWindow=30s",
+                   "--set", "monitoring.prometheusRule.fieldDrift.baselineWindow=5m",
+                   "--set", "monitoring.prometheusRule.fieldDrift.minReads=5",
+                   "--set", "monitoring.prometheusRule.fieldDrift.for=5s")
+RECENT_READS = ("sum by (field) (increase(registro_field_reads_total"
+                f'{{field="{DRIFT_FIELD}"}}[30s]))')
+
+
+class Reader(threading.Thread):
+    """Lookups with ``forcar`` one after the other, each waited for: a steady stream of
+    real reads by the worker, as users would cause."""
+
+    def __init__(self, client: httpx.Client, numeros: list[str]):
+        super().__init__(daemon=True)
+        self.client, self.numeros = client, numeros
+        self.stop_flag = threading.Event()
+        self.outcomes: list[str] = []
+        self.error: BaseException | None = None
+
+    def run(self):
+        try:
+            for numero in itertools.cycle(self.numeros):
+                if self.stop_flag.is_set():
+                    return
+                body = self.client.post(POST.format(numero), params={"forcar": "true"}).json()
+                assert body["status"] == "queued", body
+                done = wait_status(self.client, body["task_id"], {"SUCCESS", "FAILURE"})
+                self.outcomes.append(done["status"])
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            self.error = exc
+
+
+def test_field_drift_alert_on_a_renamed_label(helm, tmp_path, browser_available):
+    require(Path(PROMETHEUS).exists(), PROMETHEUS + " (Debian package prometheus)")
+    require(shutil.which("redis-server") is not None, "redis-server")
+    from registro.legacy_demo import data
+    from registro.worker.profile import default_profile_path
+    from tests.pipeline.harness import Api, Demo, Stack
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(yaml.safe_dump(rendered_rules(helm, *DRIFT_OVERRIDES)))
+    # The demo profile with the telephone optional: a renamed label leaves it empty and
+    # the read is saved with a hole (the demo profile as shipped fails the read instead:
+    # profile_mismatch, which RegistroLegacySystemFailing watches).
+    profile = yaml.safe_load(default_profile_path().read_text(encoding="utf-8"))
+    profile["extract"][0]["fields"][DRIFT_FIELD]["optional"] = True
+    profile_path = tmp_path / "profile.yaml"
+    profile_path.write_text(yaml.safe_dump(profile, allow_unicode=True), encoding="utf-8")
+    numeros = [str(n) for n in range(5001, 5013)
+               if data.exists(str(n)) and data.expected_record(str(n)).cliente.telefone]
+
+    workdir = tmp_path / "stack"
+    workdir.mkdir()
+    demo = Demo(workdir)
+    db_url = f"sqlite:///{workdir}/registro.db"
+    upgrade(db_url)
+    stack = Stack(workdir=workdir, demo=demo, redis_port=free_port(), db_url=db_url,
+                  api_key=secrets.token_urlsafe(24))
+    settings = {"REGISTRO_SITE_PROFILE": str(profile_path), "REGISTRO_REFRESH_ENABLED": "false"}
+    prom = api = reader = None
+    try:
+        stack.start_redis()
+        api = Api(stack, REGISTRO_FALLBACK_MAX_BROWSERS=1, **settings)
+        worker_metrics = free_port()
+        prom = Prometheus(workdir, {"registro-api": api.port,
+                                    "registro-worker": worker_metrics}, rules)
+        client = api.client()
+        # The API's fallback saves reads too, and counts them (no worker online yet).
+        r = client.post(POST.format(numeros[0]))
+        assert r.status_code == 200 and r.json().get("via") == "sincrono", r.text
+        _wait(lambda: prom.query(f'registro_field_filled_total{{job="registro-api",'
+                                 f'field="{DRIFT_FIELD}"}} == 1')["data"]["result"], 30,
+              "the fallback's read counted by the API")
+        stack.start_worker("drift", REGISTRO_WORKER_METRICS_PORT=worker_metrics, **settings)
+        reader = Reader(client, numeros)
+        reader.start()
+
+        def alert(state: str) -> bool:
+            res = prom.query(f'ALERTS{{alertname="{DRIFT_ALERT}",alertstate="{state}",'
+                             f'field="{DRIFT_FIELD}"}}')
+            return bool(res["data"]["result"])
+
+        def reads_each_second(window: str) -> bool:
+            # the recent window held at least minReads reads at every second of `window`
+            q = f"min_over_time(({RECENT_READS})[{window}:1s]) >= 5"
+            return bool(prom.query(q)["data"]["result"])
+
+        # 1. Quiet: the field is read often enough for the rule to judge it, and filled,
+        # for three times the time a drop takes to fire (~30 s): in production the
+        # baseline (7 d) dwarfs the recent window (1 h); here it must still outweigh the
+        # empty reads, or its own fill rate falls below minBaselineFillRate first.
+        _wait(lambda: reads_each_second("90s"), 300, "90 s of enough reads of the field")
+        assert reader.error is None, reader.error
+        history = prom.query(f'count_over_time(ALERTS{{alertname="{DRIFT_ALERT}"}}[1h])')
+        assert not history["data"]["result"], history
+        # 2. The site renames the label: the field comes back empty, reads still succeed.
+        renamed = time.monotonic()
+        demo.admin.post("/_demo/labels", json={"Telefone": "Fone"}).raise_for_status()
+        _wait(lambda: alert("pending"), 120, f"{DRIFT_ALERT} pending")
+        pending_at = time.monotonic()
+        _wait(lambda: alert("firing"), 60, f"{DRIFT_ALERT} firing")
+        firing_at = time.monotonic()
+        # 3. The label is back: the fill rate recovers and the alert resolves.
+        demo.admin.post("/_demo/labels", json={"Telefone": None}).raise_for_status()
+        restored = time.monotonic()
+        _wait(lambda: not alert("firing") and not alert("pending"), 120,
+              f"{DRIFT_ALERT} resolved")
+        resolved_at = time.monotonic()
+        # Resolved because the fill rate recovered: the volume and baseline guards still
+        # hold (neither quiet traffic nor a diluted baseline silenced it).
+        rule = next(r for g in rendered_rules(helm, *DRIFT_OVERRIDES)["groups"]
+                    for r in g["rules"] if r.get("alert") == DRIFT_ALERT)
+        _ratio, volume, baseline = re.split(r"\s+and on \(field\)\s+",
+                                            " ".join(rule["expr"].split()))
+        for guard in (volume, baseline):
+            res = prom.query(guard)["data"]["result"]
+            assert any(r["metric"]["field"] == DRIFT_FIELD for r in res), (guard, res)
+        assert firing_at - pending_at >= 4  # for: 5s, polled every 0.3 s
+        assert reader.error is None, reader.error
+        print(f"\n{DRIFT_ALERT}: pending {pending_at - renamed:.1f} s after the rename, "
+              f"firing {firing_at - renamed:.1f} s, resolved {resolved_at - restored:.1f} s "
+              f"after the restore; {len(reader.outcomes)} reads")
+        # Only the renamed field ever alerted, and every read was saved.
+        fields = prom.query(f'count by (field) (count_over_time('
+                            f'ALERTS{{alertname="{DRIFT_ALERT}"}}[1h]))')["data"]["result"]
+        assert [f["metric"]["field"] for f in fields] == [DRIFT_FIELD], fields
+        assert set(reader.outcomes) == {"SUCCESS"}, reader.outcomes
+        empty = prom.query(f'sum(registro_field_reads_total{{field="{DRIFT_FIELD}"}})'
+                           f' - sum(registro_field_filled_total{{field="{DRIFT_FIELD}"}})')
+        assert float(empty["data"]["result"][0]["value"][1]) > 0, empty
+    finally:
+        if reader is not None:
+            reader.stop_flag.set()
+            reader.join(180)
+        if prom:
+            prom.stop()
         if api:
             api.stop()
         stack.stop_workers()

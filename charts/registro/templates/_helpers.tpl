@@ -92,7 +92,7 @@ app.kubernetes.io/component: {{ .component }}
 - name: REGISTRO_LEGACY_URL
   value: {{ .Values.legacy.url | quote }}
 {{- end }}
-{{- if .Values.legacy.siteProfile }}
+{{- if include "registro.siteProfile" . }}
 - name: REGISTRO_SITE_PROFILE
   value: /etc/registro/site-profile.yaml
 {{- end }}
@@ -292,4 +292,59 @@ the in-cluster demo legacy system when legacyDemo.enabled. */}}
 {{- else }}
 {{- randAlphaNum 32 }}
 {{- end }}
+{{- end }}
+
+{{/* True when a site profile is given: as a value, or as an existing ConfigMap. */}}
+{{- define "registro.siteProfile" -}}
+{{- if or .Values.legacy.siteProfile .Values.legacy.siteProfileConfigMap }}true{{- end }}
+{{- end }}
+
+{{/* The profile's checksum for the pod annotation: of the value's content, or the
+user's legacy.siteProfileChecksum for an existing ConfigMap (its content is not known at
+render). Empty: no annotation. */}}
+{{- define "registro.siteProfileChecksum" -}}
+{{- if .Values.legacy.siteProfile }}
+{{- .Values.legacy.siteProfile | sha256sum }}
+{{- else if .Values.legacy.siteProfileConfigMap }}
+{{- .Values.legacy.siteProfileChecksum }}
+{{- end }}
+{{- end }}
+
+{{/* The profile's volume: the chart's ConfigMap, or the user's with its key. */}}
+{{- define "registro.siteProfileVolume" -}}
+- name: site-profile
+  configMap:
+    {{- if .Values.legacy.siteProfile }}
+    name: {{ include "registro.fullname" . }}-site-profile
+    {{- else }}
+    name: {{ .Values.legacy.siteProfileConfigMap }}
+    items:
+      - key: {{ .Values.legacy.siteProfileConfigMapKey }}
+        path: site-profile.yaml
+    {{- end }}
+{{- end }}
+
+{{- define "registro.siteProfileMount" -}}
+- name: site-profile
+  mountPath: /etc/registro
+  readOnly: true
+{{- end }}
+
+{{/* Init container that validates the profile before the pod's containers start: a
+broken profile fails the pod, and `registro profile lint` names the file, line and
+column in its log (kubectl logs <pod> -c profile-lint). Call with (dict "ctx" $
+"image" .Values.worker.image "resources" .Values.worker.resources). */}}
+{{- define "registro.siteProfileLint" -}}
+- name: profile-lint
+  image: {{ include "registro.image" (dict "ctx" .ctx "image" .image) }}
+  imagePullPolicy: {{ .image.pullPolicy }}
+  command: ["registro", "profile", "lint", "/etc/registro/site-profile.yaml"]
+  resources:
+    {{- toYaml .resources | nindent 4 }}
+  securityContext:
+    {{- toYaml .ctx.Values.securityContext | nindent 4 }}
+  volumeMounts:
+    - name: tmp
+      mountPath: /tmp
+    {{- include "registro.siteProfileMount" .ctx | nindent 4 }}
 {{- end }}
