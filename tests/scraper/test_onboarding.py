@@ -68,7 +68,8 @@ def test_onboarding_walkthrough_as_written(tmp_path):
     assert re.search(r"cliente\.cnpj \*.*no element matched", out), out[-6000:]
     assert (tmp_path / "evidence" / "1" / "screenshot.png").stat().st_size > 1000
     assert (tmp_path / "evidence" / "1" / "page.html").is_file()
-    # the install renders the profile as written into the chart's ConfigMap
+    # the install renders the profile as written, linted by an init container
     profile = (tmp_path / "my-site.yaml").read_text()
     assert 'label: "CNPJ"' in profile  # fixed again
-    assert "name: portal" in out and "registro profile lint" in out, out[-3000:]
+    assert "name: portal" in out, out[-3000:]
+    assert '["registro", "profile", "lint", "/etc/registro/site-profile.yaml"]' in out

@@ -92,7 +92,7 @@ def test_registro_scrape_classifies_portal_failures(portal, tmp_path, browser_av
     assert result.returncode == 4, result.stderr
     out = json.loads(result.stdout)
     assert (out["reason"], out["transient"]) == (Reason.LOGIN_FAILED, False)
-    assert sorted(Path(a).suffix for a in out["artifacts"]) == [".html", ".png"]
+    assert sorted(Path(a).suffix for a in out["artifacts"]) == [".html", ".json", ".png"]
     page = next(Path(a) for a in out["artifacts"] if a.endswith(".html")).read_text()
     assert 'id="frmSenha"' in page and "Senha incorreta." in page  # refused at step 2
     assert "errada" not in result.stdout + result.stderr + page
