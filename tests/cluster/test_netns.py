@@ -43,12 +43,14 @@ def test_pods_first_then_ip_netns_add_still_terminate_in_their_grace(own_cluster
             "containers": [{"name": "main", "image": node.TOOLBOX_IMAGE,
                             "imagePullPolicy": "Never", "args": ["sleep", "3600"]}]},
     }
+    before = set(node.netns_mounts())
     own_cluster.kubectl("apply", "-n", pod_namespace, "-f", "-", input=json.dumps(spec))
     wait_until(lambda: own_cluster.kubectl(
         "get", "pod", "early", "-n", pod_namespace, "-o", "jsonpath={.status.phase}",
         check=False).stdout == "Running", 120, what="pod early Running")
-    pod_mounts = set(node.netns_mounts())
-    assert any(m.rsplit("/", 1)[1].startswith("cni-") for m in pod_mounts), pod_mounts
+    pod_mounts = set(node.netns_mounts()) - before  # this pod's sandbox namespace
+    assert pod_mounts and all(m.rsplit("/", 1)[1].startswith("cni-") for m in pod_mounts), \
+        pod_mounts
 
     binds = _binds_at_netns_dir()
     late = "rgt-late"

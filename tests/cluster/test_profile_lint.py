@@ -15,18 +15,16 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _lint_failures(cluster) -> list[tuple[str, str]]:
-    """(pod, lint log) of worker pods whose profile-lint init container failed."""
+    """(pod, lint output) of worker pods whose profile-lint init container failed: the
+    output is the termination message (FallbackToLogsOnError), which outlives the
+    container kubelet prunes before each restart."""
     failed = []
     for pod in pods(cluster, NAMESPACE, "app.kubernetes.io/component=worker"):
         for c in pod["status"].get("initContainerStatuses", []):
-            done = c.get("lastState", {}).get("terminated") or c.get("state", {}).get(
-                "terminated")
-            if c["name"] == "profile-lint" and done and done.get("exitCode"):
-                name = pod["metadata"]["name"]
-                log = cluster.kubectl("logs", name, "-n", NAMESPACE, "-c", "profile-lint",
-                                      "--previous" if c.get("lastState", {}).get("terminated")
-                                      else "--tail=-1", check=False).stdout
-                failed.append((name, log))
+            for state in (c.get("state", {}), c.get("lastState", {})):
+                done = state.get("terminated")
+                if c["name"] == "profile-lint" and done and done.get("exitCode"):
+                    failed.append((pod["metadata"]["name"], done.get("message", "")))
     return failed
 
 

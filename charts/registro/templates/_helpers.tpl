@@ -339,6 +339,8 @@ column in its log (kubectl logs <pod> -c profile-lint). Call with (dict "ctx" $
   image: {{ include "registro.image" (dict "ctx" .ctx "image" .image) }}
   imagePullPolicy: {{ .image.pullPolicy }}
   command: ["registro", "profile", "lint", "/etc/registro/site-profile.yaml"]
+  # the lint's errors (file:line:column) in the pod's status: `kubectl describe pod`
+  terminationMessagePolicy: FallbackToLogsOnError
   resources:
     {{- toYaml .resources | nindent 4 }}
   securityContext:
