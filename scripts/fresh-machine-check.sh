@@ -29,8 +29,10 @@ ip link delete registro0 2>/dev/null || true
 ip route del blackhole 10.251.0.0/24 2>/dev/null || true
 for bin in iptables ip6tables; do
   for table in filter mangle; do
-    "$bin" -w -t "$table" -S FORWARD 2>/dev/null | grep registro-test-guardrail \
-      | sed 's/^-A /-D /' | while read -r rule; do eval "$bin -w -t $table $rule"; done
+    rules=$("$bin" -w -t "$table" -S FORWARD 2>/dev/null | grep registro-test-guardrail || true)
+    while read -r rule; do
+      [ -n "$rule" ] && eval "$bin -w -t $table ${rule/#-A /-D }"
+    done <<< "$rules"
   done
 done
 others=$(pgrep -a -f 'redis-server|postgres|prometheus|chromedriver|celery|uvicorn|kube-apiserver' \
@@ -39,8 +41,8 @@ others=$(pgrep -a -f 'redis-server|postgres|prometheus|chromedriver|celery|uvico
 
 if findmnt -n /run/netns >/dev/null 2>&1; then
   say "unmounting /run/netns (a new machine has no mount there)"
-  grep ' nsfs ' /proc/self/mountinfo | awk '$5 ~ "^/run/netns/" {print $5}' \
-    | xargs -r -n1 umount -l 2>/dev/null || true
+  { grep ' nsfs ' /proc/self/mountinfo | awk '$5 ~ "^/run/netns/" {print $5}' \
+    | xargs -r -n1 umount -l; } 2>/dev/null || true
   while findmnt -n /run/netns >/dev/null 2>&1; do umount -l /run/netns; done
 fi
 
