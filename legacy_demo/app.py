@@ -14,6 +14,7 @@ import random
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, quote
@@ -143,6 +144,31 @@ def _safe_next(value: str | None) -> str:
     return "/os/buscar"
 
 
+
+def add_fault_injection(app: FastAPI, state: DemoState, static_prefix: str,
+                        server_error: Callable[[str], Response]) -> None:
+    """The faults ``/_demo/faults`` sets (latency, HTTP 500 on matching paths) on every
+    request but the admin API's, and ``no-store`` on every page but static files. Each
+    demo site passes its own 500 page."""
+
+    @app.middleware("http")
+    async def inject_faults(request: Request, call_next):
+        path = request.url.path
+        if path.startswith("/_demo/"):
+            return await call_next(request)
+        state.count("requests")
+        if state.faults.latency_ms:
+            await asyncio.sleep(state.faults.latency_ms / 1000)
+        static = path.startswith(static_prefix)
+        if not static and state.should_fail(path):
+            state.count("errors_500")
+            return server_error(path)
+        response = await call_next(request)
+        if not static:
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+
 def create_app(config: DemoConfig | None = None) -> FastAPI:
     config = config or DemoConfig()
     state = DemoState(config)
@@ -173,23 +199,12 @@ def create_app(config: DemoConfig | None = None) -> FastAPI:
 
     # --- fault injection -------------------------------------------------------------
 
-    @app.middleware("http")
-    async def inject_faults(request: Request, call_next):
-        path = request.url.path
-        if path.startswith("/_demo/"):
-            return await call_next(request)
-        state.count("requests")
-        if state.faults.latency_ms:
-            await asyncio.sleep(state.faults.latency_ms / 1000)
-        if not path.startswith("/static/") and state.should_fail(path):
-            state.count("errors_500")
-            if path.startswith("/api/"):
-                return JSONResponse({"erro": "erro_interno"}, status_code=500)
-            return page("erro.html", status_code=500)
-        response = await call_next(request)
-        if not path.startswith("/static/"):
-            response.headers["Cache-Control"] = "no-store"
-        return response
+    def server_error(path: str) -> Response:
+        if path.startswith("/api/"):
+            return JSONResponse({"erro": "erro_interno"}, status_code=500)
+        return page("erro.html", status_code=500)
+
+    add_fault_injection(app, state, "/static/", server_error)
 
     # --- login -----------------------------------------------------------------------
 

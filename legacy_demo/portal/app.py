@@ -201,22 +201,8 @@ def create_app(config: DemoConfig | None = None) -> FastAPI:
         titles = {404: "Página não encontrada", 405: "Método não permitido"}
         return error_page(exc.status_code, titles.get(exc.status_code, "Erro na requisição"))
 
-    @app.middleware("http")
-    async def inject_faults(request: Request, call_next):
-        path = request.url.path
-        if path.startswith("/_demo/"):
-            return await call_next(request)
-        state.count("requests")
-        if state.faults.latency_ms:
-            await asyncio.sleep(state.faults.latency_ms / 1000)
-        static = path.startswith(STATIC + "/")
-        if not static and state.should_fail(path):
-            state.count("errors_500")
-            return error_page(500, "Erro 500 - erro interno no servidor")
-        response = await call_next(request)
-        if not static:
-            response.headers["Cache-Control"] = "no-store"
-        return response
+    sgo.add_fault_injection(app, state, STATIC + "/",
+                            lambda path: error_page(500, "Erro 500 - erro interno no servidor"))
 
     # --- login, step 1: the user ------------------------------------------------------
 
