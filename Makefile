@@ -43,9 +43,10 @@ run: system-deps-run venv web
 	$(BIN)/registro up
 
 # Each phase prints "[phase] NAME: N s" (scripts/fresh-machine-check.sh collects them).
-# pytest runs on PYTEST_WORKERS processes (pytest-xdist): each test module on one worker
-# with its own stack, the real-pods cluster (tests/cluster) as one group on one worker.
-PYTEST_WORKERS ?= 3
+# pytest: the real-pods tier (tests/cluster) alongside the rest on PYTEST_WORKERS xdist
+# processes (scripts/pytest-tiers.sh).
+PYTEST_WORKERS ?= 2
+export PYTEST_WORKERS
 PYTEST_ARGS ?=
 test:
 	@scripts/phase.sh packages $(MAKE) -s system-deps-test
@@ -55,8 +56,7 @@ test:
 	@scripts/phase.sh web $(MAKE) -s web
 	@scripts/phase.sh lint-and-types $(MAKE) -s lint
 	@scripts/phase.sh web-tests bash -c 'cd web && npm test && npm run check:package'
-	@scripts/phase.sh pytest $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup \
-	  --durations=15 $(PYTEST_ARGS)
+	@scripts/pytest-tiers.sh $(PYTEST_ARGS)
 
 # The edit loop (under 2 minutes): ruff, mypy, and the in-process tier (pytest -m fast:
 # the API over its ASGI transport against a real Redis, settings, the scaling policy).

@@ -242,6 +242,20 @@ def start_postgres(port: int | None = None) -> ManagedProcess:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     wait_for_port(port, proc=proc)
+    # The port opens before recovery ends ("the database system is starting up"): wait
+    # for a real connection (seen on a loaded machine).
+    import psycopg
+
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres",
+                            connect_timeout=5).close()
+            break
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise
+            time.sleep(0.2)
     url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     return ManagedProcess("postgres", proc, port, url, workdir)
 

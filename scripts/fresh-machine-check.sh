@@ -69,7 +69,7 @@ echo
 say "phases ($mode run):"
 grep -E '^\[phase\]' "$log" || true
 sed -n '/slowest [0-9]* durations/,/^$/p' "$log" | head -n 20
-grep -E '^(=+ .*(passed|failed).* =+|[0-9]+ passed.*)$' "$log" | tail -n 2 || true
+grep -E '^(=+ .*(passed|failed).* =+|pytest: [0-9]+ passed.*)$' "$log" | tail -n 2 || true
 say ".ci/run exit $rc, $(( total / 60 )) min $(( total % 60 )) s; log: $log"
 rm -rf "$clone"
 [ "$mode" = cold ] && rm -rf "$aside"

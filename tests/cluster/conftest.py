@@ -43,13 +43,13 @@ def _build_tools() -> None:
 
 def pytest_collection_modifyitems(items):
     """A cluster test may carry the session's cluster start, image import and helm
-    install in its setup: 30 minutes instead of the suite's 10 (a slow machine). All of
-    them run in file order on one xdist worker: one cluster, stopped by test_zz_stop."""
+    install in its setup: 30 minutes instead of the suite's 10 (a slow machine). They
+    run in one pytest process of their own (scripts/pytest-tiers.sh), in file order:
+    one cluster, stopped by test_zz_stop."""
     here = Path(__file__).parent
     for item in items:
         if here in Path(item.fspath).parents:
             item.add_marker(pytest.mark.timeout(1800))
-            item.add_marker(pytest.mark.xdist_group("cluster"))
 
 
 @pytest.fixture(scope="session")
