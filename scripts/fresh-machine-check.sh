@@ -68,7 +68,7 @@ total=$(( $(date +%s) - start ))
 echo
 say "phases ($mode run):"
 grep -E '^\[phase\]' "$log" || true
-sed -n '/slowest [0-9]* durations/,/^$/p' "$log" | head -n 20
+sed -n '/slowest [0-9]* durations/,/^$/p' "$log" | head -n 20 || true
 grep -E '^(=+ .*(passed|failed).* =+|pytest: [0-9]+ passed.*)$' "$log" | tail -n 2 || true
 say ".ci/run exit $rc, $(( total / 60 )) min $(( total % 60 )) s; log: $log"
 rm -rf "$clone"
