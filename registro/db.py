@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -32,8 +33,15 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
-@lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
+    """This process's engine for ``url``. Keyed by pid: a Celery pool process forked
+    from a worker whose refresh thread holds pooled connections must open its own, not
+    share the parent's sockets and pool locks."""
+    return _engine(url, os.getpid())
+
+
+@lru_cache(maxsize=8)
+def _engine(url: str, pid: int) -> Engine:
     return make_engine(url)
 
 

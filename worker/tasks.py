@@ -17,9 +17,9 @@ The final reason is written next to the task record in Redis for the API.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +46,21 @@ log = logging.getLogger("registro.worker.tasks")
 # Custom state while a task runs; meta: progress (0-100), message, numero_os, step.
 PROGRESS = "PROGRESS"
 
-@lru_cache
+# One client per process, never shared across a fork: a pool process forked while a
+# thread of the main process (heartbeat, reconciler, refresh) held the client's pool lock
+# inherits that lock held, and redis-py's reset after the fork then waits on it for ever
+# (seen in CI: a replacement pool process hung until the hard time limit).
+_clients: dict[int, redis.Redis] = {}
+
+
 def redis_client() -> redis.Redis:
-    return redis.Redis.from_url(get_settings().redis_url, socket_timeout=10,
-                                socket_connect_timeout=5, health_check_interval=30)
+    """This process's Redis client (the parent's stays referenced, never touched)."""
+    client = _clients.get(os.getpid())
+    if client is None:
+        client = _clients[os.getpid()] = redis.Redis.from_url(
+            get_settings().redis_url, socket_timeout=10, socket_connect_timeout=5,
+            health_check_interval=30)
+    return client
 
 
 # The worker's hostname, set in the main process before the pool forks (inherited).
@@ -81,6 +92,9 @@ def _failure_reason(exc: BaseException, max_retries: int) -> tuple[str, str]:
         return Reason.RETRIES_EXHAUSTED.value, f"{max_retries + 1} tries failed, last: {exc}"
     if isinstance(exc, ScrapeError):
         return exc.reason.value, exc.message
+    if isinstance(exc, TimeLimitExceeded):  # the hard limit, seen by the main process
+        limit = exc.args[0] if exc.args else get_settings().task_time_limit_s
+        return Reason.TIME_LIMIT.value, f"hard time limit of {limit}s reached"
     return "internal_error", f"{type(exc).__name__}: {exc}"
 
 
@@ -198,9 +212,12 @@ class ScrapeTask(Task):
             raise
 
     def _finish(self, outcome: str, reason: str) -> None:
+        metrics.TASK_OUTCOMES.labels(outcome, reason).inc()
+        if not self._started:  # the main process, after the hard limit killed the try
+            log.info("scrape finished outcome=%s reason=%s", outcome, reason)
+            return
         elapsed = time.monotonic() - self._started
         metrics.TASK_DURATION.labels(outcome).observe(elapsed)
-        metrics.TASK_OUTCOMES.labels(outcome, reason).inc()
         log.info("scrape finished outcome=%s reason=%s seconds=%.2f", outcome, reason, elapsed)
 
     def _end(self, task_id: str, kwargs: dict) -> None:

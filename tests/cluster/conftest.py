@@ -10,6 +10,7 @@ iptables rules and 30+ s, and is only worth it where pods must really run.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import time
@@ -72,6 +73,9 @@ def node_cluster():
     require(bins is not None, "cluster binaries (BUILD_NODE=1 scripts/build-k8s.sh)")
     marker = bins.k8s.parent / ".cluster-started"
     kind = "warm" if marker.exists() else "cold (first start with these binaries)"
+    # One test cluster per host (it owns the bridge and /run/netns): a second pytest
+    # waits here for the first to stop, instead of failing on "bridge exists".
+    lock = _host_lock()
     t0 = time.monotonic()
     cluster = node.start_node_cluster(bins)
     release.watch(cluster)
@@ -83,9 +87,27 @@ def node_cluster():
         yield cluster
     finally:
         workdir = cluster.workdir
-        cluster.stop()
-        left = node.leftovers(workdir)
+        try:
+            cluster.stop()
+            left = node.leftovers(workdir)
+        finally:
+            lock.close()
         assert not left, f"the test cluster left things behind: {left}"
+
+
+CLUSTER_LOCK = Path("/run/lock/registro-test-cluster.lock")
+
+
+def _host_lock():
+    """An exclusive flock held while this session's cluster exists (closing frees it)."""
+    CLUSTER_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    handle = CLUSTER_LOCK.open("a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"\n[cluster] another test cluster holds {CLUSTER_LOCK}: waiting for it")
+        fcntl.flock(handle, fcntl.LOCK_EX)
+    return handle
 
 
 @pytest.fixture(scope="session")
