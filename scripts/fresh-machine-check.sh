@@ -2,16 +2,18 @@
 # Rehearse CI on a fresh machine, as closely as a used machine allows, then run
 # `.ci/run` (= `make test`) in a fresh clone and print the time of each phase.
 #
-#   scripts/fresh-machine-check.sh          # cold: build caches moved aside first
-#   scripts/fresh-machine-check.sh --warm   # warm: caches kept
+#   scripts/fresh-machine-check.sh          # cold: empty build caches of its own
+#   scripts/fresh-machine-check.sh --warm   # warm: the machine's caches
 #
-# Cold moves aside what a new machine lacks: ~/.cache/registro-tools (Kubernetes
-# binaries, Helm, kube-score, image archives), uv's, npm's and Go's caches, and podman's
-# images. Debian packages stay installed (apt's own cache makes reinstalling them cheap
-# anyway). Both modes stop what an earlier test run left (a test cluster's processes,
-# mounts, bridge, routes and rules) and unmount /run/netns if it is a mount point, as it
-# is not on a new machine or after a reboot (issue 18). Run as root, with nothing else
-# testing on the machine. The log is kept in /var/tmp/registro-rehearsal-*.log.
+# Cold points every build cache a new machine lacks at an empty directory of its own
+# (REGISTRO_TOOLS_CACHE: Kubernetes binaries, Helm, kube-score, image archives; uv's,
+# npm's and Go's caches; podman's image storage), so nothing of the machine's is moved
+# or deleted and others can keep working. Debian packages stay installed (apt's own
+# cache makes reinstalling them cheap anyway). Both modes stop what an earlier test run
+# left (a test cluster's processes, mounts, bridge, routes and rules) and unmount
+# /run/netns if it is a mount point, as it is not on a new machine or after a reboot
+# (issue 18); that clean-up waits for the host's cluster lock, so a test cluster in use
+# is left alone. Run as root. The log is kept in /var/tmp/registro-rehearsal-*.log.
 set -euo pipefail
 mode=cold
 [ "${1:-}" = --warm ] && mode=warm
@@ -19,10 +21,12 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 stamp="$(date +%Y%m%d-%H%M%S)"
 log="/var/tmp/registro-rehearsal-$stamp.log"
 clone="/var/tmp/registro-fresh-$stamp"
-aside="/var/tmp/registro-aside-$stamp"
+cold_root="/var/tmp/registro-cold-$stamp"
 say() { echo "[rehearsal] $*"; }
 
-say "stopping what earlier runs left"
+say "stopping what earlier runs left (after any test cluster in use has stopped)"
+exec 9>/run/lock/registro-cluster.lock
+flock 9
 for pid in $(pgrep -f '/var/tmp/rgc-' || true); do kill -9 "$pid" 2>/dev/null || true; done
 awk '$2 ~ "^/var/tmp/rgc-" {print $2}' /proc/mounts | sort -r | xargs -r -n1 umount -l
 ip link delete registro0 2>/dev/null || true
@@ -46,14 +50,17 @@ if findmnt -n /run/netns >/dev/null 2>&1; then
   while findmnt -n /run/netns >/dev/null 2>&1; do umount -l /run/netns; done
 fi
 
+flock -u 9
+exec 9>&-
+
 if [ "$mode" = cold ]; then
-  say "moving build caches aside to $aside"
-  mkdir -p "$aside"
-  gomod="$(go env GOMODCACHE 2>/dev/null || true)"; gobuild="$(go env GOCACHE 2>/dev/null || true)"
-  for d in "$HOME/.cache/registro-tools" "$HOME/.cache/uv" "$HOME/.npm" "$gomod" "$gobuild"; do
-    [ -n "$d" ] && [ -e "$d" ] && mv "$d" "$aside/$(echo "$d" | tr / _)"
-  done
-  command -v podman >/dev/null && podman rmi -a -f >/dev/null 2>&1 || true
+  say "empty build caches of its own under $cold_root"
+  mkdir -p "$cold_root"/{tools,uv,npm,gomod,gobuild,containers/graph,containers/run}
+  printf '[storage]\ndriver = "overlay"\ngraphroot = "%s"\nrunroot = "%s"\n' \
+    "$cold_root/containers/graph" "$cold_root/containers/run" > "$cold_root/storage.conf"
+  export REGISTRO_TOOLS_CACHE="$cold_root/tools" UV_CACHE_DIR="$cold_root/uv" \
+    npm_config_cache="$cold_root/npm" GOMODCACHE="$cold_root/gomod" \
+    GOCACHE="$cold_root/gobuild" CONTAINERS_STORAGE_CONF="$cold_root/storage.conf"
 fi
 
 say "fresh clone of $(git -C "$repo" rev-parse --short HEAD) in $clone ($mode run)"
@@ -72,5 +79,10 @@ sed -n '/slowest [0-9]* durations/,/^$/p' "$log" | head -n 20 || true
 grep -E '^(=+ .*(passed|failed).* =+|pytest: [0-9]+ passed.*)$' "$log" | tail -n 2 || true
 say ".ci/run exit $rc, $(( total / 60 )) min $(( total % 60 )) s; log: $log"
 rm -rf "$clone"
-[ "$mode" = cold ] && rm -rf "$aside"
+if [ "$mode" = cold ]; then
+  CONTAINERS_STORAGE_CONF="$cold_root/storage.conf" podman system reset --force \
+    >/dev/null 2>&1 || true
+  chmod -R u+w "$cold_root" 2>/dev/null || true  # Go's module cache is read-only
+  rm -rf "$cold_root"
+fi
 exit "$rc"

@@ -95,7 +95,7 @@ def node_cluster():
         assert not left, f"the test cluster left things behind: {left}"
 
 
-CLUSTER_LOCK = Path("/run/lock/registro-test-cluster.lock")
+CLUSTER_LOCK = Path("/run/lock/registro-cluster.lock")
 
 
 def _host_lock():
