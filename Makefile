@@ -43,8 +43,9 @@ run: system-deps-run venv web
 	$(BIN)/registro up
 
 # Each phase prints "[phase] NAME: N s" (scripts/fresh-machine-check.sh collects them).
-# pytest: the real-pods tier (tests/cluster) alongside the rest on PYTEST_WORKERS xdist
-# processes (scripts/pytest-tiers.sh).
+# pytest: the rest on PYTEST_WORKERS xdist processes, and alongside them the images, the
+# real-pods tier (tests/cluster) and the image and monitoring modules
+# (scripts/pytest-tiers.sh).
 PYTEST_WORKERS ?= 2
 export PYTEST_WORKERS
 PYTEST_ARGS ?=
@@ -52,7 +53,6 @@ test:
 	@scripts/phase.sh packages $(MAKE) -s system-deps-test
 	@scripts/phase.sh python $(MAKE) -s venv
 	@scripts/phase.sh tools $(MAKE) -s helm-tool k8s-tools kube-score-tool
-	@scripts/phase.sh images $(MAKE) -s images
 	@scripts/phase.sh web $(MAKE) -s web
 	@scripts/phase.sh lint-and-types $(MAKE) -s lint
 	@scripts/phase.sh web-tests bash -c 'cd web && npm test && npm run check:package'

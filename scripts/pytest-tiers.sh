@@ -1,29 +1,49 @@
 #!/usr/bin/env bash
-# pytest as two tiers at once (make test): the real-pods tier (tests/cluster: one
-# cluster, its tests in file order, test_zz_stop last) in the background, and every
-# other test module on PYTEST_WORKERS xdist processes, each module whole on one of them
-# with its own services. Both mostly wait (pods, browsers, Redis), so on two cores they
-# overlap. The cluster tier's output follows the other's; the last line sums both.
+# pytest for `make test`, as two lanes at once:
+# - foreground: every module but the ones below on PYTEST_WORKERS xdist processes, each
+#   module whole on one of them with its own services;
+# - background, one after the other: the container images (`make images`), the
+#   real-pods tier (tests/cluster: one cluster, its tests in file order, test_zz_stop
+#   last), then the image and monitoring modules (they need the images, or are long and
+#   balance the lanes: measured, the background lane otherwise idles for 7 minutes).
+# Both lanes mostly wait (pods, browsers, Redis, Prometheus), so on two cores they
+# overlap. The background's output follows the foreground's; the last line sums all.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 workers="${PYTEST_WORKERS:-2}"
+late=(tests/delivery/test_images.py tests/delivery/test_monitoring.py)
 logs="$(mktemp -d /tmp/registro-pytest.XXXXXX)"
 start=$(date +%s)
-.venv/bin/pytest tests/cluster -p no:cacheprovider --durations=10 "$@" >"$logs/cluster" 2>&1 &
-cluster=$!
-.venv/bin/pytest --ignore=tests/cluster -n "$workers" --dist loadscope --durations=15 "$@" \
+(
+  scripts/phase.sh images make -s images >"$logs/images" 2>&1
+  .venv/bin/pytest tests/cluster -p no:cacheprovider --durations=10 "$@" >"$logs/cluster" 2>&1
+  echo $? >"$logs/cluster.rc"
+  .venv/bin/pytest "${late[@]}" -p no:cacheprovider --durations=10 "$@" >"$logs/late" 2>&1
+  echo $? >"$logs/late.rc"
+) &
+background=$!
+ignore=(--ignore=tests/cluster)
+for module in "${late[@]}"; do ignore+=("--ignore=$module"); done
+.venv/bin/pytest "${ignore[@]}" -n "$workers" --dist loadscope --durations=15 "$@" \
   | tee "$logs/main"
 rc_main=${PIPESTATUS[0]}
-wait "$cluster"
-rc_cluster=$?
-echo "[phase] pytest tests/cluster ran alongside; its output:"
-cat "$logs/cluster"
+echo "[phase] pytest (xdist lane): $(( $(date +%s) - start )) s"
+wait "$background"
+echo "[phase] the background lane ran alongside: images, tests/cluster, ${late[*]}"
+if grep -q '^\[phase\] images: [0-9]* s$' "$logs/images"; then  # built: the table only
+  grep -E '^(\[phase\]|[a-z]+ +[^ ]+ +[0-9]+ MiB )' "$logs/images"
+else
+  tail -n 60 "$logs/images"
+fi
+cat "$logs/cluster" "$logs/late"
+rc_cluster=$(cat "$logs/cluster.rc" 2>/dev/null || echo 1)
+rc_late=$(cat "$logs/late.rc" 2>/dev/null || echo 1)
 count() {  # count WORD FILE: from pytest's last summary line
   grep -E '(passed|failed|errors?|skipped|deselected).* in [0-9.]+s' "$2" | tail -n 1 \
     | grep -oE "[0-9]+ $1\b" | grep -oE '^[0-9]+' || echo 0
 }
 passed=0; failed=0; skipped=0
-for f in "$logs/main" "$logs/cluster"; do
+for f in "$logs/main" "$logs/cluster" "$logs/late"; do
   passed=$(( passed + $(count passed "$f") ))
   failed=$(( failed + $(count failed "$f") + $(count errors? "$f") ))
   skipped=$(( skipped + $(count skipped "$f") ))
@@ -31,8 +51,11 @@ done
 rm -rf "$logs"
 echo "[phase] pytest: $(( $(date +%s) - start )) s"
 echo "pytest: $passed passed, $failed failed, $skipped skipped"
-# 5: a tier whose tests PYTEST_ARGS all deselected
-[ "$rc_main" = 5 ] && rc_main=0
-[ "$rc_cluster" = 5 ] && rc_cluster=0
+# 5: a lane whose tests PYTEST_ARGS all deselected
+rcs=()
+for rc in "$rc_main" "$rc_cluster" "$rc_late"; do
+  [ "$rc" = 5 ] && rc=0
+  rcs+=("$rc")
+done
 [ $(( passed + failed )) -gt 0 ] || { echo "no test ran" >&2; exit 5; }
-exit $(( rc_main || rc_cluster ))
+exit $(( rcs[0] || rcs[1] || rcs[2] ))
