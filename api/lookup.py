@@ -42,7 +42,7 @@ from registro.api.schemas import (
 )
 from registro.api.security import Caller, RateLimiter
 from registro.api.stored_records import StoredAnswer, StoredRecords
-from registro.errors import ScrapeError
+from registro.errors import Reason, ScrapeError
 from registro.queue import (
     QUEUE_NAME,
     UNACKED_KEY,
@@ -242,7 +242,7 @@ def status_from_result(task_id: str, numero_os: str, meta: dict[str, Any] | None
                           message="Scraping concluído com sucesso",
                           result=ScrapeResult.model_validate(info))
     if task_state == "FAILURE":
-        failure = failure or {"reason": "internal_error", "message": _exception_text(info)}
+        failure = failure or {"reason": Reason.INTERNAL_ERROR.value, "message": _exception_text(info)}
         return ScrapingStatus(**base, status="FAILURE", progress=100, reason=failure["reason"],
                           message=f"Scraping falhou ({failure['reason']}): {failure['message']}",
                           evidencia_id=failure.get("evidencia_id"))

@@ -21,6 +21,7 @@ class Reason(StrEnum):
     RATE_LIMITED = "rate_limited"
     RETRIES_EXHAUSTED = "retries_exhausted"
     TIME_LIMIT = "time_limit"
+    INTERNAL_ERROR = "internal_error"  # a bug or an unforeseen exception: see the logs
 
 
 class ScrapeError(Exception):

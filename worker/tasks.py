@@ -95,7 +95,7 @@ def _failure_reason(exc: BaseException, max_retries: int) -> tuple[str, str]:
     if isinstance(exc, TimeLimitExceeded):  # the hard limit, seen by the main process
         limit = exc.args[0] if exc.args else get_settings().task_time_limit_s
         return Reason.TIME_LIMIT.value, f"hard time limit of {limit}s reached"
-    return "internal_error", f"{type(exc).__name__}: {exc}"
+    return Reason.INTERNAL_ERROR.value, f"{type(exc).__name__}: {exc}"
 
 
 class ScrapeTask(Task):
@@ -243,7 +243,7 @@ class ScrapeTask(Task):
 
     def on_retry(self, exc: BaseException, task_id: str, args: tuple, kwargs: dict,
                  einfo: Any) -> None:
-        reason = exc.reason.value if isinstance(exc, ScrapeError) else "internal_error"
+        reason = exc.reason.value if isinstance(exc, ScrapeError) else Reason.INTERNAL_ERROR.value
         metrics.LEGACY_ERRORS.labels(reason).inc()
         metrics.TASK_RETRIES.labels(reason).inc()
         self._finish("retry", reason)
@@ -253,7 +253,7 @@ class ScrapeTask(Task):
         reason, _message = _failure_reason(exc, self.max_retries)
         if isinstance(exc, ScrapeError) and exc.reason != Reason.TIME_LIMIT:
             metrics.LEGACY_ERRORS.labels(exc.reason.value).inc()
-        if reason == "internal_error":
+        if reason == Reason.INTERNAL_ERROR:
             log.error("unexpected error: %s", exc, exc_info=exc)
         self._finish("failure", reason)
         if kwargs.get("refresh"):
