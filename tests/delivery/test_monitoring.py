@@ -42,22 +42,10 @@ POST = "/api/desenvolvimento/buscar-os-async/{}"
 STATUS = "/api/desenvolvimento/scraping-status/{}"
 
 
-# Metrics of issue 12's other half (RECORDS: max_idade, history). Their panels are checked
-# like every other as soon as the code defines them; before that branch is merged they
-# cannot have series, and only these may be missing that way.
-OTHER_HALF_METRICS = {"registro_api_stale_answers_total", "registro_record_changes_total"}
-CODE_DIRS = ("api", "worker", "registro")
 STALE_ALERT = "RegistroOpenRecordsStale"
 # The live test's threshold and hold time (values: 1 day and 30 min by default).
 STALE_OVERRIDES = ("--set", "monitoring.prometheusRule.openRecordMaxAgeSeconds=3600",
                    "--set", "monitoring.prometheusRule.openRecordMaxAgeFor=2s")
-
-
-def defined_in_code(metric: str) -> bool:
-    base = metric.removesuffix("_total")
-    repo = CHART.parent.parent
-    return any(f'"{base}' in path.read_text() for d in CODE_DIRS
-               for path in (repo / d).rglob("*.py"))
 
 
 def rendered_rules(helm, *overrides: str) -> dict:
@@ -91,7 +79,8 @@ def test_dashboard_is_importable_json():
                    "registro_refresh_completed_total", "registro_open_records",
                    "registro_open_records_oldest_age_seconds",
                    "registro_refresh_scheduler_leader", "registro_field_reads_total",
-                   "registro_field_filled_total", *OTHER_HALF_METRICS):
+                   "registro_field_filled_total", "registro_api_stale_answers_total",
+                   "registro_record_changes_total"):
         assert metric in exprs, f"no panel shows {metric}"
     for topic in ("queue depth", "desired vs current", "scaling events", "outcome",
                   "p50 / p95", "p99 by route", "fallback", "rate-limit", "legacy-system errors",
@@ -293,8 +282,7 @@ def test_dashboard_and_alerts_against_live_components(helm, cluster, namespace, 
         # other half): its refresh counts registro_record_changes_total.
         changed = demo.admin.post(f"/_demo/os/{due[0]}",
                                   json={"diagnostico": "Rotor trocado (monitoring test)."})
-        assert changed.status_code == 200 or not defined_in_code(
-            "registro_record_changes_total"), changed.text
+        assert changed.status_code == 200, changed.text
         seed_records(db_url, {due[0]: now - 8 * 3600, due[1]: now - 8 * 3600 - 1,
                               old[0]: now - 3 * 3600})
         _wait(lambda: stale_alert("firing"), 60, f"{STALE_ALERT} firing")
@@ -323,14 +311,8 @@ def test_dashboard_and_alerts_against_live_components(helm, cluster, namespace, 
                 failures.append(f"{kind} {title!r}: no series for {expr!r}"
                                 + (f" (metrics never exported: {missing})" if missing else ""))
 
-        pending = set()
-        for title, expr in dashboard_queries():
-            other = {m for m in OTHER_HALF_METRICS if m in expr and not defined_in_code(m)}
-            if other:
-                pending |= other
-                continue
+        for title, expr in dashboard_queries():  # every panel has series
             check("panel", title, expr.replace("$__rate_interval", "1m"))
-        assert pending <= OTHER_HALF_METRICS
         for group in rendered_rules(helm)["groups"]:
             for rule in group["rules"]:
                 res = prom.query(rule["expr"])  # the full condition must parse

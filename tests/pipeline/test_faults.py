@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import time
-from collections.abc import Callable
 
 import httpx
 import psutil
@@ -16,6 +15,7 @@ import pytest
 
 from registro import local_services
 from registro import pipeline_state as state
+from registro.local_stack import wait_until
 from registro.queue import TASK_NAME, read_queue_depth
 from registro.settings import Settings
 from registro.worker.celery_app import make_celery
@@ -25,15 +25,6 @@ pytestmark = [pytest.mark.redis, pytest.mark.browser]
 POST = "/api/desenvolvimento/buscar-os-async/{}"
 BOUND_S = 3 + 1  # REGISTRO_RECONCILE_GRACE_S + REGISTRO_RECONCILE_INTERVAL_S (harness)
 SLACK_S = 30  # a loaded, shared machine: the bound is checked, not timed
-
-
-def wait_until(what: str, predicate: Callable[[], object], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"not true after {timeout}s: {what}")
 
 
 @pytest.fixture
@@ -55,7 +46,7 @@ def _freeze_with_a_message_in_hand(stack, c: httpx.Client, worker: Worker) -> st
     the queue: then the worker is resumed, runs it, and we try again with another OS."""
     r = stack.redis()
     for numero in ("2101", "2102", "2103", "2104", "2105", "2106"):
-        wait_until("the worker waits in BRPOP", lambda: _blocked_in_brpop(stack))
+        wait_until(lambda: _blocked_in_brpop(stack), 60, what="the worker waits in BRPOP")
         os.killpg(worker.proc.pid, signal.SIGSTOP)
         body = c.post(POST.format(numero)).json()
         assert body["status"] == "queued" and not body["already_queued"], body
@@ -97,9 +88,8 @@ def test_message_taken_by_a_frozen_worker_is_republished_after_redis_restarts(
             again = c.post(POST.format(numero), params={"forcar": "true"}).json()
             assert again["status"] == "queued" and again["already_queued"] is True, again
             assert again["task_id"] == task_id
-            wait_until("the reconciler published the task again",
-                       lambda: r.get(state.REPUBLISHED_KEY) is not None,
-                       timeout=BOUND_S + SLACK_S)
+            wait_until(lambda: r.get(state.REPUBLISHED_KEY) is not None, BOUND_S + SLACK_S,
+                       what="the reconciler published the task again")
             republished_after = time.monotonic() - online
             done = wait_status(c, task_id, {"SUCCESS", "FAILURE"}, timeout=120)
             assert done["status"] == "SUCCESS", done
@@ -148,7 +138,8 @@ def test_sigkilled_pool_process_leaves_no_browser_behind(private_stack, api):
             s.demo.faults(slow_os_ms=4000)
             body = c.post(POST.format("2303")).json()
             # Positive signal: the demo counted the search, so the scrape is mid-way.
-            wait_until("the search reached the demo", lambda: s.demo.stats()["searches"] >= 1)
+            wait_until(lambda: s.demo.stats()["searches"] >= 1, 60,
+                       what="the search reached the demo")
             old_session = json.loads(slot.read_text())["session_id"] if slot.exists() else ""
             (child,) = _pool_children(worker)
             child.kill()  # SIGKILL the pool process only; the worker's main process lives
@@ -182,8 +173,8 @@ def test_redelivered_message_of_a_finished_task_is_not_run_again(private_stack, 
         # What the restore publishes: the same task id and arguments, once more.
         app.send_task(TASK_NAME, kwargs={"numero_os": numero, "claim_token": "old"},
                       task_id=body["task_id"])
-        wait_until("the worker dropped the redelivered message",
-                   lambda: "redelivered message dropped" in worker.log_path.read_text())
+        wait_until(lambda: "redelivered message dropped" in worker.log_path.read_text(), 60,
+                   what="the worker dropped the redelivered message")
     finally:
         app.close()
     assert s.demo.stats()["searches"] == searches  # not scraped again
