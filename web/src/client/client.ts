@@ -1,6 +1,6 @@
-import { ApiError, TaskFailedError, TaskTimeoutError, abortError } from './errors';
-import { DEFAULT_POLICY, type PollPolicy, backoffDelay, parseRetryAfter, sleep, withJitter } from './timing';
-import type { Evidence, LookupAnswer, QueueStatus, ScrapeResult, TaskStatus } from './types';
+import { ApiError, TaskFailedError, TaskTimeoutError, abortError } from './errors.js';
+import { DEFAULT_POLICY, type PollPolicy, backoffDelay, parseRetryAfter, sleep, withJitter } from './timing.js';
+import type { Evidence, LookupAnswer, QueueStatus, ScrapeResult, TaskStatus } from './types.js';
 
 export interface RegistroClientOptions {
   /** Where the API is, e.g. `https://erp.example.com/registro` or `''` for the same origin. */

@@ -1,6 +1,6 @@
 // Answer types of the API, read from the generated OpenAPI types (src/client/openapi.d.ts)
 // through the paths, so that renaming a schema on the server changes nothing here.
-import type { paths } from './openapi';
+import type { paths } from './openapi.js';
 
 type JsonOf<R> = R extends { content: { 'application/json': infer Body } } ? Body : never;
 

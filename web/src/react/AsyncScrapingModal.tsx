@@ -1,10 +1,10 @@
 import { type CSSProperties, type KeyboardEvent, useEffect, useId, useRef } from 'react';
 import { createPortal } from 'react-dom';
-import { type OsData, type RegistroClient, evidenceIdOf } from '../client';
-import { EvidenceScreenshot } from './EvidenceScreenshot';
-import { DEFAULT_TEXTS, type ModalTexts } from './texts';
-import { type AsyncScraping, useAsyncScraping } from './useAsyncScraping';
-import { useQueueStatus } from './useQueueStatus';
+import { type OsData, type RegistroClient, evidenceIdOf } from '../client/index.js';
+import { EvidenceScreenshot } from './EvidenceScreenshot.js';
+import { DEFAULT_TEXTS, type ModalTexts } from './texts.js';
+import { type AsyncScraping, useAsyncScraping } from './useAsyncScraping.js';
+import { useQueueStatus } from './useQueueStatus.js';
 
 export interface AsyncScrapingModalProps {
   visible: boolean;

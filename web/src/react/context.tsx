@@ -1,5 +1,5 @@
 import { type ReactNode, createContext, useContext } from 'react';
-import type { RegistroClient } from '../client';
+import type { RegistroClient } from '../client/index.js';
 
 const ClientContext = createContext<RegistroClient | null>(null);
 

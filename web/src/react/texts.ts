@@ -1,4 +1,4 @@
-import { ApiError, TaskFailedError, TaskTimeoutError } from '../client';
+import { ApiError, TaskFailedError, TaskTimeoutError } from '../client/index.js';
 
 /** Every text the modal shows. Portuguese by default; pass `texts={{...}}` to override any. */
 export interface ModalTexts {

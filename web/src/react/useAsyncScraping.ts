@@ -1,8 +1,8 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import {
   type LookupAnswer, type LookupOptions, type OsData, type Queued, type RegistroClient, type TaskState, type TaskStatus, isAbortError,
-} from '../client';
-import { useRegistroClient } from './context';
+} from '../client/index.js';
+import { useRegistroClient } from './context.js';
 
 /** `idle` before any lookup (and after `cancel`), `starting` while the lookup request is
  * in flight, then the task's own states. */

@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react';
-import { type QueueStatus, type RegistroClient, isAbortError, withJitter } from '../client';
-import { useOptionalRegistroClient } from './context';
+import { type QueueStatus, type RegistroClient, isAbortError, withJitter } from '../client/index.js';
+import { useOptionalRegistroClient } from './context.js';
 
 export interface QueueState {
   queue: QueueStatus | null;
