@@ -2,19 +2,22 @@ import { act, cleanup, render, renderHook, screen, waitFor } from '@testing-libr
 import userEvent from '@testing-library/user-event';
 import { type ReactNode, useState } from 'react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createRegistroClient } from '../src/client';
+import { type FoundExisting, type QueueStatus, type Queued, type SyncScraped, createRegistroClient } from '../src/client';
 import { AsyncScrapingModal, RegistroProvider, useAsyncScraping } from '../src/react';
 import { type Answer, EVIDENCIA_ID, PNG, RECORD, SUCCESS, scriptedFetch, taskStatus } from './fakeApi';
 
 afterEach(cleanup);
 
 const QUEUED = { status: 'queued', message: 'OS 12345 adicionada à fila de processamento', task_id: 'scraping_12345',
-  estimated_time: '6-15 segundos', instructions: { check_status: '/x' }, via: 'fila', already_queued: false };
+  estimated_time: '6-15 segundos', instructions: { check_status: '/x' }, via: 'fila', already_queued: false,
+} satisfies Queued;
 const SYNC = { status: 'success', message: 'OS 12345 obtida diretamente do sistema legado', data: RECORD, cliente_id: 1,
-  equipamento_id: 2, scraped_fields: 48, fonte: 'sistema_legado', via: 'sincrono', fallback_reason: 'no_worker' };
-const FOUND = { status: 'found_existing', message: 'OS 12345 já existe no sistema', data: RECORD, fonte: 'banco_local' };
+  equipamento_id: 2, scraped_fields: 48, fonte: 'sistema_legado', via: 'sincrono', fallback_reason: 'no_worker',
+} satisfies SyncScraped;
+const FOUND = { status: 'found_existing', message: 'OS 12345 já existe no sistema', data: RECORD, fonte: 'banco_local',
+  lido_em: '2026-11-30T01:00:00Z', idade_segundos: 60, desatualizado: false } satisfies FoundExisting;
 const QUEUE = { status: 'success', queue_info: { active_tasks: 1, scheduled_tasks: 3, total_queue: 4, workers_online: 1 },
-  celery_available: true };
+  celery_available: true } satisfies QueueStatus;
 
 /** A fake API: `lookups` answers POSTs in turn, `statuses` answers status polls in turn (last repeats). */
 function setup(lookups: Answer[], statuses: Answer[] = [{ body: SUCCESS }]) {
@@ -85,13 +88,17 @@ describe('useAsyncScraping', () => {
   });
 
   it('unmounting mid-poll aborts the request in flight and polls no more', async () => {
-    const { wrapper, statusCalls, calls } = setup([{ body: QUEUED }], [{ body: taskStatus('PROGRESS', 20) }]);
+    // The third status request never answers: it is in flight when the hook unmounts.
+    const { wrapper, statusCalls, calls } = setup([{ body: QUEUED }],
+      [{ body: taskStatus('PROGRESS', 20) }, { body: taskStatus('PROGRESS', 30) }, { hang: true }]);
     const { result, unmount } = renderHook(() => useAsyncScraping(), { wrapper });
     await act(async () => { await result.current.startScraping('12345'); });
-    await waitFor(() => expect(statusCalls()).toBeGreaterThanOrEqual(3));
+    await waitFor(() => expect(statusCalls()).toBe(3));
+    const inFlight = calls.at(-1)!;
+    expect(inFlight.outcome).toBe('pending');
     unmount();
     const count = statusCalls();
-    expect(calls.at(-1)!.signal!.aborted).toBe(true);
+    expect(inFlight.outcome).toBe('aborted');
     await settle();
     expect(statusCalls()).toBe(count);
   });

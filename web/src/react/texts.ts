@@ -1,4 +1,4 @@
-import { ApiError, TaskFailedError, TaskTimeoutError } from '../client/index.js';
+import { ApiError, RequestTimeoutError, TaskFailedError, TaskTimeoutError } from '../client/index.js';
 
 /** Every text the modal shows. Portuguese by default; pass `texts={{...}}` to override any. */
 export interface ModalTexts {
@@ -44,6 +44,8 @@ const REASONS: Record<string, string> = {
   profile_mismatch: 'A página do sistema de origem mudou e não pôde ser lida.',
   retries_exhausted: 'O sistema de origem falhou em todas as tentativas.',
   time_limit: 'A busca excedeu o tempo limite.',
+  timeout: 'O sistema de origem não respondeu a tempo.',
+  no_result: 'A busca terminou sem devolver a OS.',
 };
 
 export function describeErrorPt(error: Error): string {
@@ -51,7 +53,11 @@ export function describeErrorPt(error: Error): string {
   if (error instanceof TaskTimeoutError) {
     return `A busca não terminou em ${Math.round(error.timeLimitMs / 1000)} s; o acompanhamento foi interrompido.`;
   }
+  if (error instanceof RequestTimeoutError) return 'A API não respondeu a tempo.';
   if (error instanceof ApiError) {
+    // The synchronous fallback says why its scrape failed (404 not_found, 502 login_failed, ...).
+    const reason = error.reason ? REASONS[error.reason] : undefined;
+    if (reason) return reason;
     const wait = error.retryAfterMs != null ? ` Tente novamente em ${Math.ceil(error.retryAfterMs / 1000)} s.` : '';
     if (error.status === 401) return 'Chave de acesso inválida ou ausente.';
     if (error.status === 404) return 'OS ou tarefa não encontrada.';
