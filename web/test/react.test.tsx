@@ -1,9 +1,9 @@
 import { act, cleanup, render, renderHook, screen, waitFor } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { type ReactNode, useState } from 'react';
+import { type ReactNode, StrictMode, useState } from 'react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type FoundExisting, type QueueStatus, type Queued, type SyncScraped, createRegistroClient } from '../src/client';
-import { AsyncScrapingModal, RegistroProvider, useAsyncScraping } from '../src/react';
+import { AsyncScrapingModal, type AsyncScrapingState, RegistroProvider, useAsyncScraping, useQueueStatus } from '../src/react';
 import { type Answer, EVIDENCIA_ID, PNG, RECORD, SUCCESS, scriptedFetch, taskStatus } from './fakeApi';
 
 afterEach(cleanup);
@@ -274,5 +274,118 @@ describe('AsyncScrapingModal', () => {
     unmount();
     expect(revoked).toEqual(['blob:evidencia/1']); // released with the modal
     vi.restoreAllMocks();
+  });
+});
+
+describe('hook state and options', () => {
+  it('its state is a union on status: the record only on SUCCESS, the error only on FAILURE', async () => {
+    const { wrapper } = setup([{ body: QUEUED }], [{ body: taskStatus('PROGRESS', 50) },
+      { body: taskStatus('SUCCESS', 100) }]); // a SUCCESS status without its result
+    const seen: AsyncScrapingState[] = [];
+    const { result } = renderHook(() => {
+      const scraping = useAsyncScraping();
+      seen.push(scraping);
+      return scraping;
+    }, { wrapper });
+    await act(async () => { await result.current.startScraping('12345'); });
+    await waitFor(() => expect(result.current.status).toBe('FAILURE'));
+    expect(result.current.error).toMatchObject({ name: 'TaskFailedError', reason: 'no_result' });
+    for (const state of seen) {
+      expect(state.status === 'SUCCESS').toBe(state.result !== null);
+      expect(state.status === 'FAILURE').toBe(state.error !== null);
+    }
+    // Compile-time: narrowing by status gives the record without a null check.
+    const narrow = (s: AsyncScrapingState) => (s.status === 'SUCCESS' ? s.result.cliente : s.result);
+    // @ts-expect-error: without narrowing, result may be null
+    const unnarrowed = (s: AsyncScrapingState) => s.result.cliente;
+    expect([narrow, unnarrowed]).toHaveLength(2);
+  });
+
+  it('retry asks again with the options of the lookup it repeats', async () => {
+    const { wrapper, calls } = setup([{ status: 503, headers: { 'Retry-After': '1' }, body: { status: 'busy', message: 'x' } },
+      { body: FOUND }]);
+    const { result } = renderHook(() => useAsyncScraping(), { wrapper });
+    await act(async () => { await result.current.startScraping('12345', { maxIdade: 600, forcar: true }); });
+    expect(result.current.status).toBe('FAILURE');
+    await act(async () => { await result.current.retry(); });
+    const posts = calls.filter((c) => c.method === 'POST').map((c) => c.url.split('?')[1]);
+    expect(posts).toEqual(['forcar=true&max_idade=600', 'forcar=true&max_idade=600']);
+    expect(result.current.status).toBe('SUCCESS');
+  });
+
+  it('mounts under StrictMode (effects twice): the modal follows its task to the record, reported once', async () => {
+    const { wrapper, calls } = setup([], [{ body: taskStatus('PROGRESS', 40) }, { body: taskStatus('PROGRESS', 70) },
+      { body: SUCCESS }]);
+    const onSuccess = vi.fn();
+    render(<StrictMode>
+      <AsyncScrapingModal visible numeroOS="12345" taskId="scraping_12345" onClose={() => undefined} onSuccess={onSuccess}
+        showQueue={false} />
+    </StrictMode>, { wrapper });
+    await screen.findByText('100% · OS obtida com sucesso');
+    await settle();
+    expect(onSuccess).toHaveBeenCalledTimes(1);
+    expect(onSuccess).toHaveBeenCalledWith(RECORD);
+    // The discarded first mount's wait was left: the client's one loop per task went on.
+    expect(calls.filter((c) => c.url.includes('/scraping-status/'))).toHaveLength(3);
+  });
+});
+
+describe('useQueueStatus', () => {
+  function queueApi(answers: Answer[]) {
+    let n = 0;
+    const api = scriptedFetch(() => answers[Math.min(n++, answers.length - 1)]!);
+    const client = createRegistroClient({ baseUrl: 'http://api.test', fetch: api.fetch });
+    const wrapper = ({ children }: { children?: ReactNode }) => <RegistroProvider client={client}>{children}</RegistroProvider>;
+    return { calls: api.calls, wrapper };
+  }
+
+  it('is one poller per client, shared by every subscriber', async () => {
+    const { calls, wrapper } = queueApi([{ body: QUEUE }]);
+    function Two() {
+      const a = useQueueStatus({ intervalMs: 40 });
+      const b = useQueueStatus({ intervalMs: 40 });
+      return <p>{`${a.queue?.queue_info.total_queue}/${b.queue?.queue_info.total_queue}`}</p>;
+    }
+    const { unmount } = render(<><Two /><Two /></>, { wrapper });
+    await screen.findAllByText('4/4');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // 200 ms at 40 ms ±25 %: about 5 requests for four subscribers, never one each.
+    expect(calls.length).toBeGreaterThanOrEqual(3);
+    expect(calls.length).toBeLessThanOrEqual(8);
+    unmount();
+    const count = calls.length;
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    expect(calls).toHaveLength(count);
+  });
+
+  it('waits at least Retry-After after a 503', async () => {
+    const { calls, wrapper } = queueApi([{ status: 503, headers: { 'Retry-After': '0.3' }, body: { detail: 'busy' } },
+      { body: QUEUE }]);
+    const { result } = renderHook(() => useQueueStatus({ intervalMs: 20 }), { wrapper });
+    await waitFor(() => expect(result.current.error).toMatchObject({ status: 503 }));
+    await waitFor(() => expect(result.current.queue).not.toBeNull(), { timeout: 2_000 });
+    expect(calls[1]!.at - calls[0]!.at).toBeGreaterThanOrEqual(300);
+  });
+
+  it('pauses while the page is hidden and asks at once when it shows again', async () => {
+    const { calls, wrapper } = queueApi([{ body: QUEUE }]);
+    let hidden = false;
+    const restore = Object.getOwnPropertyDescriptor(Document.prototype, 'hidden');
+    Object.defineProperty(document, 'hidden', { configurable: true, get: () => hidden });
+    try {
+      const { result } = renderHook(() => useQueueStatus({ intervalMs: 20 }), { wrapper });
+      await waitFor(() => expect(result.current.queue).not.toBeNull());
+      hidden = true;
+      document.dispatchEvent(new Event('visibilitychange'));
+      const count = calls.length;
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      expect(calls).toHaveLength(count);
+      hidden = false;
+      document.dispatchEvent(new Event('visibilitychange'));
+      expect(calls).toHaveLength(count + 1);
+    } finally {
+      delete (document as { hidden?: boolean }).hidden;
+      if (restore) Object.defineProperty(Document.prototype, 'hidden', restore);
+    }
   });
 });

@@ -1,11 +1,12 @@
 export { RegistroProvider, useRegistroClient } from './context.js';
 export { useAsyncScraping } from './useAsyncScraping.js';
-export type { AsyncScraping, AsyncScrapingState, RecordAnswer, ScrapingAnswer, ScrapingStatus } from './useAsyncScraping.js';
+export type { AsyncScraping, AsyncScrapingActions, AsyncScrapingState, RecordAnswer, ScrapingAnswer, ScrapingStatus } from './useAsyncScraping.js';
 export { AsyncScrapingModal } from './AsyncScrapingModal.js';
 export { EvidenceScreenshot } from './EvidenceScreenshot.js';
 export type { EvidenceScreenshotProps } from './EvidenceScreenshot.js';
 export type { AsyncScrapingModalProps } from './AsyncScrapingModal.js';
 export { useQueueStatus } from './useQueueStatus.js';
+export { QueueStatusStore, queueStatusStore } from './useQueueStatus.js';
 export type { QueueState } from './useQueueStatus.js';
 export { DEFAULT_TEXTS, describeErrorPt } from './texts.js';
 export type { ModalTexts } from './texts.js';
