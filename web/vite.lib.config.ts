@@ -13,11 +13,11 @@ export default defineConfig({
     sourcemap: true,
     minify: true,
     lib: {
-      entry: { client: 'src/client/index.ts', react: 'src/react/index.ts' },
+      entry: { client: 'src/client/index.ts', react: 'src/react/index.ts', query: 'src/query/index.ts' },
       formats: ['es'],
     },
     rollupOptions: {
-      external: ['react', 'react-dom', 'react/jsx-runtime'],
+      external: ['react', 'react-dom', 'react/jsx-runtime', '@tanstack/react-query'],
       output: {
         chunkFileNames: 'shared-[hash].js',
         postBanner: (chunk) => (chunk.isEntry && CLIENT_ENTRIES.has(chunk.name) ? "'use client';" : ''),

@@ -54,7 +54,7 @@ for (const file of files) {
 const firstStatement = (file) => read(file).trimStart().split('\n', 1)[0];
 const reactEntry = posix.normalize(manifest.exports['./react'].import);
 if (!/^['"]use client['"];?$/.test(firstStatement(reactEntry))) fail(`${reactEntry} does not start with 'use client'`);
-for (const entry of ['.']) {
+for (const entry of ['.', './query']) {
   const target = posix.normalize(manifest.exports[entry].import);
   if (/use client/.test(firstStatement(target))) fail(`${target} (server-safe) starts with 'use client'`);
 }
@@ -73,7 +73,7 @@ for (const file of files) {
 }
 
 // 2. Node imports both entries' runtime (the React entry needs React: linked from web/).
-for (const dep of ['react', 'react-dom', '@types/react', '@types/react-dom']) {
+for (const dep of ['react', 'react-dom', '@types/react', '@types/react-dom', '@tanstack/react-query', '@tanstack/query-core']) {
   mkdirSync(dirname(join(scratch, 'node_modules', dep)), { recursive: true });
   symlinkSync(join(webDir, 'node_modules', dep), join(scratch, 'node_modules', dep));
 }
@@ -82,6 +82,8 @@ try {
   execFileSync(process.execPath, ['--input-type=module', '-e', `
     const client = await import('@registro/client');
     const react = await import('@registro/client/react');
+    const query = await import('@registro/client/query');
+    if (typeof query.taskStatusQueryOptions !== 'function') throw new Error('no taskStatusQueryOptions');
     if (typeof client.createRegistroClient !== 'function') throw new Error('no createRegistroClient');
     if (typeof react.useAsyncScraping !== 'function') throw new Error('no useAsyncScraping');
   `], { cwd: scratch, stdio: 'pipe' });

@@ -77,6 +77,9 @@ function checkOutput(app, runDir) {
     const assets = join(runDir, 'dist/assets');
     const js = readdirSync(assets).filter((f) => f.endsWith('.js')).map((f) => readFileSync(join(assets, f), 'utf8')).join('\n');
     if (!js.includes('/api/desenvolvimento')) throw new Error('vite-app: the bundle does not contain the client');
+    if (!js.includes('registro/') && !js.includes('`registro`') && !js.includes('"registro"')) {
+      throw new Error('vite-app: the bundle does not contain the query keys');
+    }
     if (!js.includes('role:`dialog`') && !js.includes('role:"dialog"')) {
       throw new Error('vite-app: the bundle does not contain AsyncScrapingModal');
     }
@@ -85,7 +88,8 @@ function checkOutput(app, runDir) {
   // Prerendered at build time: the server component ran the client entry on the server,
   // and the client components (the app's and the package's) were rendered on the server.
   const html = readFileSync(join(runDir, '.next/server/app/index.html'), 'utf8');
-  for (const expected of ['OS 12345: valid (server)', 'did not finish within its time limit of 300 s', 'Buscar OS 12345']) {
+  for (const expected of ['OS 12345: valid (server)', 'did not finish within its time limit of 300 s', 'Buscar OS 12345',
+    'query key registro/status/scraping_12345']) {
     if (!html.includes(expected)) throw new Error(`next-app: the prerendered page lacks "${expected}"`);
   }
 }

@@ -4,6 +4,17 @@ import { type LookupAnswer, type TaskStatus, TaskFailedError, createRegistroClie
 import {
   AsyncScrapingModal, RegistroProvider, type ScrapingAnswer, useAsyncScraping,
 } from '@registro/client/react';
+import { historicoInfiniteQueryOptions, queueStatusQueryOptions } from '@registro/client/query';
+import { QueryClient, QueryClientProvider, useInfiniteQuery, useQuery } from '@tanstack/react-query';
+
+const queryClient = new QueryClient();
+
+function Queue({ client, numeroOS }: { client: ReturnType<typeof createRegistroClient>; numeroOS: string }) {
+  const queue = useQuery(queueStatusQueryOptions(client, { intervalMs: 5000 }));
+  const history = useInfiniteQuery(historicoInfiniteQueryOptions(client, numeroOS, { limite: 10 }));
+  const changes = history.data?.pages.flatMap((page) => page.alteracoes) ?? [];
+  return <p>{`${queue.data?.queue_info.scheduled_tasks ?? '?'} waiting; ${changes.length} changes`}</p>;
+}
 
 function Lookup() {
   const scraping = useAsyncScraping();
@@ -30,5 +41,9 @@ export function App() {
   const client = useMemo(() => createRegistroClient({ baseUrl: '', headers: () => ({ Authorization: 'Bearer k' }) }), []);
   const describe = (answer: LookupAnswer, status?: TaskStatus) => `${answer.status} ${status?.progress ?? ''}`;
   void describe;
-  return <RegistroProvider client={client}><Lookup /></RegistroProvider>;
+  return (
+    <QueryClientProvider client={queryClient}>
+      <RegistroProvider client={client}><Lookup /><Queue client={client} numeroOS="12345" /></RegistroProvider>
+    </QueryClientProvider>
+  );
 }
