@@ -146,7 +146,7 @@ describe('AsyncScrapingModal', () => {
         <>
           <button type="button" onClick={() => void scraping.startScraping('12345')}>go</button>
           <AsyncScrapingModal visible numeroOS="12345" taskId={scraping.currentTaskId} scraping={scraping}
-            onClose={() => undefined} texts={{ cancel: 'Parar' }} />
+            onClose={() => undefined} texts={{ close: 'Parar' }} />
         </>
       );
     }
@@ -170,7 +170,7 @@ describe('AsyncScrapingModal', () => {
       );
     }
     render(<Host />, { wrapper });
-    const cancel = await screen.findByRole('button', { name: 'Cancelar' });
+    const cancel = await screen.findByRole('button', { name: 'Fechar' });
     expect(document.activeElement).toBe(cancel);
     await userEvent.tab();
     expect(document.activeElement).toBe(cancel); // the only control: Tab stays on it
@@ -200,7 +200,7 @@ describe('AsyncScrapingModal', () => {
     render(<Page />, { wrapper });
     await userEvent.click(screen.getByText('go'));
     await waitFor(() => expect(statusCalls()).toBeGreaterThanOrEqual(3));
-    await userEvent.click(screen.getByRole('button', { name: 'Cancelar' }));
+    await userEvent.click(screen.getByRole('button', { name: 'Fechar' }));
     expect(screen.queryByRole('dialog')).toBeNull();
     const count = statusCalls();
     await settle();
@@ -387,5 +387,103 @@ describe('useQueueStatus', () => {
       delete (document as { hidden?: boolean }).hidden;
       if (restore) Object.defineProperty(Document.prototype, 'hidden', restore);
     }
+  });
+});
+
+describe('words', () => {
+  it('shows the worker stage in the reader’s words: pt-BR by default, en per provider or per component', async () => {
+    const statuses = [{ body: taskStatus('PROGRESS', 40, { message: 'Searching OS 12345', etapa: 'searching' }) }];
+    const { client } = setup([], statuses);
+    const { unmount } = render(<RegistroProvider client={client}>
+      <AsyncScrapingModal visible numeroOS="12345" taskId="scraping_12345" onClose={() => undefined} showQueue={false} />
+    </RegistroProvider>);
+    await screen.findByText('40% · Procurando a OS 12345');
+    expect(screen.getByRole('button', { name: 'Fechar' })).toBeTruthy();
+    expect(screen.getByText(/Fechar não interrompe a busca/)).toBeTruthy();
+    unmount();
+    const english = render(<RegistroProvider client={client} locale="en">
+      <AsyncScrapingModal visible numeroOS="12345" taskId="scraping_12345" onClose={() => undefined} showQueue={false} />
+    </RegistroProvider>);
+    await screen.findByText('40% · Searching for OS 12345');
+    expect(screen.getByRole('dialog', { name: 'Looking up OS 12345' })).toBeTruthy();
+    english.unmount();
+    render(<RegistroProvider client={client} locale="en" texts={{ close: 'Done' }}>
+      <AsyncScrapingModal visible numeroOS="12345" taskId="scraping_12345" onClose={() => undefined} showQueue={false}
+        locale="pt-BR" />
+    </RegistroProvider>);
+    await screen.findByText('40% · Procurando a OS 12345');
+    expect(screen.getByRole('button', { name: 'Done' })).toBeTruthy(); // the provider's override stays
+  });
+
+  it('an unknown stage shows the worker’s own message', async () => {
+    const { wrapper } = setup([], [{ body: taskStatus('PROGRESS', 70, { message: 'Polishing', etapa: 'polishing' }) }]);
+    render(<AsyncScrapingModal visible numeroOS="12345" taskId="scraping_12345" onClose={() => undefined} showQueue={false} />,
+      { wrapper });
+    await screen.findByText('70% · Polishing');
+  });
+
+  it('the failure drops the bar, says what failed (the fallback reason), and its title says so', async () => {
+    const { wrapper } = setup([{ status: 502, body: { status: 'error', message: 'x', reason: 'login_failed',
+      fallback_reason: 'no_worker', via: 'sincrono' } }]);
+    function Page() {
+      const scraping = useAsyncScraping();
+      return (<>
+        <button type="button" onClick={() => void scraping.startScraping('12345')}>go</button>
+        <AsyncScrapingModal visible numeroOS="12345" scraping={scraping} onClose={() => undefined} />
+      </>);
+    }
+    render(<Page />, { wrapper });
+    await userEvent.click(screen.getByText('go'));
+    const alert = await screen.findByRole('alert');
+    expect(alert.textContent).toBe('O sistema de origem recusou o acesso.');
+    expect(screen.queryByRole('progressbar')).toBeNull();
+    expect(screen.getByRole('dialog', { name: 'Não foi possível obter a OS 12345' })).toBeTruthy();
+  });
+
+  it('the retry counts Retry-After down and only then asks again', async () => {
+    const { wrapper, calls } = setup([{ status: 503, headers: { 'Retry-After': '2' }, body: { status: 'busy', message: 'x',
+      fallback_reason: 'redis_unavailable', via: 'sincrono' } }, { body: FOUND }]);
+    function Page() {
+      const scraping = useAsyncScraping();
+      return (<>
+        <button type="button" onClick={() => void scraping.startScraping('12345')}>go</button>
+        <AsyncScrapingModal visible numeroOS="12345" scraping={scraping} onClose={() => undefined} />
+      </>);
+    }
+    render(<Page />, { wrapper });
+    await userEvent.click(screen.getByText('go'));
+    const retry = await screen.findByRole('button', { name: 'Tentar novamente em 2 s' });
+    expect(retry.getAttribute('aria-disabled')).toBe('true');
+    expect(document.activeElement).toBe(retry);
+    await userEvent.click(retry);
+    expect(calls.filter((c) => c.method === 'POST')).toHaveLength(1); // not before Retry-After
+    await screen.findByRole('button', { name: 'Tentar novamente em 1 s' }, { timeout: 1_500 });
+    const ready = await screen.findByRole('button', { name: 'Tentar novamente' }, { timeout: 1_500 });
+    expect(ready.getAttribute('aria-disabled')).toBeNull();
+    await userEvent.click(ready);
+    await waitFor(() => expect(calls.filter((c) => c.method === 'POST')).toHaveLength(2));
+  });
+
+  it('the page behind the modal is inert while it is open, and focus goes back on close', async () => {
+    const { wrapper } = setup([], [{ body: taskStatus('PROGRESS', 10) }]);
+    function Page() {
+      const [open, setOpen] = useState(false);
+      return (<>
+        <button type="button" onClick={() => setOpen(true)}>open</button>
+        <AsyncScrapingModal visible={open} numeroOS="12345" taskId="scraping_12345" onClose={() => setOpen(false)}
+          showQueue={false} />
+      </>);
+    }
+    const { container } = render(<Page />, { wrapper });
+    const opener = screen.getByText('open');
+    opener.focus();
+    await userEvent.keyboard('{Enter}');
+    await screen.findByRole('dialog');
+    expect(container.hasAttribute('inert')).toBe(true);
+    expect(screen.getByRole('dialog').closest('[inert]')).toBeNull();
+    await userEvent.keyboard('{Escape}');
+    await waitFor(() => expect(screen.queryByRole('dialog')).toBeNull());
+    expect(container.hasAttribute('inert')).toBe(false);
+    expect(document.activeElement).toBe(opener);
   });
 });

@@ -1,4 +1,5 @@
-export { RegistroProvider, useRegistroClient } from './context.js';
+export { RegistroProvider, useRegistroClient, useRegistroTexts } from './context.js';
+export type { RegistroProviderProps } from './context.js';
 export { useAsyncScraping } from './useAsyncScraping.js';
 export type { AsyncScraping, AsyncScrapingActions, AsyncScrapingState, RecordAnswer, ScrapingAnswer, ScrapingStatus } from './useAsyncScraping.js';
 export { AsyncScrapingModal } from './AsyncScrapingModal.js';
@@ -8,5 +9,5 @@ export type { AsyncScrapingModalProps } from './AsyncScrapingModal.js';
 export { useQueueStatus } from './useQueueStatus.js';
 export { QueueStatusStore, queueStatusStore } from './useQueueStatus.js';
 export type { QueueState } from './useQueueStatus.js';
-export { DEFAULT_TEXTS, describeErrorPt } from './texts.js';
-export type { ModalTexts } from './texts.js';
+export { DEFAULT_TEXTS, TEXTS, TEXTS_EN, TEXTS_PT_BR, describeErrorEn, describeErrorPt } from './texts.js';
+export type { Locale, ModalTexts } from './texts.js';

@@ -15,6 +15,9 @@ interface StateBase {
   /** 0..100, the worker's own percentage. */
   progress: number;
   message: string | null;
+  /** The worker's stage code (`etapa`: queued, connected, logged_in, searching,
+   * extracting, saving, ...), for words of your own; null before one (or from an older API). */
+  stage: string | null;
   /** The API's estimate when the task was queued, e.g. "6-15 segundos". */
   estimatedTime: string | null;
   /** `banco_local`, `fila` or `sincrono`: the only trace of which path answered. */
@@ -88,7 +91,7 @@ export interface AsyncScrapingActions {
 }
 
 const INITIAL: AsyncScrapingState = {
-  status: 'idle', numeroOS: null, currentTaskId: null, progress: 0, message: null, estimatedTime: null,
+  status: 'idle', numeroOS: null, currentTaskId: null, progress: 0, message: null, stage: null, estimatedTime: null,
   result: null, via: null, lidoEm: null, desatualizado: false, refreshTaskId: null, error: null,
 };
 
@@ -109,8 +112,8 @@ function succeeded(s: AsyncScrapingState, result: OsData, extra: { lidoEm: strin
 }
 
 function base(s: AsyncScrapingState): StateBase {
-  const { numeroOS, currentTaskId, progress, message, estimatedTime, via } = s;
-  return { numeroOS, currentTaskId, progress, message, estimatedTime, via };
+  const { numeroOS, currentTaskId, progress, message, stage, estimatedTime, via } = s;
+  return { numeroOS, currentTaskId, progress, message, stage, estimatedTime, via };
 }
 
 export function useAsyncScraping(options: { client?: RegistroClient } = {}): AsyncScraping {
@@ -138,7 +141,7 @@ export function useAsyncScraping(options: { client?: RegistroClient } = {}): Asy
       const onProgress = (status: TaskStatus) => {
         if (signal.aborted || (status.status !== 'PENDING' && status.status !== 'PROGRESS')) return;
         const next = status.status;
-        setState((s) => running(s, next, { progress: status.progress, message: status.message }));
+        setState((s) => running(s, next, { progress: status.progress, message: status.message, stage: status.etapa ?? null }));
       };
       client.waitForResult(taskId, { signal, onProgress }).then(
         (result) => {
