@@ -7,7 +7,8 @@
 //
 // Each app's node_modules comes from its committed lockfile and is kept outside the repo,
 // keyed by what it was installed from (package.json, package-lock.json, Node's major
-// version): ~/.cache/registro-tools/web-consumers/<app>-<hash>/node_modules. A test run
+// version): ~/.cache/registro-tools/web-consumers/<app>-<hash>/node_modules
+// (REGISTRO_TOOLS_CACHE moves it, as for the other tools). A test run
 // copies the app into <that dir>/runs/<id>/ (so the cached node_modules is its parent's
 // and resolves as in a workspace), installs the tarball there with `npm install
 // --offline`, checks and builds, then deletes the copy. Under CI=true a missing cache is
@@ -15,7 +16,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
-  cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync,
+  cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync,
 } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -26,7 +27,8 @@ const ALL_APPS = ['vite-app', 'next-app'];
 const APPS = process.argv.length > 3 ? process.argv.slice(3) : ALL_APPS;
 const consumersDir = resolve(webDir, 'consumers');
 const tarball = resolve(webDir, 'dist/pack/registro-client.tgz');
-const cacheRoot = resolve(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'registro-tools/web-consumers');
+// The same cache as the other built tools (scripts/build-*.sh): REGISTRO_TOOLS_CACHE.
+const cacheRoot = resolve(process.env.REGISTRO_TOOLS_CACHE || join(homedir(), '.cache/registro-tools'), 'web-consumers');
 const ci = process.env.CI === 'true';
 // No telemetry, no update checks: a test run sends nothing anywhere.
 const env = { ...process.env, NEXT_TELEMETRY_DISABLED: '1', npm_config_update_notifier: 'false', CI: ci ? 'true' : '' };
@@ -107,6 +109,12 @@ function test() {
       continue;
     }
     const started = performance.now();
+    // Copies left by a run that was killed (older than a day) go.
+    for (const old of existsSync(join(dir, 'runs')) ? readdirSync(join(dir, 'runs')) : []) {
+      if (Date.now() - statSync(join(dir, 'runs', old)).mtimeMs > 86_400_000) {
+        rmSync(join(dir, 'runs', old), { recursive: true, force: true });
+      }
+    }
     const runDir = join(dir, 'runs', randomBytes(6).toString('hex'));
     mkdirSync(runDir, { recursive: true });
     try {
