@@ -13,7 +13,7 @@
 // and resolves as in a workspace), installs the tarball there with `npm install
 // --offline`, checks and builds, then deletes the copy. Under CI=true a missing cache is
 // a failure; elsewhere the app is skipped with a note.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync,
@@ -49,6 +49,26 @@ function run(command, args, cwd, label) {
   }
   console.log(`  ${label}: ${seconds} s`);
   return result.stdout;
+}
+
+/** `run`, without blocking: the two type-checks of an app go side by side. */
+function runAsync(command, args, cwd, label) {
+  const started = performance.now();
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk) => { output += chunk; });
+    child.stderr.on('data', (chunk) => { output += chunk; });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const seconds = ((performance.now() - started) / 1000).toFixed(1);
+      if (code !== 0) reject(new Error(`${label} failed (exit ${code}, ${seconds} s):\n${output}`));
+      else {
+        console.log(`  ${label}: ${seconds} s`);
+        resolveRun(output);
+      }
+    });
+  });
 }
 
 function install() {
@@ -96,7 +116,7 @@ function checkOutput(app, runDir) {
   }
 }
 
-function test() {
+async function test() {
   if (!existsSync(tarball)) throw new Error(`${tarball} is missing: run \`make web\``);
   let skipped = 0;
   for (const app of APPS) {
@@ -132,9 +152,9 @@ function test() {
       run('npm', ['install', '--offline', '--no-save', '--no-package-lock', '--legacy-peer-deps', '--ignore-scripts',
         '--no-audit', '--no-fund', tarball], runDir, 'npm install <tarball>');
       const bin = (path) => join(dir, 'node_modules', path);
-      for (const resolution of ['bundler', 'nodenext']) {
-        run(process.execPath, [bin('typescript/bin/tsc'), '-p', `tsconfig.${resolution}.json`], runDir, `tsc (${resolution})`);
-      }
+      await Promise.all(['bundler', 'nodenext'].map((resolution) =>
+        runAsync(process.execPath, [bin('typescript/bin/tsc'), '-p', `tsconfig.${resolution}.json`], runDir,
+          `tsc (${resolution})`)));
       if (app === 'vite-app') run(process.execPath, [bin('vite/bin/vite.js'), 'build'], runDir, 'vite build');
       else run(process.execPath, [bin('next/dist/bin/next'), 'build'], runDir, 'next build');
       checkOutput(app, runDir);
@@ -149,7 +169,7 @@ function test() {
 const mode = process.argv[2];
 try {
   if (mode === 'install') install();
-  else if (mode === 'test') test();
+  else if (mode === 'test') await test();
   else throw new Error('usage: node scripts/consumers.mjs install|test');
 } catch (error) {
   console.error(error instanceof Error ? error.message : error);
