@@ -83,7 +83,12 @@ function install() {
     mkdirSync(staging, { recursive: true });
     for (const file of ['package.json', 'package-lock.json']) cpSync(join(consumersDir, app, file), join(staging, file));
     console.log(`${app}: npm ci into ${dir}`);
-    run('npm', ['ci', '--prefer-offline', '--no-audit', '--no-fund'], staging, `${app} npm ci`);
+    try {
+      run('npm', ['ci', '--prefer-offline', '--no-audit', '--no-fund'], staging, `${app} npm ci`);
+    } catch (error) {
+      rmSync(staging, { recursive: true, force: true });
+      throw error;
+    }
     writeFileSync(join(staging, '.installed'), new Date().toISOString());
     try {
       renameSync(staging, dir);
