@@ -18,7 +18,7 @@ IMAGE_PACKAGES := podman buildah fuse-overlayfs runc mmdebstrap uidmap conmon ca
 TEST_PACKAGES := $(RUN_PACKAGES) postgresql prometheus prometheus-redis-exporter wrk openssl $(CLUSTER_PACKAGES) $(IMAGE_PACKAGES)
 
 .PHONY: help run test test-fast venv system-deps-run system-deps-test lint clean helm-tool k8s-manifests k8s-tools \
-	kube-score-tool images node-check web web-deps web-test web-types
+	kube-score-tool images node-check web web-consumers web-deps web-test web-types
 
 help:
 	@echo "make run    - start Registro locally (Redis, demo legacy system, worker, API)"
@@ -54,8 +54,9 @@ test:
 	@scripts/phase.sh python $(MAKE) -s venv
 	@scripts/phase.sh tools $(MAKE) -s helm-tool k8s-tools kube-score-tool
 	@scripts/phase.sh web $(MAKE) -s web
+	@scripts/phase.sh web-consumers $(MAKE) -s web-consumers
 	@scripts/phase.sh lint-and-types $(MAKE) -s lint
-	@scripts/phase.sh web-tests bash -c 'cd web && npm test && npm run check:package'
+	@scripts/phase.sh web-tests bash -c 'cd web && npm test && npm run check:package && npm run test:consumers'
 	@scripts/pytest-tiers.sh $(PYTEST_ARGS)
 
 # The edit loop (under 2 minutes): ruff, mypy, and the in-process tier (pytest -m fast:
@@ -110,9 +111,15 @@ web/node_modules/.ci-installed: web/package.json web/package-lock.json
 web: web-deps
 	cd web && npm run build
 
-# Unit tests, then the built package compiled as a host application imports it.
-web-test: web venv
-	cd web && npm test && npm run check:package
+# Unit tests, then the packed tarball checked and type-checked as a host application
+# imports it, then installed into the scratch Vite and Next.js apps (web/consumers/).
+web-test: web web-consumers venv
+	cd web && npm test && npm run check:package && npm run test:consumers
+
+# The scratch consumer apps' node_modules (npm ci from web/consumers/*/package-lock.json),
+# cached in ~/.cache/registro-tools/web-consumers/<app>-<hash of what it was installed from>.
+web-consumers: node-check
+	cd web && node scripts/consumers.mjs install
 
 # Regenerate web/src/client/openapi.d.ts from the API's OpenAPI document.
 web-types: web-deps venv

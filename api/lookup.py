@@ -16,6 +16,7 @@ import datetime as dt
 import functools
 import json
 import logging
+import re
 import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,7 @@ from registro.api import metrics
 from registro.api.errors import FallbackFailed, FallbackRejected, StateUnavailable, UnknownTask
 from registro.api.fallback import FallbackBusy, FallbackScrapers
 from registro.api.schemas import (
+    ETAPA_PATTERN,
     AtualizacaoAutomatica,
     BuscarOSQueued,
     BuscarOSSyncScraped,
@@ -227,6 +229,9 @@ async def buscar_os(services: Services, caller: Caller, numero_os: str, *, forca
 
 # --- GET scraping-status -----------------------------------------------------------------
 
+_ETAPA = re.compile(ETAPA_PATTERN)
+
+
 def _exception_text(info: object) -> str:
     return str(info) if info is not None else ""
 
@@ -247,15 +252,17 @@ def status_from_result(task_id: str, numero_os: str, meta: dict[str, Any] | None
                           message=f"Scraping falhou ({failure['reason']}): {failure['message']}",
                           evidencia_id=failure.get("evidencia_id"))
     if task_state == "PROGRESS" and isinstance(info, dict):
+        step = info.get("step")
         return ScrapingStatus(**base, status="PROGRESS", progress=int(info.get("progress", 0)),
-                          message=str(info.get("message", "Executando scraping externo...")))
+                          message=str(info.get("message", "Executando scraping externo...")),
+                          etapa=step if isinstance(step, str) and _ETAPA.match(step) else None)
     if task_state == "STARTED":
         return ScrapingStatus(**base, status="PROGRESS", progress=1,
-                          message="Scraping iniciado pelo worker")
+                          message="Scraping iniciado pelo worker", etapa="started")
     if task_state == "RETRY":
         return ScrapingStatus(**base, status="PROGRESS", progress=0,
                           message="Falha temporária, nova tentativa agendada: "
-                                  f"{_exception_text(info)}")
+                                  f"{_exception_text(info)}", etapa="retrying")
     return ScrapingStatus(**base, status="PENDING", progress=0, message="Aguardando na fila")
 
 

@@ -137,6 +137,9 @@ class HistoricoOS(BaseModel):
                                        "the last one.")
 
 
+ETAPA_PATTERN = r"^[a-z_]{1,32}$"
+
+
 class ScrapingStatus(BaseModel):
     model_config = _example(task_id="scraping_12345", status="PROGRESS",
                             message="Executando scraping externo...", progress=60,
@@ -154,6 +157,11 @@ class ScrapingStatus(BaseModel):
         None, pattern=EVIDENCIA_ID_PATTERN, description="On FAILURE, when the scrape kept "
         "evidence: GET /api/desenvolvimento/evidencias/{evidencia_id} (the first failure of "
         "this reason for this OS within the retention window).")
+    etapa: str | None = Field(
+        None, pattern=ETAPA_PATTERN, description="On PROGRESS: the worker's stage code, for "
+        "clients to show in their own words: queued, waiting_budget, connected, logged_in, "
+        "searching, extracting, saving (the worker's), started, retrying (the task's). "
+        "Absent from workers older than the field; message stays the worker's own text.")
 
 
 class QueueInfo(BaseModel):

@@ -180,7 +180,7 @@ class ScrapeTask(Task):
             metrics.RATELIMIT_WAITS.inc()
             metrics.RATELIMIT_WAIT_SECONDS.inc(seconds)
             self.update_state(state=PROGRESS, meta={
-                "progress": 1, "numero_os": numero_os,
+                "progress": 1, "numero_os": numero_os, "step": "waiting_budget",
                 "message": f"Aguardando limite de requisições ao sistema legado ({seconds:.1f}s)"})
 
         try:

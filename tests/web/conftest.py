@@ -32,7 +32,9 @@ from tests.conftest import require
 from tests.support.demo import DemoServer
 
 REGISTRO = Path(sys.executable).parent / "registro"
-SCREENSHOTS = Path(os.environ.get("REGISTRO_WEB_SCREENSHOTS", WEB_DEMO_DIR.parents[1] / "screenshots"))
+# A build folder (web/dist/screenshots): the README's images (web/screenshots) change only
+# on request, REGISTRO_WEB_SCREENSHOTS=web/screenshots.
+SCREENSHOTS = Path(os.environ.get("REGISTRO_WEB_SCREENSHOTS", WEB_DEMO_DIR.parent / "screenshots"))
 # The flags the brief of this machine gives for headless Chromium with no network use.
 CHROMIUM_ARGS = ("--no-sandbox", "--headless=new", "--disable-gpu", "--disable-dev-shm-usage",
                  "--no-first-run", "--disable-background-networking", "--disable-component-update",

@@ -4,11 +4,13 @@ The tests run in file order on one stack and one browser: a new OS (progress, th
 record), the same OS again (stored, at once), closing the modal (polling stops: counted
 by the API's own request counter), workers stopped (synchronous fallback), Redis stopped
 too (the 503 answer and its retry). Everything is done with the keyboard only.
-Screenshots of each state go to web/screenshots/ (see web/README.md).
+Screenshots of each state go to web/dist/screenshots/ (REGISTRO_WEB_SCREENSHOTS to
+write them elsewhere, e.g. web/screenshots/ for the README's images; web/README.md).
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -33,6 +35,8 @@ return {
   dialog: !!dialog,
   valuenow: bar ? bar.getAttribute('aria-valuenow') : null,
   message: dialog ? dialog.querySelector('.registro-modal__message').textContent : null,
+  title: dialog ? dialog.querySelector('.registro-modal__title').textContent : null,
+  bar: !!bar,
   alert: dialog && dialog.querySelector('[role=alert]') ? dialog.querySelector('[role=alert]').textContent : null,
   record: record ? record.textContent : null,
   via: document.querySelector('.record__via') ? document.querySelector('.record__via').dataset.via : null,
@@ -127,8 +131,20 @@ def test_new_os_shows_progress_then_the_record(stack: Stack, browser, screenshot
     assert all(m and m.startswith(f"{v}% · ") for v, m in partial), partial
     screenshots(browser, "3-record", full_page=True)
     with stack.api() as api:
-        data = api.post("/api/desenvolvimento/buscar-os-async/2001").json()["data"]
+        answer = api.post("/api/desenvolvimento/buscar-os-async/2001").json()
+    data = answer["data"]
     assert data["cliente"] in browser.find_element(By.CSS_SELECTOR, ".record__summary").text
+    # Formatted for a reader in Brazil, not the API's raw values.
+    shown = {e.get_attribute("data-field"): e.text
+             for e in browser.find_elements(By.CSS_SELECTOR, ".record__row dd[data-field]")}
+    assert re.fullmatch(r"\d{2}\.\d{3}\.\d{3}/\d{4}-\d{2}", shown["cnpj"]), shown["cnpj"]
+    assert re.fullmatch(r"\d{5}-\d{3}", shown["cep"]), shown["cep"]
+    assert re.fullmatch(r"\(\d{2}\) \d{4,5}-\d{4}", shown["telefone"]), shown["telefone"]
+    assert re.fullmatch(r"\d{2}/\d{2}/\d{4}", shown["data_abertura"]), shown["data_abertura"]
+    assert re.fullmatch(r"R\$\s[\d.]+,\d{2}", shown["valor_total"]), shown["valor_total"]
+    freshness = browser.find_element(By.CSS_SELECTOR, ".record__freshness")
+    assert freshness.get_attribute("data-lido-em") == answer["lido_em"]
+    assert freshness.text.startswith("Lida do sistema de origem em ")
 
 
 def test_stored_os_shows_at_once(stack: Stack, browser):
@@ -142,6 +158,26 @@ def test_stored_os_shows_at_once(stack: Stack, browser):
     assert current["via"] == "banco_local"
     assert not state(browser)["dialogSeen"]  # no modal at all
     assert stack.request_count(STATUS_ROUTE) == polls_before
+
+
+HISTORY = """
+return [...document.querySelectorAll('.record__history [data-testid=history-change]')].map(li => li.textContent);
+"""
+
+
+def test_history_shows_what_a_later_read_found_changed(stack: Stack, browser, screenshots):
+    stack.demo.change_os("2001", status="Em andamento")
+    with stack.api() as api:
+        task = api.post("/api/desenvolvimento/buscar-os-async/2001?forcar=true").json()["task_id"]
+        wait_until(lambda: api.get(f"/api/desenvolvimento/scraping-status/{task}")
+                   .json()["status"] == "SUCCESS", 180, "the second read")
+    browser.get(stack.page_url.split("#")[0])
+    wait_until(lambda: browser.find_elements(By.ID, "numero-os"), 60, "the search form")
+    search(browser, "2001")
+    wait_record(browser, "2001", timeout=10)
+    changes = wait_until(lambda: browser.execute_script(HISTORY), 30, "the history")
+    assert any(c.startswith("Status: Concluída → Em andamento") for c in changes), changes
+    screenshots(browser, "8-history", full_page=True)
 
 
 def test_closing_the_modal_stops_all_polling(stack: Stack, browser, screenshots):
@@ -197,6 +233,8 @@ def test_failed_lookup_shows_the_legacy_page_screenshot(stack: Stack, browser, s
     shown = wait_until(lambda: browser.execute_script(EVIDENCE_SHOWN), 180,
                        "the failure's screenshot in the modal")
     assert shown["alert"] == "A OS não existe no sistema de origem."
+    failed = state(browser)
+    assert failed["title"] == "Não foi possível obter a OS 97" and not failed["bar"]
     assert shown["src"].startswith("blob:")  # fetched with the key, not an <img src> URL
     assert shown["width"] == 1024  # the worker's browser window
     with stack.api() as api:
@@ -250,12 +288,15 @@ def test_redis_stopped_too_the_503_shows_a_retry(stack: Stack, browser, screensh
         search(browser, "2005")
         s = wait_until(lambda: (s := state(browser))["alert"] and s, 60, "the error in the modal")
         assert s["alert"].startswith("Serviço temporariamente indisponível. Tente novamente em 10 s")
-        assert s["focusInDialog"] and s["focusText"] == "Tentar novamente"
+        # The retry has the focus and counts Retry-After down before it asks again.
+        assert s["focusInDialog"] and re.fullmatch(r"Tentar novamente em ([1-9]|10) s", s["focusText"]), s
+        assert not s["bar"] and s["title"] == "Não foi possível obter a OS 2005"
         screenshots(browser, "6-unavailable")
     finally:
         stack.demo.set_faults(slow_os_ms=0)
         thread.join(timeout=180)
     assert outside["answer"].status_code == 200, outside["answer"].text
+    wait_until(lambda: state(browser)["focusText"] == "Tentar novamente", 15, "the countdown to end")
     press(browser, Keys.ENTER)  # the retry button has the focus
     current = wait_record(browser, "2005")
     assert current["via"] == "sincrono"

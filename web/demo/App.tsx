@@ -12,7 +12,8 @@ export function App() {
   const scraping = useAsyncScraping();
   const [numero, setNumero] = useState('');
   const [modalOs, setModalOs] = useState<string | null>(null);
-  const [record, setRecord] = useState<{ data: OsData; via: string | null } | null>(null);
+  const [record, setRecord] = useState<{ data: OsData; via: string | null; lidoEm: string | null;
+    desatualizado: boolean } | null>(null);
   const [invalid, setInvalid] = useState(false);
   const modalTimer = useRef<ReturnType<typeof setTimeout>>(undefined);
 
@@ -20,12 +21,12 @@ export function App() {
 
   // The record shows as soon as the hook has it, whichever path produced it.
   useEffect(() => {
-    if (scraping.status === 'SUCCESS' && scraping.result) {
+    if (scraping.status === 'SUCCESS') {
       clearTimeout(modalTimer.current);
-      setRecord({ data: scraping.result, via: scraping.via });
+      setRecord({ data: scraping.result, via: scraping.via, lidoEm: scraping.lidoEm, desatualizado: scraping.desatualizado });
       setModalOs(null);
     }
-  }, [scraping.status, scraping.result, scraping.via]);
+  }, [scraping.status, scraping.result, scraping.via, scraping.lidoEm, scraping.desatualizado]);
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
@@ -65,7 +66,8 @@ export function App() {
           <button type="submit" disabled={scraping.isLoading}>Buscar</button>
           {invalid ? <p id="numero-os-erro" className="field-error">Informe de 1 a 12 dígitos.</p> : null}
         </form>
-        {record ? <RecordView data={record.data} via={record.via} /> : null}
+        {record ? <RecordView data={record.data} via={record.via} lidoEm={record.lidoEm}
+          desatualizado={record.desatualizado} /> : null}
       </main>
       <QueuePanel />
       <AsyncScrapingModal

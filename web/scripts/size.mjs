@@ -16,6 +16,8 @@ const rows = [
   ['@registro/client', imports('client.js')],
   ['@registro/client/react (with the client it uses)', imports('react.js')],
   ['@registro/client/react alone', ['react.js']],
+  ['@registro/client/query (with the client it uses)', imports('query.js')],
+  ['@registro/client/query alone', ['query.js']],
 ];
 for (const [name, parts] of rows) {
   console.log(`${name.padEnd(50)} ${String(raw(parts)).padStart(6)} B  gzip ${String(gz(parts)).padStart(5)} B   (${parts.join(' + ')})`);

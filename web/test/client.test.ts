@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
-  ApiError, TaskFailedError, TaskTimeoutError, createRegistroClient, evidenceIdOf, isAbortError, parseRetryAfter,
+  ApiError, type ApiErrorBody, type Historico, RequestTimeoutError, type RouteOf, TaskFailedError, TaskTimeoutError,
+  type components, createRegistroClient, evidenceIdOf, isAbortError, nextHistoricoCursor, parseRetryAfter, pathOf,
   withJitter,
 } from '../src/client';
 import { EVIDENCIA_ID, PNG, RECORD, SUCCESS, gaps, scriptedFetch, taskStatus } from './fakeApi';
@@ -252,5 +253,131 @@ describe('failure evidence', () => {
     const error = await client.evidenceScreenshot(EVIDENCIA_ID).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ApiError);
     expect(error).toMatchObject({ status: 404, message: expect.stringContaining('unknown evidence') });
+  });
+});
+
+describe('history', () => {
+  const page = (ids: number[], next: string | null) => ({
+    numero_os: '12345', total: 3, proxima_pagina: next,
+    alteracoes: ids.map((id) => ({ id, campo: 'cliente_dados.telefone', valor_anterior: '1', valor_novo: '2',
+      observado_em: '2026-12-01T10:00:00+00:00' })),
+  }) satisfies Historico;
+
+  it('asks one page with limite and antes_de, and reads the next cursor from proxima_pagina', async () => {
+    const { fetch, calls } = scriptedFetch(() => ({ body: page([41], '/api/desenvolvimento/historico/12345?limite=1&antes_de=41') }));
+    const client = createRegistroClient({ baseUrl: BASE, fetch });
+    const first = await client.historico('12345', { limite: 1 });
+    await client.historico('12345', { limite: 1, antesDe: nextHistoricoCursor(first)! });
+    expect(calls.map((c) => c.url)).toEqual([
+      `${BASE}/api/desenvolvimento/historico/12345?limite=1`,
+      `${BASE}/api/desenvolvimento/historico/12345?limite=1&antes_de=41`,
+    ]);
+    expect(nextHistoricoCursor({ proxima_pagina: null })).toBeNull();
+  });
+
+  it('historicoPages follows the pages to the last one', async () => {
+    const pages = [page([43, 42], '/api/desenvolvimento/historico/12345?limite=2&antes_de=42'), page([41], null)];
+    const { fetch, calls } = scriptedFetch((_url, _method, n) => ({ body: pages[n - 1] }));
+    const client = createRegistroClient({ baseUrl: BASE, fetch });
+    const ids: number[] = [];
+    for await (const p of client.historicoPages('12345', { limite: 2 })) ids.push(...p.alteracoes.map((a) => a.id));
+    expect(ids).toEqual([43, 42, 41]);
+    expect(calls.map((c) => c.url.split('?')[1])).toEqual(['limite=2', 'limite=2&antes_de=42']);
+  });
+});
+
+describe('per-request timeouts', () => {
+  it('gives a hung request up after its time with a RequestTimeoutError (and aborts it)', async () => {
+    const { fetch, calls } = scriptedFetch(() => ({ hang: true }));
+    const client = createRegistroClient({ baseUrl: BASE, fetch, timeouts: { request: 2_000 } });
+    const done = client.status('scraping_1').catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(1_999);
+    expect(calls[0]!.outcome).toBe('pending');
+    await vi.advanceTimersByTimeAsync(1);
+    const error = await done;
+    expect(error).toBeInstanceOf(RequestTimeoutError);
+    expect(error).toMatchObject({ timeoutMs: 2_000, method: 'GET' });
+    expect(calls[0]!.outcome).toBe('aborted');
+  });
+
+  it('the lookup has its own, longer time; a per-call timeoutMs wins', async () => {
+    const { fetch } = scriptedFetch(() => ({ hang: true }));
+    const client = createRegistroClient({ baseUrl: BASE, fetch, timeouts: { request: 1_000, lookup: 5_000 } });
+    const started = Date.now();
+    const lookup = client.lookup('1').catch((e: unknown) => e);
+    const quick = client.queueStatus({ timeoutMs: 300 }).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(300);
+    expect(await quick).toMatchObject({ name: 'RequestTimeoutError', timeoutMs: 300 });
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(await lookup).toMatchObject({ name: 'RequestTimeoutError', timeoutMs: 5_000 });
+    expect(Date.now() - started).toBe(5_300);
+  });
+
+  it('inside a wait, a hung status request is retried, and none outlives the time limit', async () => {
+    const { fetch, calls } = scriptedFetch(() => ({ hang: true }));
+    const client = createRegistroClient({ baseUrl: BASE, fetch, random: half, timeLimitMs: 10_000,
+      timeouts: { request: 4_000 } });
+    const done = client.waitForResult('scraping_1').catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(10_999);
+    expect(calls.at(-1)!.outcome).toBe('pending');
+    await vi.advanceTimersByTimeAsync(1);
+    expect(await done).toBeInstanceOf(TaskTimeoutError);
+    // 0: a request (4 s, timed out), 1.5 s pause; 5.5 s: one cut at 4 s, then 0.5 s to the
+    // deadline; 10 s: the last look, given one poll interval (1 s).
+    expect(calls.map((c) => c.at)).toEqual([0, 5_500, 10_000]);
+    expect(calls.every((c) => c.outcome === 'aborted')).toBe(true);
+  });
+});
+
+describe('contract', () => {
+  it('keeps forcar and max_idade where URLSearchParams has no size (older Safari, Chromium)', async () => {
+    const descriptor = Object.getOwnPropertyDescriptor(URLSearchParams.prototype, 'size');
+    Object.defineProperty(URLSearchParams.prototype, 'size', { configurable: true, get: () => undefined });
+    try {
+      const { fetch, calls } = scriptedFetch(() => ({ body: { status: 'found_existing' } }));
+      const client = createRegistroClient({ baseUrl: BASE, fetch });
+      await client.lookup('7', { forcar: true, maxIdade: 60 });
+      expect(calls[0]!.url).toBe(`${BASE}/api/desenvolvimento/buscar-os-async/7?forcar=true&max_idade=60`);
+    } finally {
+      if (descriptor) Object.defineProperty(URLSearchParams.prototype, 'size', descriptor);
+    }
+  });
+
+  it('a SUCCESS without a result is a failure at once, not a poll until the time limit', async () => {
+    const { fetch, calls } = statusScript([{ body: taskStatus('SUCCESS', 100) }]);
+    const client = createRegistroClient({ baseUrl: BASE, fetch });
+    const error = await client.waitForResult('scraping_12345').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TaskFailedError);
+    expect(error).toMatchObject({ reason: 'no_result' });
+    expect(calls).toHaveLength(1);
+  });
+
+  it('the fallback error body is typed and its reason read', async () => {
+    const body = { status: 'error', message: 'login refused', reason: 'login_failed', fallback_reason: 'no_worker',
+      via: 'sincrono', evidencia_id: EVIDENCIA_ID } satisfies components['schemas']['FallbackError'];
+    const { fetch } = scriptedFetch(() => ({ status: 502, body }));
+    const client = createRegistroClient({ baseUrl: BASE, fetch });
+    const error = await client.lookup('1').catch((e: unknown) => e);
+    if (!(error instanceof ApiError)) throw new Error('expected an ApiError');
+    const typed: ApiErrorBody | string | null = error.body;
+    expect(typed).toEqual(body);
+    expect(error.reason).toBe('login_failed');
+    expect(error.detail).toBeNull();
+    const plain = new ApiError(404, { detail: 'task not found' }, null, 'x');
+    expect([plain.reason, plain.detail]).toEqual([null, 'task not found']);
+  });
+
+  it('request paths come from the generated operations', () => {
+    expect(pathOf('historico_os', { path: { numero_os: '1 2' }, query: { limite: 5, antes_de: null } }))
+      .toBe('/api/desenvolvimento/historico/1%202?limite=5');
+    expect(pathOf('queue_status')).toBe('/api/desenvolvimento/queue-status');
+    // Compile-time: a path or method that does not serve the operation is rejected.
+    // @ts-expect-error: queue-status is not the history's path
+    const wrongPath: RouteOf<'historico_os'> = { method: 'GET', path: '/api/desenvolvimento/queue-status' };
+    // @ts-expect-error: the lookup is a POST
+    const wrongMethod: RouteOf<'buscar_os_async'> = { method: 'GET', path: '/api/desenvolvimento/buscar-os-async/{numero_os}' };
+    // @ts-expect-error: the history has no such query parameter
+    pathOf('historico_os', { path: { numero_os: '1' }, query: { pagina: 2 } });
+    expect([wrongPath, wrongMethod]).toHaveLength(2);
   });
 });

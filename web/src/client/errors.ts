@@ -1,13 +1,43 @@
-/** A non-2xx answer of the API. `retryAfterMs` comes from `Retry-After` (429, 503). */
-export class ApiError extends Error {
+import type { ApiErrorBody } from './routes.js';
+
+/** A non-2xx answer of the API. `retryAfterMs` comes from `Retry-After` (429, 503).
+ * `body` is the decoded error body the spec declares for the operation (`{detail}`, or the
+ * synchronous fallback's `FallbackError`), the raw text when it was not JSON, or null. */
+export class ApiError<Body = ApiErrorBody> extends Error {
   override readonly name = 'ApiError';
   constructor(
     readonly status: number,
-    readonly body: unknown,
+    readonly body: Body | string | null,
     readonly retryAfterMs: number | null,
     message: string,
   ) {
     super(message);
+  }
+
+  /** Why it failed, when the API said so: the synchronous fallback's `reason`
+   * (`not_found`, `login_failed`, `timeout`, ...). */
+  get reason(): string | null {
+    const body = this.body as { reason?: unknown } | string | null;
+    return body && typeof body === 'object' && typeof body.reason === 'string' ? body.reason : null;
+  }
+
+  /** The `detail` of a plain error body (`{detail}`), else null. */
+  get detail(): string | null {
+    const body = this.body as { detail?: unknown } | string | null;
+    return body && typeof body === 'object' && typeof body.detail === 'string' ? body.detail : null;
+  }
+}
+
+/** One request got no answer within its time (`RegistroClientOptions.timeouts`, or what was
+ * left of a wait's time limit). Inside `waitForResult` it is retried like a network error. */
+export class RequestTimeoutError extends Error {
+  override readonly name = 'RequestTimeoutError';
+  constructor(
+    readonly method: string,
+    readonly path: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`${method} ${path}: no answer within ${timeoutMs} ms`);
   }
 }
 

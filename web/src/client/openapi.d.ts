@@ -780,6 +780,11 @@ export interface components {
          */
         ScrapingStatus: {
             /**
+             * Etapa
+             * @description On PROGRESS: the worker's stage code, for clients to show in their own words: queued, waiting_budget, connected, logged_in, searching, extracting, saving (the worker's), started, retrying (the task's). Absent from workers older than the field; message stays the worker's own text.
+             */
+            etapa?: string | null;
+            /**
              * Evidencia Id
              * @description On FAILURE, when the scrape kept evidence: GET /api/desenvolvimento/evidencias/{evidencia_id} (the first failure of this reason for this OS within the retention window).
              */

@@ -1,6 +1,6 @@
 // Delays between polls: backoff while nothing changes, jitter so that many pages do not
 // poll in lockstep, and Retry-After from the server as a floor.
-import { abortError } from './errors';
+import { abortError } from './errors.js';
 
 export interface PollPolicy {
   /** First delay between polls, and the delay after every change of the task. */

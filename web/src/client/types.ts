@@ -1,6 +1,6 @@
 // Answer types of the API, read from the generated OpenAPI types (src/client/openapi.d.ts)
 // through the paths, so that renaming a schema on the server changes nothing here.
-import type { paths } from './openapi';
+import type { paths } from './openapi.js';
 
 type JsonOf<R> = R extends { content: { 'application/json': infer Body } } ? Body : never;
 
@@ -30,3 +30,7 @@ export type QueueInfo = QueueStatus['queue_info'];
 export type OsData = FoundExisting['data'];
 /** `GET /api/desenvolvimento/evidencias/{evidencia_id}` (200): a failed scrape's evidence. */
 export type Evidence = JsonOf<EvidenceOperation['responses'][200]>;
+/** `GET /api/desenvolvimento/historico/{numero_os}` (200): one page of changes. */
+export type Historico = JsonOf<paths['/api/desenvolvimento/historico/{numero_os}']['get']['responses'][200]>;
+/** One change of one field, found by a later read. */
+export type Alteracao = Historico['alteracoes'][number];

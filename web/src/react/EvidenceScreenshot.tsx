@@ -1,6 +1,6 @@
 import { type CSSProperties, useEffect, useState } from 'react';
-import { type RegistroClient, isAbortError } from '../client';
-import { useRegistroClient } from './context';
+import { type RegistroClient, isAbortError } from '../client/index.js';
+import { useRegistroClient } from './context.js';
 
 export interface EvidenceScreenshotProps {
   /** The `evidencia_id` of a failure (`evidenceIdOf(error)`). */
