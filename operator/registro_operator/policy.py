@@ -173,9 +173,11 @@ def _decide(depth: float | None, current: int, spec: PoolSpec, state: PolicyStat
             return Decision(current, raw, new_state, "WaitingForIdle",
                             f"queue {d} needs {target}; every one of {current} workers "
                             "is busy, none removed until one is idle")
+        rest = "" if desired == _step(current, target, spec) else \
+            f"; only {current - desired} idle, the rest when idle"
         return Decision(desired, raw, new_state, "ScaledDown",
                         f"queue {d} ≤ {per} per worker × {target} "
-                        f"for {_fmt(spec.scale_down_window_s)}s")
+                        f"for {_fmt(spec.scale_down_window_s)}s{rest}")
     desired = clamp(current, spec)
     if desired != current:  # outside the pool's bounds (spec edited): obey the bounds
         reason = "ScaledUp" if desired > current else "ScaledDown"

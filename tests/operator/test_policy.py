@@ -146,6 +146,12 @@ def test_step_limits_and_idle_pods_table(name, spec, depth, current, idle, expec
     assert (d.desired, d.reason) == (expected, reason), name
 
 
+def test_partial_scale_down_says_the_rest_waits():
+    d = decide(0, 3, PoolSpec(scale_down_window_s=0), PolicyState({}, 0.0), now=1, idle=1)
+    assert (d.desired, d.message) == (2, "queue 0 ≤ 3 per worker × 1 for 0s; "
+                                         "only 1 idle, the rest when idle")
+
+
 def test_all_busy_message_says_why():
     d = decide(0, 3, PoolSpec(scale_down_window_s=0), PolicyState({}, 0.0), now=1, idle=0)
     assert d.message == ("queue 0 needs 1; every one of 3 workers is busy, "
