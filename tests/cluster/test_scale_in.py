@@ -4,13 +4,19 @@ Run twice on the same release: first as before issue 21 (the pool reads the API'
 /metrics, so busy and idle are unknown and Kubernetes picks the pods to remove), then
 with the chart's default (the depth and the workers' heartbeats from Redis: the busy pod
 is marked with a high pod-deletion-cost and only idle pods are removed). Each run prints
-which pod went, how many searches were redone and how long the scale-down took."""
+which pod went, how many searches were redone and how long the scale-down took.
+
+``REGISTRO_SCALE_IN_BEFORE_OPERATOR=<docker archive>`` runs the "before" half with that
+operator image (tagged ``registro-operator:before``, e.g. built from the commit this
+branch started from) instead of this code on the endpoint source."""
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
+from pathlib import Path
 
 from tests.cluster.conftest import NAMESPACE, RELEASE, demo_admin, wait_until
 from tests.cluster.test_flow import BASE, existing_os_number, wait_success
@@ -82,6 +88,16 @@ def scenario(cluster, api_client, metrics: dict) -> dict:
             "scale_down_done_s": round(done_s, 1), "lookup_done_s": round(lookup_s, 1)}
 
 
+BEFORE_IMAGE = "docker.io/library/registro-operator:before"
+
+
+def set_operator_image(cluster, image: str) -> None:
+    cluster.kubectl("set", "image", f"deployment/{RELEASE}-operator", "-n", NAMESPACE,
+                    f"operator={image}")
+    cluster.kubectl("rollout", "status", f"deployment/{RELEASE}-operator", "-n", NAMESPACE,
+                    "--timeout=300s", timeout=330)
+
+
 def set_worker_env(cluster, assignment: str) -> None:
     cluster.kubectl("set", "env", f"deployment/{RELEASE}-worker", "-n", NAMESPACE,
                     "-c", "worker", assignment)
@@ -90,22 +106,35 @@ def set_worker_env(cluster, assignment: str) -> None:
 def test_scale_in_keeps_the_busy_pod_and_redoes_nothing(node_cluster, api_client):
     results = {}
     set_worker_env(node_cluster, f"{PAGE_TIMEOUT}=150")
+    archive = os.environ.get("REGISTRO_SCALE_IN_BEFORE_OPERATOR")
+    ours = node_cluster.kubectl(
+        "get", "deployment", f"{RELEASE}-operator", "-n", NAMESPACE, "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}").stdout
+    before_label = "before (API /metrics, Kubernetes picks)"
     try:
-        for name, metrics in (("before (API /metrics, Kubernetes picks)", ENDPOINT),
-                              ("after (Redis, idle pods first)", REDIS)):
-            results[name] = scenario(node_cluster, api_client, metrics)
-            print(f"\n[scale-in] {name}: {json.dumps(results[name])}")
+        if archive:
+            node_cluster.import_image(Path(archive))
+            set_operator_image(node_cluster, BEFORE_IMAGE)
+            before_label = "before (the pre-issue operator image, API /metrics)"
+        results["before"] = scenario(node_cluster, api_client, ENDPOINT)
+        print(f"\n[scale-in] {before_label}: {json.dumps(results['before'])}")
+        if archive:
+            set_operator_image(node_cluster, ours)
+        results["after"] = scenario(node_cluster, api_client, REDIS)
+        print(f"\n[scale-in] after (Redis, idle pods first): {json.dumps(results['after'])}")
     finally:
+        if archive:
+            set_operator_image(node_cluster, ours)
         patch_pool(node_cluster, metrics=REDIS, minReplicas=1)
         set_worker_env(node_cluster, f"{PAGE_TIMEOUT}-")
-    after = results["after (Redis, idle pods first)"]
+    after = results["after"]
     assert after["busy_pod_kept"], after
     assert after["redone"] == 0, after  # the demo's search counter rose by exactly one
     # the replicas drop within a poll (plus a loaded machine's slack) of the window ...
     assert after["scaled_after_s"] <= WINDOW_S + POLL_S + 10, after
     # ... and the idle pods are gone long before the lookup ends: no grace-period wait
     assert after["scale_down_done_s"] < after["lookup_done_s"], after
-    before = results["before (API /metrics, Kubernetes picks)"]
+    before = results["before"]
     assert before["redone"] == 0, before  # warm shutdown: the task in hand finishes
     pool = json.loads(node_cluster.kubectl("get", "scraperpool", RELEASE, "-n", NAMESPACE,
                                            "-o", "json").stdout)
