@@ -47,10 +47,8 @@ from registro.api.stored_records import StoredAnswer, StoredRecords
 from registro.errors import Reason, ScrapeError
 from registro.queue import (
     QUEUE_NAME,
-    UNACKED_KEY,
     QueueDepth,
-    count_in_progress,
-    priority_queue_keys,
+    depth_keys,
     read_queue_depth,
     task_id_for,
 )
@@ -350,15 +348,15 @@ async def queue_status(limiter: RateLimiter, caller: Caller, *,
     limit, the queue, the workers' heartbeats and the refresh scheduler's state in one
     round trip."""
     try:
+        lists, unacked_key = depth_keys(QUEUE_NAME)
         reads = await limiter.admit_queue(
-            caller, priority_queue_keys(QUEUE_NAME), UNACKED_KEY, state.WORKERS_KEY,
+            caller, lists, unacked_key, state.WORKERS_KEY,
             state.HEARTBEAT_PREFIX, extra_keys=(LEASE_KEY, STATUS_KEY))
     except RedisError:
         return _UNAVAILABLE
     n_workers, _slots, _dead = state.count_heartbeats(state.worker_names(reads.names),
                                                       reads.heartbeats)
-    depth = QueueDepth(waiting=sum(reads.lengths),
-                       in_progress=count_in_progress(reads.unacked, QUEUE_NAME))
+    depth = QueueDepth.from_reads(reads.lengths, reads.unacked, QUEUE_NAME)
     return QueueStatus(
         status="success", celery_available=n_workers > 0,
         queue_info=QueueInfo(active_tasks=depth.in_progress, scheduled_tasks=depth.waiting,

@@ -68,8 +68,10 @@ if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 _COUNT_AND_MGET = _COUNT + """
 return {n, redis.call('MGET', unpack(KEYS, 2))}
 """
-# KEYS[2 .. ARGV[3]+1]: the priority lists of the queue; then the unacked hash, the set
-# of worker names, and any further keys, read with one MGET. ARGV[2]: the heartbeat key
+# KEYS[2 .. ARGV[3]+1]: the priority lists of the queue; then the unacked hash (both
+# from ``registro.queue.depth_keys``: this script only reads them, the depth itself is
+# ``QueueDepth.from_reads``), the set of worker names, and any further keys, read with
+# one MGET. ARGV[2]: the heartbeat key
 # prefix. Heartbeat keys are built here from the set's members (one Redis, not a
 # cluster: keys need not be declared); a name whose heartbeat expired is removed from
 # the set, as ``workers_online`` does.

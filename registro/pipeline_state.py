@@ -177,16 +177,22 @@ def count_heartbeats(names: list[str], heartbeats: list) -> tuple[int, int, list
     return workers, slots, dead
 
 
+def live_worker_tasks(client: redis.Redis) -> dict[str, list[str]]:
+    """Each live worker (its heartbeat has not expired) and the task ids it holds."""
+    names = worker_names(client.smembers(WORKERS_KEY))
+    if not names:
+        return {}
+    held: dict[str, list[str]] = {}
+    for name, raw in zip(names, client.mget([HEARTBEAT_PREFIX + n for n in names]),
+                         strict=True):
+        if raw is not None:
+            held[name] = list(json.loads(raw).get("tasks", []))
+    return held
+
+
 def tasks_held_by_live_workers(client: redis.Redis) -> set[str]:
     """Task ids that live workers report holding in their heartbeats."""
-    names = [n.decode() if isinstance(n, bytes) else n for n in client.smembers(WORKERS_KEY)]
-    if not names:
-        return set()
-    held: set[str] = set()
-    for raw in client.mget([HEARTBEAT_PREFIX + n for n in names]):
-        if raw is not None:
-            held.update(json.loads(raw).get("tasks", []))
-    return held
+    return {t for tasks in live_worker_tasks(client).values() for t in tasks}
 
 
 def estimate_seconds(depth: int, slots: int, mean_duration_s: float) -> tuple[float, float]:

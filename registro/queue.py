@@ -1,7 +1,11 @@
 """The task contract and the queue depth the operator scales on.
 
 Shared by the API (which enqueues and exports the depth), the worker (which
-consumes) and the operator (which reads the exported metric).
+consumes) and the operator (which reads the depth from Redis, or the exported metric).
+
+``QueueDepth.from_reads`` is the one computation of the depth. Its inputs come from
+the keys of ``depth_keys``: read by ``read_queue_depth`` (a pipeline: the API's metric,
+the operator) or inside the API's per-request Lua script (``api/security.py``).
 """
 
 from __future__ import annotations
@@ -46,15 +50,29 @@ class QueueDepth:
     def total(self) -> int:
         return self.waiting + self.in_progress
 
+    @classmethod
+    def from_reads(cls, lengths: list, unacked: list, queue: str = QUEUE_NAME) -> QueueDepth:
+        """From the ``LLEN`` of each list of ``depth_keys(queue)[0]`` and the ``HVALS`` of
+        its ``[1]``: waiting over every priority sub-queue, plus the unacknowledged
+        messages routed to ``queue``."""
+        return cls(waiting=sum(int(n) for n in lengths),
+                   in_progress=count_in_progress(unacked, queue))
+
+
+def depth_keys(queue: str = QUEUE_NAME) -> tuple[list[str], str]:
+    """The lists to ``LLEN`` and the hash to ``HVALS`` for ``QueueDepth.from_reads``."""
+    return priority_queue_keys(queue), UNACKED_KEY
+
 
 def read_queue_depth(client: redis.Redis, queue: str = QUEUE_NAME) -> QueueDepth:
-    """Waiting messages over every priority sub-queue, plus unacknowledged ones of ``queue``."""
+    """The queue's depth, read in one round trip."""
+    lists, unacked_key = depth_keys(queue)
     pipe = client.pipeline(transaction=False)
-    for key in priority_queue_keys(queue):
+    for key in lists:
         pipe.llen(key)
-    pipe.hvals(UNACKED_KEY)
+    pipe.hvals(unacked_key)
     *lengths, unacked = pipe.execute()
-    return QueueDepth(waiting=sum(lengths), in_progress=count_in_progress(unacked, queue))
+    return QueueDepth.from_reads(lengths, unacked, queue)
 
 
 def count_in_progress(unacked: list, queue: str = QUEUE_NAME) -> int:

@@ -6,7 +6,6 @@ Run: ``kopf run --standalone -n <namespace> -m registro_operator.handlers``
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import time
@@ -18,8 +17,16 @@ from kubernetes.client.exceptions import ApiException
 from prometheus_client import Counter, Gauge, start_http_server
 
 from registro.settings import get_settings
-from registro_operator.metrics_source import MetricsError, MetricsSource
-from registro_operator.policy import Decision, PolicyState, PoolSpec, decide
+from registro_operator.metrics_source import MetricsError, MetricsSource, busy_workers
+from registro_operator.policy import Decision, PolicyState
+from registro_operator.reconcile import (
+    DELETION_COST,
+    Observation,
+    Plan,
+    WorkerPod,
+    plan,
+    scale_failed,
+)
 
 GROUP, VERSION, PLURAL = "registro.dev", "v1alpha1", "scraperpools"
 
@@ -39,29 +46,6 @@ SCALE_ERRORS = Counter("registro_operator_scale_errors_total",
                        "Failed reads or patches of the target's scale.", ["namespace", "pool"])
 
 
-def _now_iso(now: float) -> str:
-    return dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def set_condition(conditions: list[dict], type_: str, status: bool, reason: str, message: str,
-                  generation: int | None, now: float) -> list[dict]:
-    """Replace one condition, keeping lastTransitionTime when its status did not change."""
-    value = "True" if status else "False"
-    old = next((c for c in conditions if c.get("type") == type_), None)
-    changed = old is None or old.get("status") != value
-    new = {
-        "type": type_, "status": value, "reason": reason, "message": message[:1024],
-        "lastTransitionTime": old.get("lastTransitionTime") if old is not None and not changed
-        else _now_iso(now),
-        "observedGeneration": generation,
-    }
-    return [c for c in conditions if c.get("type") != type_] + [new]
-
-
-def condition_status(conditions: list[dict], type_: str) -> str | None:
-    return next((c.get("status") for c in conditions if c.get("type") == type_), None)
-
-
 # --- lifecycle -----------------------------------------------------------------
 
 
@@ -77,6 +61,9 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger, **_: Any
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.posting.level = logging.INFO
+    # Events come from the plan only (kopf.event); kopf would also post each log line
+    # of a handler as a "Logging" event, a second copy of every scale event.
+    settings.posting.loggers = False
     # On shutdown, let a poll in flight finish (its calls are bounded) instead of orphaning it.
     settings.background.instant_exit_timeout = 10
     # The timer ticks often and mostly skips: do not log every successful tick.
@@ -140,6 +127,14 @@ def _apps_api(memo: kopf.Memo) -> kubernetes.client.AppsV1Api:
     return api
 
 
+def _core_api(memo: kopf.Memo) -> kubernetes.client.CoreV1Api:
+    api = getattr(memo, "core_api", None)
+    if api is None:
+        api = kubernetes.client.CoreV1Api(_apps_api(memo).api_client)
+        memo.core_api = api
+    return api
+
+
 # --- the timer -----------------------------------------------------------------
 
 
@@ -155,112 +150,114 @@ def autoscale(spec, status, meta, name, namespace, body, patch, memo: kopf.Memo,
               name=name, namespace=namespace, body=body, patch=patch, memo=memo, logger=logger)
 
 
-def reconcile(*, spec: dict, status: dict, generation: int | None, name: str, namespace: str,
-              body, patch, memo: kopf.Memo, logger) -> Decision | None:
+def observe(spec: dict, generation: int | None, namespace: str, memo: kopf.Memo,
+            logger) -> Observation:
+    """Every read of one poll: the target's scale, the queue depth, the worker pods."""
     now = time.time()
-    labels = {"namespace": namespace, "pool": name}
-    conditions = list(getattr(memo, "conditions", None) or status.get("conditions") or [])
-    pool = PoolSpec.from_spec(spec)
     target = spec["targetRef"]["name"]
     apps = _apps_api(memo)
-
-    def write_status(**fields: Any) -> None:
-        memo.conditions = conditions
-        patch.status["conditions"] = conditions
-        patch.status["observedGeneration"] = generation
-        patch.status["lastPollTime"] = _now_iso(now)
-        for key, value in fields.items():
-            patch.status[key] = value
-
-    # 1. the target Deployment's scale
     try:
         scale = apps.read_namespaced_deployment_scale(target, namespace)
     except ApiException as e:
-        SCALE_ERRORS.labels(**labels).inc()
         if e.status == 404:
-            if condition_status(conditions, "TargetFound") != "False":
-                kopf.warn(body, reason="TargetNotFound",
-                          message=f"Deployment {target!r} not found in {namespace}")
-            conditions = set_condition(conditions, "TargetFound", False, "NotFound",
-                                       f"Deployment {target!r} not found", generation, now)
-            write_status(currentReplicas=None)
-            return None
+            return Observation(now=now, generation=generation, target=target, replicas=None,
+                               target_missing=True)
         logger.warning("reading the scale of %s failed: %s %s", target, e.status, e.reason)
-        conditions = set_condition(conditions, "TargetFound", False, "ReadFailed",
-                                   f"reading Deployment {target!r} scale: HTTP {e.status}",
-                                   generation, now)
-        write_status()
-        return None
-    if condition_status(conditions, "TargetFound") == "False":
-        kopf.info(body, reason="TargetFound", message=f"Deployment {target!r} is back")
-    conditions = set_condition(conditions, "TargetFound", True, "Found",
-                               f"Deployment {target!r}", generation, now)
-    current = int(scale.spec.replicas or 0) if scale.spec is not None else 0
-
-    # 2. the queue depth
-    depth: float | None
+        return Observation(now=now, generation=generation, target=target, replicas=None,
+                           target_error=f"HTTP {e.status}")
+    replicas = int(scale.spec.replicas or 0) if scale.spec is not None else 0
+    selector = scale.status.selector if scale.status is not None else None
+    metrics = spec.get("metrics") or {}
+    depth: float | None = None
+    error: str | None = None
+    described = ""
+    source: MetricsSource | None = None
     try:
-        source = MetricsSource.from_spec(spec.get("metrics") or {},
-                                         float((spec.get("metrics") or {}).get("timeoutSeconds", 5)))
+        source = MetricsSource.from_spec(metrics, float(metrics.get("timeoutSeconds", 5)),
+                                         redis_url=get_settings().redis_url)
+        described = source.describe()
         depth = source.read()
     except (MetricsError, KeyError, TypeError, ValueError) as e:
-        depth = None
-        READ_ERRORS.labels(**labels).inc()
-        message = f"queue depth unavailable: {e}; holding {current} replicas"
-        if condition_status(conditions, "MetricsAvailable") != "False":
-            kopf.warn(body, reason="MetricsUnavailable", message=message)
-        conditions = set_condition(conditions, "MetricsAvailable", False, "ReadFailed", message,
-                                   generation, now)
-    else:
-        QUEUE.labels(**labels).set(depth)
-        conditions = set_condition(conditions, "MetricsAvailable", True, "ReadOk",
-                                   f"read {source.describe()}", generation, now)
+        error = str(e)
+    pods = None
+    if source is not None and depth is not None and selector:
+        pods = _worker_pods(source, selector, namespace, memo, logger)
+    return Observation(now=now, generation=generation, target=target, replicas=replicas,
+                       depth=depth, depth_error=error, source=described, pods=pods)
 
-    # 3. the decision, from the state this operator (or its predecessor) left
-    state = getattr(memo, "policy_state", None) or PolicyState.from_status(status.get("policy"))
-    decision = decide(depth, current, pool, state, now)
-    memo.policy_state = decision.state
-    DECISIONS.labels(decision=decision.reason, **labels).inc()
-    DESIRED.labels(**labels).set(decision.desired)
 
-    fields: dict[str, Any] = {
-        "desiredReplicas": decision.desired,
-        "currentReplicas": current,
-        "policy": decision.state.to_status(),
-    }
-    if depth is not None:
-        fields["queueDepth"] = int(depth)
+def _worker_pods(source: MetricsSource, selector: str, namespace: str, memo: kopf.Memo,
+                 logger) -> tuple[WorkerPod, ...] | None:
+    """The target's pods that are not terminating, each busy or idle by its heartbeat.
+    None (unknown) unless the depth comes from Redis and both reads succeed."""
+    busy = busy_workers(source)
+    if busy is None:
+        return None
+    try:
+        listed = _core_api(memo).list_namespaced_pod(namespace, label_selector=selector)
+    except ApiException as e:
+        logger.warning("listing the worker pods failed: %s %s", e.status, e.reason)
+        return None
+    pods = []
+    for p in listed.items:
+        meta = p.metadata
+        if meta is None or meta.name is None or meta.deletion_timestamp is not None:
+            continue
+        pods.append(WorkerPod(meta.name, busy.get(meta.name),
+                              (meta.annotations or {}).get(DELETION_COST)))
+    return tuple(pods)
 
-    # 4. act
-    if decision.scales(current):
+
+def apply(p: Plan, obs: Observation, namespace: str, memo: kopf.Memo, logger) -> Plan:
+    """Write the pods' deletion costs, then the scale; a failure turns the plan into a
+    ``ScaleFailed`` one (no scale-down with a busy pod left marked as cheap)."""
+    if p.scale_to is None:
+        return p
+    for pod, cost in sorted(p.pod_costs.items()):
         try:
-            apps.patch_namespaced_deployment_scale(
-                target, namespace, {"spec": {"replicas": decision.desired}})
+            _core_api(memo).patch_namespaced_pod(
+                pod, namespace, {"metadata": {"annotations": {DELETION_COST: cost}}})
         except ApiException as e:
+            return scale_failed(p, obs, f"annotating pod {pod}: HTTP {e.status}")
+    try:
+        _apps_api(memo).patch_namespaced_deployment_scale(
+            obs.target, namespace, {"spec": {"replicas": p.scale_to}})
+    except ApiException as e:
+        return scale_failed(p, obs, f"HTTP {e.status} {e.reason}")
+    logger.info("scaled %s: %s", obs.target, p.status.get("lastScaleReason"))
+    return p
+
+
+def reconcile(*, spec: dict, status: dict, generation: int | None, name: str, namespace: str,
+              body, patch, memo: kopf.Memo, logger) -> Decision | None:
+    """Observe, plan (pure: ``reconcile.plan``), act, report."""
+    labels = {"namespace": namespace, "pool": name}
+    # what this operator wrote last (kopf's view of the status may lag a poll behind)
+    previous = getattr(memo, "last_status", None) or status
+    conditions = list(previous.get("conditions") or [])
+    state = getattr(memo, "policy_state", None) or PolicyState.from_status(status.get("policy"))
+
+    obs = observe(spec, generation, namespace, memo, logger)
+    if obs.replicas is None:
+        SCALE_ERRORS.labels(**labels).inc()
+    if obs.replicas is not None and obs.depth is None:
+        READ_ERRORS.labels(**labels).inc()
+    result = apply(plan(obs, spec, previous, conditions, state), obs, namespace, memo, logger)
+
+    for event in result.events:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+    decision = result.decision
+    if decision is not None:
+        memo.policy_state = decision.state
+        DECISIONS.labels(decision=decision.reason, **labels).inc()
+        DESIRED.labels(**labels).set(decision.desired)
+        if obs.depth is not None:
+            QUEUE.labels(**labels).set(obs.depth)
+        if any(e.reason == "ScaleFailed" for e in result.events):
             SCALE_ERRORS.labels(**labels).inc()
-            kopf.warn(body, reason="ScaleFailed",
-                      message=f"patching {target} to {decision.desired}: HTTP {e.status}")
-            conditions = set_condition(conditions, "Scaling", False, "ScaleFailed",
-                                       f"HTTP {e.status} {e.reason}", generation, now)
-            write_status(**fields)
-            return decision
-        message = f"{current} → {decision.desired}: {decision.message}"
-        kopf.info(body, reason=decision.reason, message=message)
-        logger.info("scaled %s: %s", target, message)
-        fields.update(currentReplicas=decision.desired, lastScaleTime=_now_iso(now),
-                      lastScaleReason=message)
-        conditions = set_condition(conditions, "Scaling", True, decision.reason, message,
-                                   generation, now)
-        conditions = set_condition(conditions, "Stable", False, decision.reason, message,
-                                   generation, now)
-    else:
-        scaling = decision.reason == "Stabilizing"
-        conditions = set_condition(conditions, "Scaling", scaling, decision.reason,
-                                   decision.message, generation, now)
-        # without a reading, whether the replicas fit the queue is unknown: not Stable
-        stable = not scaling and decision.raw is not None
-        conditions = set_condition(conditions, "Stable", stable, decision.reason,
-                                   decision.message, generation, now)
-    CURRENT.labels(**labels).set(fields["currentReplicas"])
-    write_status(**fields)
+    if result.status.get("currentReplicas") is not None:
+        CURRENT.labels(**labels).set(result.status["currentReplicas"])
+    memo.last_status = {**previous, **result.status}
+    for key, value in result.status.items():
+        patch.status[key] = value
     return decision

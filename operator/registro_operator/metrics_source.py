@@ -1,7 +1,12 @@
-"""Read the queue depth from Prometheus (HTTP API query) or a ``/metrics`` endpoint.
+"""Read the queue depth from Redis, Prometheus (HTTP API query) or a ``/metrics`` endpoint.
 
 Every read has a bounded timeout and either returns a finite, non-negative number or
 raises ``MetricsError`` with a message fit for a condition and an Event.
+
+The Redis source reads the broker directly with ``registro.queue.read_queue_depth``
+(the one implementation of the depth, also behind the API's metric): it keeps working
+when the database is down and the API is unready. It also reads which workers are
+busy, from their heartbeats (``registro.pipeline_state``).
 """
 
 from __future__ import annotations
@@ -10,7 +15,11 @@ import math
 from dataclasses import dataclass
 
 import httpx
+import redis
 from prometheus_client.parser import text_string_to_metric_families
+
+from registro import pipeline_state
+from registro.queue import QUEUE_NAME, read_queue_depth
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 
@@ -21,13 +30,19 @@ class MetricsError(Exception):
 
 @dataclass(frozen=True)
 class MetricsSource:
-    kind: str  # "prometheus" or "endpoint"
+    kind: str  # "redis", "prometheus" or "endpoint"
     url: str
-    query: str  # PromQL for prometheus, metric name for endpoint
+    query: str  # queue name for redis, PromQL for prometheus, metric name for endpoint
     timeout_s: float = 5.0
 
     @classmethod
-    def from_spec(cls, metrics: dict, timeout_s: float = 5.0) -> MetricsSource:
+    def from_spec(cls, metrics: dict, timeout_s: float = 5.0,
+                  redis_url: str | None = None) -> MetricsSource:
+        if metrics.get("redis") is not None:
+            if not redis_url:
+                raise MetricsError("spec.metrics.redis needs the operator's REDIS_URL")
+            return cls("redis", redis_url, metrics["redis"].get("queue") or QUEUE_NAME,
+                       timeout_s)
         if metrics.get("prometheus"):
             p = metrics["prometheus"]
             return cls("prometheus", p["url"], p["query"], timeout_s)
@@ -37,9 +52,23 @@ class MetricsSource:
         raise MetricsError("spec.metrics names neither prometheus nor endpoint")
 
     def describe(self) -> str:
+        if self.kind == "redis":  # never the URL: it may carry a password
+            return f"redis queue {self.query!r}"
         return f"{self.kind} {self.url} ({self.query})"
 
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url, socket_timeout=self.timeout_s,
+                                    socket_connect_timeout=self.timeout_s)
+
     def read(self, client: httpx.Client | None = None) -> float:
+        if self.kind == "redis":
+            r = self.redis()
+            try:
+                return _checked(float(read_queue_depth(r, self.query).total))
+            except redis.RedisError as e:
+                raise MetricsError(f"{self.describe()}: {type(e).__name__}: {e}") from e
+            finally:
+                r.close()
         own = client is None
         client = client or httpx.Client(timeout=self.timeout_s, follow_redirects=False)
         try:
@@ -110,3 +139,19 @@ def read_endpoint(client: httpx.Client, url: str, metric: str, timeout_s: float)
     if len(samples) > 1:
         raise MetricsError(f"metric {metric!r} has {len(samples)} series at {url}; expected one")
     return float(samples[0].value)
+
+
+def busy_workers(source: MetricsSource) -> dict[str, bool] | None:
+    """Pod name -> holds a task, from the live workers' heartbeats in Redis (a Celery
+    hostname ``celery@<pod>``: in a pod the host name is the pod's name). None when
+    the source is not Redis or Redis cannot be read: busy and idle are then unknown."""
+    if source.kind != "redis":
+        return None
+    r = source.redis()
+    try:
+        held = pipeline_state.live_worker_tasks(r)
+    except (redis.RedisError, ValueError):
+        return None
+    finally:
+        r.close()
+    return {name.rpartition("@")[2]: bool(tasks) for name, tasks in held.items()}

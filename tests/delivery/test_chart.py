@@ -155,6 +155,14 @@ def test_default_render_contract(helm):
     pool = k["ScraperPool"][0]["spec"]
     assert (pool["minReplicas"], pool["maxReplicas"]) == (1, 3)
     assert pool["targetRef"]["name"].endswith("-worker")
+    # the depth from Redis by default: it does not depend on the API's readiness
+    assert pool["metrics"] == {"redis": {"queue": "scraping"}}
+    assert (pool["paused"], pool["failureThreshold"]) == (False, 3)
+    operator = by_name(docs, "Deployment", "-operator")["spec"]["template"]["spec"]
+    env = {e["name"]: e for e in operator["containers"][0]["env"]}
+    assert env["REDIS_URL"]["value"].endswith("-redis:6379/0")
+    endpoint = kinds(documents(helm_template(helm, "--set", "scraperPool.metricsSource=endpoint")))
+    pool = endpoint["ScraperPool"][0]["spec"]
     assert pool["metrics"]["endpoint"]["metric"] == "registro_queue_depth"
     assert pool["metrics"]["endpoint"]["url"].endswith("-api.registro.svc:80/metrics")
 
@@ -344,12 +352,14 @@ NEEDED = [  # (verb, resource) the operator calls
     ("patch", "scraperpools.registro.dev/status"),
     ("get", "deployments.apps/scale"), ("patch", "deployments.apps/scale"),
     ("create", "events"), ("patch", "events"),
+    ("list", "pods"), ("patch", "pods"),  # pod-deletion-cost before a scale-down
 ]
 FORBIDDEN = [
     ("delete", "scraperpools.registro.dev"), ("create", "scraperpools.registro.dev"),
     ("patch", "deployments.apps"), ("delete", "deployments.apps"),
     ("create", "deployments.apps"), ("get", "secrets"), ("list", "secrets"),
-    ("create", "pods"), ("delete", "pods"), ("create", "pods/exec"),
+    ("create", "pods"), ("delete", "pods"), ("create", "pods/exec"), ("get", "pods"),
+    ("create", "pods/eviction"), ("update", "pods"),
     ("patch", "statefulsets.apps/scale"), ("create", "roles.rbac.authorization.k8s.io"),
 ]
 
@@ -501,8 +511,9 @@ def test_egress_policies_allow_exactly_what_each_component_calls(helm):
     legacy = {("203.0.113.0/24", 443), ("203.0.113.0/24", 80)}
     assert _egress(policies["api"]) == dns | data | legacy  # legacy: the fallback browser
     assert _egress(policies["worker"]) == dns | data | legacy
+    # the operator reads the queue depth from Redis (scraperPool.metricsSource=redis)
     assert _egress(policies["operator"]) == dns | {("192.0.2.10/32", 443),
-                                                   ("192.0.2.10/32", 6443), ("api", 8000)}
+                                                   ("192.0.2.10/32", 6443), ("redis", 6379)}
     assert _egress(policies["redis"]) == set() and _egress(policies["postgresql"]) == set()
     assert _egress(policies["test"]) == dns | {("api", 8000)}
     # Every pod the chart renders (the helm test pod included) is selected by one.

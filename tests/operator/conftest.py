@@ -125,11 +125,11 @@ class QueueApi:
     def metrics_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/metrics"
 
-    def start(self) -> None:
+    def start(self, database_url: str | None = None) -> None:
         env = dict(os.environ,
                    REGISTRO_REDIS_URL=self.redis_url,
                    REGISTRO_API_KEYS=uuid.uuid4().hex,
-                   REGISTRO_DATABASE_URL=f"sqlite:///{self.workdir}/api.db",
+                   REGISTRO_DATABASE_URL=database_url or f"sqlite:///{self.workdir}/api.db",
                    REGISTRO_FALLBACK_MAX_BROWSERS="0")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "registro.api.main:app_factory",
@@ -201,13 +201,17 @@ def real_queue(redis_url):
 
 
 @contextlib.contextmanager
-def running_operator(kubeconfig: Path, namespace: str, tick_s: float = 0.2):
+def running_operator(kubeconfig: Path, namespace: str, tick_s: float = 0.2,
+                     redis_url: str | None = None):
     """``kopf run --standalone -n <ns> -m registro_operator.handlers`` in a thread, logged in
-    with ``kubeconfig`` (the ServiceAccount's)."""
+    with ``kubeconfig`` (the ServiceAccount's); ``redis_url``: its REDIS_URL, for
+    ``metrics.redis`` pools."""
     from kopf.testing import KopfRunner
 
     mp = pytest.MonkeyPatch()
     mp.setenv("KUBECONFIG", str(kubeconfig))
+    if redis_url:
+        mp.setenv("REGISTRO_REDIS_URL", redis_url)
     mp.setenv("REGISTRO_OPERATOR_TICK_S", str(tick_s))
     metrics_port = free_port()
     mp.setenv("REGISTRO_OPERATOR_METRICS_PORT", str(metrics_port))

@@ -17,6 +17,7 @@ from tests.operator.conftest import (
     scraperpool,
     wait_until,
 )
+from tests.operator.test_crd import HEADER
 
 pytestmark = pytest.mark.k8s
 FAST = {"pollIntervalSeconds": 1, "scaleDownStabilizationSeconds": 4}
@@ -93,8 +94,8 @@ def test_scales_1_to_3_with_the_queue_and_back_after_the_window(
         assert ups[0].type == "Normal"
         assert ups[0].message == "1 → 3: queue 12 > 3 per worker × 1"
         row = kube_cluster.kubectl("get", "scraperpools", "-n", namespace).stdout.splitlines()
-        assert row[0].split() == ["NAME", "QUEUE", "DESIRED", "CURRENT", "LAST", "SCALE", "AGE"]
-        assert row[1].split()[:4] == ["pool", "12", "3", "3"]
+        assert row[0].split() == HEADER
+        assert row[1].split()[:6] == ["pool", "True", "12", "3", "3", "false"]
 
         drained_at = time.monotonic()
         assert real_queue.drain() == 12

@@ -10,6 +10,8 @@ from tests.operator.conftest import GROUP, PLURAL, VERSION, scraperpool
 
 pytestmark = pytest.mark.k8s
 URL = "http://registro-api.registro:8000/metrics"
+ONE_SOURCE = "set exactly one of metrics.redis, metrics.prometheus or metrics.endpoint"
+HEADER = ["NAME", "READY", "QUEUE", "DESIRED", "CURRENT", "PAUSED", "LAST", "SCALE", "AGE"]
 
 
 def create(kube_cluster, namespace, body):
@@ -28,6 +30,8 @@ def test_crd_installs_and_applies_defaults(kube_cluster, scraperpool_crd, namesp
     assert spec["scaleUpStabilizationSeconds"] == 0
     assert spec["scaleDownStabilizationSeconds"] == 600
     assert spec["metrics"]["endpoint"]["metric"] == "registro_queue_depth"
+    assert (spec["paused"], spec["failureThreshold"]) == (False, 3)
+    assert "fallbackReplicas" not in spec and "scaleDownStepLimit" not in spec
     # the short name and the category work too
     listed = kube_cluster.kubectl("get", "sp", "-n", namespace, "-o", "name").stdout
     assert listed.strip() == f"scraperpool.{GROUP}/pool"
@@ -46,8 +50,13 @@ def test_crd_installs_and_applies_defaults(kube_cluster, scraperpool_crd, namesp
     ("bad-target", {"targetRef": {"name": "Not_A_Name"}}, "spec.targetRef.name"),
     ("two-sources", {"metrics": {"endpoint": {"url": URL},
                                  "prometheus": {"url": "http://p:9090", "query": "q"}}},
-     "set exactly one of metrics.prometheus or metrics.endpoint"),
-    ("no-source", {"metrics": {}}, "set exactly one of metrics.prometheus or metrics.endpoint"),
+     ONE_SOURCE),
+    ("no-source", {"metrics": {}}, ONE_SOURCE),
+    ("redis-and-endpoint", {"metrics": {"redis": {}, "endpoint": {"url": URL}}}, ONE_SOURCE),
+    ("fallback-above-max", {"fallbackReplicas": 4},
+     "fallbackReplicas must be between minReplicas and maxReplicas"),
+    ("zero-step", {"scaleDownStepLimit": 0}, "spec.scaleDownStepLimit: Invalid value: 0"),
+    ("zero-threshold", {"failureThreshold": 0}, "spec.failureThreshold: Invalid value: 0"),
     ("bad-url", {"metrics": {"endpoint": {"url": "file:///etc/passwd"}}},
      "spec.metrics.endpoint.url"),
 ])
@@ -83,5 +92,14 @@ def test_status_is_a_subresource_with_declared_fields(kube_cluster, admin_api, s
     assert got["status"]["queueDepth"] == 7
     assert "undeclared" not in got["status"]
     table = kube_cluster.kubectl("get", PLURAL, "pool", "-n", namespace).stdout.splitlines()
-    assert table[0].split() == ["NAME", "QUEUE", "DESIRED", "CURRENT", "LAST", "SCALE", "AGE"]
-    assert table[1].split()[:4] == ["pool", "7", "3", "1"]
+    assert table[0].split() == HEADER
+    # no Ready condition yet: that cell is blank
+    assert table[1].split()[:5] == ["pool", "7", "3", "1", "false"]
+
+
+def test_redis_source_defaults_its_queue(kube_cluster, scraperpool_crd, namespace):
+    body = scraperpool("pool", "workers", URL)
+    body["spec"]["metrics"] = {"redis": {}}
+    result = create(kube_cluster, namespace, body)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["spec"]["metrics"]["redis"] == {"queue": "scraping"}

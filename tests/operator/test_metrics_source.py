@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from registro import pipeline_state
 from registro.local_services import free_port, wait_for_port
-from registro_operator.metrics_source import MetricsError, MetricsSource
+from registro_operator.metrics_source import MetricsError, MetricsSource, busy_workers
 from tests.conftest import require
 from tests.operator.conftest import wait_until
 
@@ -33,6 +34,39 @@ def test_endpoint_down_is_a_metrics_error(queue_api):
     queue_api.stop()
     with pytest.raises(MetricsError, match="ConnectError"):
         source.read()
+
+
+def test_redis_source_reads_what_the_api_exports(queue_api, real_queue, redis_url):
+    """One computation of the depth: the broker read directly equals the API's metric."""
+    endpoint = MetricsSource("endpoint", queue_api.metrics_url, "registro_queue_depth", 2)
+    direct = MetricsSource.from_spec({"redis": {"queue": "scraping"}}, 2, redis_url=redis_url)
+    assert direct.describe() == "redis queue 'scraping'"  # never the URL (a password)
+    real_queue.enqueue(7)
+    assert direct.read() == endpoint.read() == 7
+
+
+def test_redis_source_down_is_a_metrics_error_and_busy_unknown():
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    source = MetricsSource.from_spec({"redis": {}}, 1, redis_url=url)
+    with pytest.raises(MetricsError, match="ConnectionError"):
+        source.read()
+    assert busy_workers(source) is None
+
+
+def test_busy_workers_from_the_heartbeats(redis_url):
+    import redis
+
+    r = redis.Redis.from_url(redis_url)
+    pipeline_state.heartbeat(r, "celery@pod-a", 1, 60, ["scraping_1"])
+    pipeline_state.heartbeat(r, "celery@pod-b", 1, 60, [])
+    pipeline_state.heartbeat(r, "celery@pod-gone", 1, 0.05, ["scraping_2"])
+    wait_until(lambda: r.get(pipeline_state.HEARTBEAT_PREFIX + "celery@pod-gone") is None, 5,
+               interval=0.05, what="the short heartbeat expired")
+    r.close()
+    source = MetricsSource.from_spec({"redis": {}}, 2, redis_url=redis_url)
+    assert busy_workers(source) == {"pod-a": True, "pod-b": False}
+    endpoint = MetricsSource("endpoint", "http://127.0.0.1:1/metrics", "m", 1)
+    assert busy_workers(endpoint) is None
 
 
 class _Fixed(http.server.BaseHTTPRequestHandler):

@@ -18,6 +18,8 @@ NEEDED = [
     ("patch", "deployments.apps", "scale"),
     ("create", "events", None),
     ("patch", "events", None),
+    ("list", "pods", None),
+    ("patch", "pods", None),
 ]
 
 NOT_NEEDED = [
@@ -31,8 +33,13 @@ NOT_NEEDED = [
     ("update", "deployments.apps", "scale"),
     ("get", "secrets", None),
     ("list", "secrets", None),
-    ("list", "pods", None),
+    ("get", "pods", None),
+    ("watch", "pods", None),
     ("create", "pods", None),
+    ("update", "pods", None),
+    ("delete", "pods", None),
+    ("create", "pods", "eviction"),
+    ("create", "pods", "exec"),
     ("list", "events", None),
     ("delete", "events", None),
     ("create", "rolebindings.rbac.authorization.k8s.io", None),

@@ -62,6 +62,19 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
 {{/* Environment shared by the API and the worker: database, Redis, legacy system. */}}
+{{- define "registro.redisEnv" -}}
+{{- if .Values.redis.enabled }}
+- name: REDIS_URL
+  value: {{ printf "redis://%s-redis:6379/0" (include "registro.fullname" .) | quote }}
+{{- else }}
+- name: REDIS_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ default (include "registro.secretName" .) .Values.redis.existingSecret }}
+      key: {{ .Values.redis.existingSecretKey }}
+{{- end }}
+{{- end }}
+
 {{- define "registro.commonEnv" -}}
 {{- if include "registro.bundledPostgres" . }}
 - name: REGISTRO_POSTGRES_PASSWORD
@@ -78,16 +91,7 @@ app.kubernetes.io/component: {{ .component }}
       name: {{ default (include "registro.secretName" .) .Values.database.existingSecret }}
       key: {{ .Values.database.existingSecretKey }}
 {{- end }}
-{{- if .Values.redis.enabled }}
-- name: REDIS_URL
-  value: {{ printf "redis://%s-redis:6379/0" (include "registro.fullname" .) | quote }}
-{{- else }}
-- name: REDIS_URL
-  valueFrom:
-    secretKeyRef:
-      name: {{ default (include "registro.secretName" .) .Values.redis.existingSecret }}
-      key: {{ .Values.redis.existingSecretKey }}
-{{- end }}
+{{ include "registro.redisEnv" . | trim }}
 {{- if .Values.legacy.url }}
 - name: REGISTRO_LEGACY_URL
   value: {{ .Values.legacy.url | quote }}
