@@ -4,15 +4,14 @@
 #   module whole on one of them with its own services;
 # - background, one after the other: the container images (`make images`), the
 #   real-pods tier (tests/cluster: one cluster, its tests in file order, test_zz_stop
-#   last), then the image, monitoring and web consumer-app modules (they need the
-#   images, or are long and balance the lanes: measured, the background lane otherwise
-#   idles for 7 minutes).
+#   last), then the image tests and the web consumer apps' builds (they need the images,
+#   or balance the lanes: measured, the cluster tier takes 10 of the xdist lane's 14 min).
 # Both lanes mostly wait (pods, browsers, Redis, Prometheus), so on two cores they
 # overlap. The background's output follows the foreground's; the last line sums all.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 workers="${PYTEST_WORKERS:-2}"
-late=(tests/delivery/test_images.py tests/delivery/test_monitoring.py tests/web/test_consumers.py)
+late=(tests/delivery/test_images.py tests/web/test_consumers.py)
 logs="$(mktemp -d /tmp/registro-pytest.XXXXXX)"
 start=$(date +%s)
 (
