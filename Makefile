@@ -43,9 +43,9 @@ run: system-deps-run venv web
 	$(BIN)/registro up
 
 # Each phase prints "[phase] NAME: N s" (scripts/fresh-machine-check.sh collects them).
-# pytest: the rest on PYTEST_WORKERS xdist processes, and alongside them the images, the
-# real-pods tier (tests/cluster) and the image and monitoring modules
-# (scripts/pytest-tiers.sh).
+# Then two lanes (scripts/pytest-tiers.sh): pytest on PYTEST_WORKERS xdist processes, and
+# alongside them the web unit tests, the images, the real-pods tier (tests/cluster), the
+# image tests and the web consumer apps.
 PYTEST_WORKERS ?= 2
 export PYTEST_WORKERS
 PYTEST_ARGS ?=
@@ -56,7 +56,6 @@ test:
 	@scripts/phase.sh web $(MAKE) -s web
 	@scripts/phase.sh web-consumers $(MAKE) -s web-consumers
 	@scripts/phase.sh lint-and-types $(MAKE) -s lint
-	@scripts/phase.sh web-tests bash -c 'cd web && npm test && npm run check:package'
 	@scripts/pytest-tiers.sh $(PYTEST_ARGS)
 
 # The edit loop (under 2 minutes): ruff, mypy, and the in-process tier (pytest -m fast:

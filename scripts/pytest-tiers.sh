@@ -2,7 +2,8 @@
 # pytest for `make test`, as two lanes at once:
 # - foreground: every module but the ones below on PYTEST_WORKERS xdist processes, each
 #   module whole on one of them with its own services;
-# - background, one after the other: the container images (`make images`), the
+# - background, one after the other: the web package's unit tests and tarball check
+#   (npm test, npm run check:package), the container images (`make images`), the
 #   real-pods tier (tests/cluster: one cluster, its tests in file order, test_zz_stop
 #   last), then the image tests and the web consumer apps' builds (they need the images,
 #   or balance the lanes: measured, the cluster tier takes 10 of the xdist lane's 14 min).
@@ -15,6 +16,9 @@ late=(tests/delivery/test_images.py tests/web/test_consumers.py)
 logs="$(mktemp -d /tmp/registro-pytest.XXXXXX)"
 start=$(date +%s)
 (
+  scripts/phase.sh web-tests bash -c 'cd web && npm test && npm run check:package' \
+    >"$logs/web" 2>&1
+  echo $? >"$logs/web.rc"
   scripts/phase.sh images make -s images >"$logs/images" 2>&1
   .venv/bin/pytest tests/cluster -p no:cacheprovider --durations=10 "$@" >"$logs/cluster" 2>&1
   echo $? >"$logs/cluster.rc"
@@ -29,7 +33,13 @@ for module in "${late[@]}"; do ignore+=("--ignore=$module"); done
 rc_main=${PIPESTATUS[0]}
 echo "[phase] pytest (xdist lane): $(( $(date +%s) - start )) s"
 wait "$background"
-echo "[phase] the background lane ran alongside: images, tests/cluster, ${late[*]}"
+echo "[phase] the background lane ran alongside: web-tests, images, tests/cluster, ${late[*]}"
+rc_web=$(cat "$logs/web.rc" 2>/dev/null || echo 1)
+if [ "$rc_web" = 0 ]; then
+  grep -E '^\[phase\]|Tests .*passed|package ok' "$logs/web" | sed 's/\x1b\[[0-9;]*m//g'
+else
+  tail -n 80 "$logs/web"
+fi
 if grep -q '^\[phase\] images: [0-9]* s$' "$logs/images"; then  # built: the table only
   grep -E '^(\[phase\]|[a-z]+ +[^ ]+ +[0-9]+ MiB )' "$logs/images"
 else
@@ -58,4 +68,4 @@ for rc in "$rc_main" "$rc_cluster" "$rc_late"; do
   rcs+=("$rc")
 done
 [ $(( passed + failed )) -gt 0 ] || { echo "no test ran" >&2; exit 5; }
-exit $(( rcs[0] || rcs[1] || rcs[2] ))
+exit $(( rcs[0] || rcs[1] || rcs[2] || rc_web ))

@@ -6,9 +6,11 @@ with the chart's default (the depth and the workers' heartbeats from Redis: the 
 is marked with a high pod-deletion-cost and only idle pods are removed). Each run prints
 which pod went, how many searches were redone and how long the scale-down took.
 
-``REGISTRO_SCALE_IN_BEFORE_OPERATOR=<docker archive>`` runs the "before" half with that
-operator image (tagged ``registro-operator:before``, e.g. built from the commit this
-branch started from) instead of this code on the endpoint source."""
+``make test`` runs the "after" half only (the "before" half doubles the test's 4 min and
+proves nothing about this code). ``REGISTRO_SCALE_IN_COMPARE=1`` adds the "before" half
+on this code and the endpoint source; ``REGISTRO_SCALE_IN_BEFORE_OPERATOR=<docker
+archive>`` runs it with that operator image (tagged ``registro-operator:before``, e.g.
+built from the commit this branch started from)."""
 
 from __future__ import annotations
 
@@ -116,8 +118,9 @@ def test_scale_in_keeps_the_busy_pod_and_redoes_nothing(node_cluster, api_client
             node_cluster.import_image(Path(archive))
             set_operator_image(node_cluster, BEFORE_IMAGE)
             before_label = "before (the pre-issue operator image, API /metrics)"
-        results["before"] = scenario(node_cluster, api_client, ENDPOINT)
-        print(f"\n[scale-in] {before_label}: {json.dumps(results['before'])}")
+        if archive or os.environ.get("REGISTRO_SCALE_IN_COMPARE") == "1":
+            results["before"] = scenario(node_cluster, api_client, ENDPOINT)
+            print(f"\n[scale-in] {before_label}: {json.dumps(results['before'])}")
         if archive:
             set_operator_image(node_cluster, ours)
         results["after"] = scenario(node_cluster, api_client, REDIS)
@@ -134,8 +137,8 @@ def test_scale_in_keeps_the_busy_pod_and_redoes_nothing(node_cluster, api_client
     assert after["scaled_after_s"] <= WINDOW_S + POLL_S + 10, after
     # ... and the idle pods are gone long before the lookup ends: no grace-period wait
     assert after["scale_down_done_s"] < after["lookup_done_s"], after
-    before = results["before"]
-    assert before["redone"] == 0, before  # warm shutdown: the task in hand finishes
+    before = results.get("before")
+    assert before is None or before["redone"] == 0, before  # warm shutdown finishes it
     pool = json.loads(node_cluster.kubectl("get", "scraperpool", RELEASE, "-n", NAMESPACE,
                                            "-o", "json").stdout)
     assert {c["type"]: c["status"] for c in pool["status"]["conditions"]}["Ready"] == "True"
