@@ -184,12 +184,10 @@ def registro_release(node_cluster, helm):
 
 @pytest.fixture(scope="session")
 def api_client(node_cluster, registro_release):
-    """An httpx client on the API Service (port-forward) with the release's API key."""
-    import httpx
-
-    forward = release.PortForward(node_cluster, NAMESPACE, f"svc/{RELEASE}-api", 80)
-    client = httpx.Client(base_url=forward.url, timeout=30,
-                          headers={"Authorization": f"Bearer {release.api_key(node_cluster)}"})
+    """A client on the API Service (port-forward, forwarded again when its pod is
+    replaced) with the release's API key."""
+    client = release.ForwardedClient(
+        node_cluster, NAMESPACE, f"svc/{RELEASE}-api", 80,
+        headers={"Authorization": f"Bearer {release.api_key(node_cluster)}"})
     yield client
     client.close()
-    forward.close()

@@ -101,10 +101,13 @@ def test_fallback_after_n_failed_reads_and_kubectl_wait_ready(
         # below the threshold nothing moves and the pool is still Ready
         assert failed["policy"]["failedReads"] < 3 or replicas(apps, namespace) == 2
         wait_until(lambda: replicas(apps, namespace) == 2, 30, what="fallback to 2 replicas")
-        status = pool_status(custom, namespace)
-        assert status["policy"]["failedReads"] >= 3
-        assert (condition(status, "Ready")["status"], condition(status, "Ready")["reason"]) \
-            == ("False", "FallbackActive")
+        # the scale is written before the status and the event of the same poll
+        status = wait_until(lambda: (s := pool_status(custom, namespace))["policy"].get(
+            "failedReads", 0) >= 3 and condition(s, "Ready")["status"] == "False" and s,
+            30, what="the fallback in the status")
+        assert condition(status, "Ready")["reason"] == "FallbackActive"
+        wait_until(lambda: [e.type for e in events(core, namespace)
+                            if e.reason == "FallbackActive"], 30, what="the fallback event")
         assert [e.type for e in events(core, namespace) if e.reason == "FallbackActive"] \
             == ["Warning"]
         polls_seen(custom, namespace, 2)

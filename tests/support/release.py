@@ -209,6 +209,54 @@ class PortForward:
         self.proc.stdout.close()
 
 
+class ForwardedClient:
+    """An httpx client on a Service through ``kubectl port-forward``. A port-forward holds
+    one pod: when that pod is replaced (a rolled Deployment, a restart), the forward ends
+    and requests fail. The client then forwards again, to a pod that is there now, and
+    sends the request once more: any request that never reached the server, and GETs
+    whatever broke (a POST that may have been served is not sent twice)."""
+
+    def __init__(self, cluster, namespace: str, target: str, port: int,
+                 headers: dict[str, str]):
+        self._args = (cluster, namespace, target, port)
+        self._headers = headers
+        self._open()
+
+    def _open(self) -> None:
+        import httpx
+
+        self.forward = PortForward(*self._args)
+        self.client = httpx.Client(base_url=self.forward.url, timeout=30,
+                                   headers=self._headers)
+
+    def _reopen(self) -> None:
+        self.close()
+        self._open()
+
+    def request(self, method: str, url: str, **kwargs):
+        import httpx
+
+        if self.forward.proc.poll() is not None:  # the forward already ended
+            self._reopen()
+        try:
+            return self.client.request(method, url, **kwargs)
+        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            if method != "GET" and not isinstance(exc, httpx.ConnectError):
+                raise
+            self._reopen()
+            return self.client.request(method, url, **kwargs)
+
+    def get(self, url: str, **kwargs):
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs):
+        return self.request("POST", url, **kwargs)
+
+    def close(self) -> None:
+        self.client.close()
+        self.forward.close()
+
+
 def api_key(cluster) -> str:
     secret = json.loads(cluster.kubectl("get", "secret", f"{RELEASE}-secrets", "-n",
                                         NAMESPACE, "-o", "json").stdout)
