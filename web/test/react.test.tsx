@@ -35,6 +35,15 @@ function setup(lookups: Answer[], statuses: Answer[] = [{ body: SUCCESS }]) {
   return { client, wrapper, calls: api.calls, statusCalls };
 }
 
+/** A button that starts the lookup of OS 12345, and the modal that follows it. */
+function LookupPage() {
+  const scraping = useAsyncScraping();
+  return (<>
+    <button type="button" onClick={() => void scraping.startScraping('12345')}>go</button>
+    <AsyncScrapingModal visible numeroOS="12345" scraping={scraping} onClose={() => undefined} />
+  </>);
+}
+
 const settle = () => new Promise((resolve) => setTimeout(resolve, 150)); // = 7+ poll intervals of 20 ms
 
 describe('useAsyncScraping', () => {
@@ -425,14 +434,7 @@ describe('words', () => {
   it('the failure drops the bar, says what failed (the fallback reason), and its title says so', async () => {
     const { wrapper } = setup([{ status: 502, body: { status: 'error', message: 'x', reason: 'login_failed',
       fallback_reason: 'no_worker', via: 'sincrono' } }]);
-    function Page() {
-      const scraping = useAsyncScraping();
-      return (<>
-        <button type="button" onClick={() => void scraping.startScraping('12345')}>go</button>
-        <AsyncScrapingModal visible numeroOS="12345" scraping={scraping} onClose={() => undefined} />
-      </>);
-    }
-    render(<Page />, { wrapper });
+    render(<LookupPage />, { wrapper });
     await userEvent.click(screen.getByText('go'));
     const alert = await screen.findByRole('alert');
     expect(alert.textContent).toBe('O sistema de origem recusou o acesso.');
@@ -443,14 +445,7 @@ describe('words', () => {
   it('the retry counts Retry-After down and only then asks again', async () => {
     const { wrapper, calls } = setup([{ status: 503, headers: { 'Retry-After': '2' }, body: { status: 'busy', message: 'x',
       fallback_reason: 'redis_unavailable', via: 'sincrono' } }, { body: FOUND }]);
-    function Page() {
-      const scraping = useAsyncScraping();
-      return (<>
-        <button type="button" onClick={() => void scraping.startScraping('12345')}>go</button>
-        <AsyncScrapingModal visible numeroOS="12345" scraping={scraping} onClose={() => undefined} />
-      </>);
-    }
-    render(<Page />, { wrapper });
+    render(<LookupPage />, { wrapper });
     await userEvent.click(screen.getByText('go'));
     const retry = await screen.findByRole('button', { name: 'Tentar novamente em 2 s' });
     expect(retry.getAttribute('aria-disabled')).toBe('true');
