@@ -286,7 +286,10 @@ def test_redis_stopped_too_the_503_shows_a_retry(stack: Stack, browser, screensh
                    "the outside scrape to reach the legacy system")
         blur(browser)
         search(browser, "2005")
-        s = wait_until(lambda: (s := state(browser))["alert"] and s, 60, "the error in the modal")
+        # The alert renders first; the focus moves to the retry button a render later.
+        s = wait_until(lambda: (s := state(browser))["alert"] and s["focusInDialog"]
+                       and (s["focusText"] or "").startswith("Tentar novamente em") and s,
+                       60, "the error in the modal, the retry focused")
         assert s["alert"].startswith("Serviço temporariamente indisponível. Tente novamente em 10 s")
         # The retry has the focus and counts Retry-After down before it asks again.
         assert s["focusInDialog"] and re.fullmatch(r"Tentar novamente em ([1-9]|10) s", s["focusText"]), s
