@@ -44,7 +44,7 @@ run: system-deps-run venv web
 
 # Each phase prints "[phase] NAME: N s" (scripts/fresh-machine-check.sh collects them).
 # Then two lanes (scripts/pytest-tiers.sh): pytest on PYTEST_WORKERS xdist processes, and
-# alongside them the web unit tests, the images, the real-pods tier (tests/cluster), the
+# alongside them ruff and mypy (off the critical path: 21 s), the web unit tests, the images, the real-pods tier (tests/cluster), the
 # image tests and the web consumer apps.
 PYTEST_WORKERS ?= 2
 export PYTEST_WORKERS
@@ -55,7 +55,6 @@ test:
 	@scripts/phase.sh tools $(MAKE) -s helm-tool k8s-tools kube-score-tool
 	@scripts/phase.sh web $(MAKE) -s web
 	@scripts/phase.sh web-consumers $(MAKE) -s web-consumers
-	@scripts/phase.sh lint-and-types $(MAKE) -s lint
 	@scripts/pytest-tiers.sh $(PYTEST_ARGS)
 
 # The edit loop (under 2 minutes): ruff, mypy, and the in-process tier (pytest -m fast:

@@ -2,8 +2,8 @@
 # pytest for `make test`, as two lanes at once:
 # - foreground: every module but the ones below on PYTEST_WORKERS xdist processes, each
 #   module whole on one of them with its own services;
-# - background, one after the other: the web package's unit tests and tarball check
-#   (npm test, npm run check:package), the container images (`make images`), the
+# - background, one after the other: ruff and mypy (`make lint`), the web package's unit
+#   tests and tarball check (npm test, npm run check:package), the container images (`make images`), the
 #   real-pods tier (tests/cluster: one cluster, its tests in file order, test_zz_stop
 #   last), then the image tests and the web consumer apps' builds (they need the images,
 #   or balance the lanes: measured, the cluster tier takes 10 of the xdist lane's 14 min).
@@ -16,6 +16,8 @@ late=(tests/delivery/test_images.py tests/web/test_consumers.py)
 logs="$(mktemp -d /tmp/registro-pytest.XXXXXX)"
 start=$(date +%s)
 (
+  scripts/phase.sh lint-and-types make -s lint >"$logs/lint" 2>&1
+  echo $? >"$logs/lint.rc"
   scripts/phase.sh web-tests bash -c 'cd web && npm test && npm run check:package' \
     >"$logs/web" 2>&1
   echo $? >"$logs/web.rc"
@@ -33,7 +35,9 @@ for module in "${late[@]}"; do ignore+=("--ignore=$module"); done
 rc_main=${PIPESTATUS[0]}
 echo "[phase] pytest (xdist lane): $(( $(date +%s) - start )) s"
 wait "$background"
-echo "[phase] the background lane ran alongside: web-tests, images, tests/cluster, ${late[*]}"
+echo "[phase] the background lane ran alongside: lint-and-types, web-tests, images, tests/cluster, ${late[*]}"
+rc_lint=$(cat "$logs/lint.rc" 2>/dev/null || echo 1)
+if [ "$rc_lint" = 0 ]; then grep -E '^\[phase\]|^All checks|^Success' "$logs/lint"; else cat "$logs/lint"; fi
 rc_web=$(cat "$logs/web.rc" 2>/dev/null || echo 1)
 if [ "$rc_web" = 0 ]; then
   grep -E '^\[phase\]|Tests .*passed|package ok' "$logs/web" | sed 's/\x1b\[[0-9;]*m//g'
@@ -68,4 +72,4 @@ for rc in "$rc_main" "$rc_cluster" "$rc_late"; do
   rcs+=("$rc")
 done
 [ $(( passed + failed )) -gt 0 ] || { echo "no test ran" >&2; exit 5; }
-exit $(( rcs[0] || rcs[1] || rcs[2] || rc_web ))
+exit $(( rcs[0] || rcs[1] || rcs[2] || rc_web || rc_lint ))

@@ -155,12 +155,32 @@ def kube_cluster():
 # --- time per test folder (scripts/fresh-machine-check.sh prints these lines) --------
 
 _folder_seconds: dict[str, float] = {}
+_module_seconds: dict[str, float] = {}
+MODULE_SECONDS = Path(__file__).with_name("module-seconds.txt")
 
 
 def pytest_runtest_logreport(report):
-    parts = report.nodeid.split("::", 1)[0].split("/")
+    module = report.nodeid.split("::", 1)[0]
+    parts = module.split("/")
     folder = "/".join(parts[:2]) if len(parts) > 2 else parts[0]
     _folder_seconds[folder] = _folder_seconds.get(folder, 0.0) + report.duration
+    _module_seconds[module] = _module_seconds.get(module, 0.0) + report.duration
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under xdist, the longest modules first (by tests/module-seconds.txt): loadscope
+    hands modules out in collection order, so a long module picked up last would run on
+    alone while the other worker idles (longest-first scheduling)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER") or not MODULE_SECONDS.exists():
+        return
+    weights = {}
+    for line in MODULE_SECONDS.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            seconds, module = line.split()
+            weights[module] = float(seconds)
+    order = {id(item): i for i, item in enumerate(items)}
+    items.sort(key=lambda item: (-weights.get(item.nodeid.split("::", 1)[0], 0.0),
+                                 order[id(item)]))
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -170,3 +190,9 @@ def pytest_terminal_summary(terminalreporter):
                                     "summed over parallel workers)")
     for folder, seconds in sorted(_folder_seconds.items(), key=lambda kv: -kv[1]):
         terminalreporter.write_line(f"[phase] pytest {folder}: {seconds:.0f} s")
+    out = os.environ.get("REGISTRO_MODULE_SECONDS_OUT")  # refreshes tests/module-seconds.txt
+    if out:
+        rows = sorted(_module_seconds.items(), key=lambda kv: -kv[1])
+        Path(out).write_text("# seconds per module (setup + call + teardown), measured by a"
+                             " run with REGISTRO_MODULE_SECONDS_OUT set\n"
+                             + "".join(f"{s:.0f} {m}\n" for m, s in rows))
