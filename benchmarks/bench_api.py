@@ -30,10 +30,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from devstack.processes import free_port
+from devstack.stack import Api, Demo, Stack, make_workdir
 from registro.db import upgrade
 from registro.legacy_demo.data import exists
-from registro.local_services import free_port
-from registro.local_stack import Api, Demo, Stack, make_workdir
 
 LUA = """
 local pool = {%(pool)s}

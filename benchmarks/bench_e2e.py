@@ -21,10 +21,10 @@ import time
 import httpx
 import psutil
 
+from devstack.processes import free_port
+from devstack.stack import Api, Demo, Stack, make_workdir
 from registro.db import upgrade
 from registro.legacy_demo.data import exists
-from registro.local_services import free_port
-from registro.local_stack import Api, Demo, Stack, make_workdir
 
 
 class PssSampler(threading.Thread):

@@ -15,19 +15,16 @@ and without keeping its evidence (``Scraper(..., evidence=...)``).
 from __future__ import annotations
 
 import gzip
-import os
-import secrets
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import yaml
 
-from registro import evidence, local_services
+from devstack.stack import Demo
+from registro import evidence
 from registro.db import upgrade
 from registro.errors import ScrapeError
 from registro.evidence import DatabaseEvidence, Kept
@@ -57,16 +54,10 @@ def renamed_field_profile(work: Path) -> Path:
 
 def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-evidence-"))
-    token = secrets.token_urlsafe(24)
-    port = local_services.free_port()
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "registro.legacy_demo", "--port", str(port)],
-        env={**os.environ, "REGISTRO_DEMO_ADMIN_TOKEN": token},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    admin = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30,
-                         headers={"Authorization": f"Bearer {token}"})
+    demo = Demo(work)
+    admin = demo.admin
+    port = demo.port
     try:
-        local_services.wait_for_port(port, proc=demo)
         db_url = f"sqlite:///{work}/registro.db"
         upgrade(db_url)
         settings = Settings(legacy_url=f"http://127.0.0.1:{port}", legacy_username="demo",
@@ -109,9 +100,7 @@ def main() -> int:
                   f"{timings['bare']:7.2f} {timings['kept']:11.2f}")
         return 0
     finally:
-        admin.close()
-        demo.terminate()
-        demo.wait(10)
+        demo.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -32,11 +32,11 @@ from pathlib import Path
 import httpx
 import psutil
 
+from devstack.processes import free_port
+from devstack.stack import Api, Demo, Stack, make_workdir
 from registro import pipeline_state as state
 from registro.db import upgrade
 from registro.legacy_demo.data import exists
-from registro.local_services import free_port
-from registro.local_stack import Api, Demo, Stack, make_workdir
 
 PRODUCTION = {"REGISTRO_BROKER_VISIBILITY_TIMEOUT_S": 900,
               "REGISTRO_TASK_TIME_LIMIT_S": 300, "REGISTRO_TASK_SOFT_TIME_LIMIT_S": 240,

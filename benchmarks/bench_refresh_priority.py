@@ -28,10 +28,8 @@ import time
 
 import httpx
 
-from registro import publishing
-from registro.db import upgrade
-from registro.local_services import free_port
-from registro.local_stack import (
+from devstack.processes import free_port
+from devstack.stack import (
     Api,
     Demo,
     Stack,
@@ -41,6 +39,8 @@ from registro.local_stack import (
     seed_records,
     wait_until,
 )
+from registro import publishing
+from registro.db import upgrade
 from registro.queue import read_queue_depth
 from registro.settings import Settings
 from registro.worker.celery_app import make_celery

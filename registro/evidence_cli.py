@@ -29,6 +29,8 @@ BASE = "/api/desenvolvimento/evidencias/"
 evidence_app = typer.Typer(no_args_is_help=True,
                            help="Evidence of failed scrapes, kept in the database.")
 stderr = Console(stderr=True)
+# The local key `registro up` (devstack.up) creates: the fallback when none is configured.
+LOCAL_API_KEY_FILE = Path("var") / "api-key"
 
 
 def _fail(text: str, code: int) -> typer.Exit:
@@ -39,14 +41,13 @@ def _fail(text: str, code: int) -> typer.Exit:
 def _api_key(given: str | None) -> str | None:
     if given:
         return given
-    from registro.devstack import KEY_FILE
     from registro.settings import get_settings
 
     keys = get_settings().api_key_list()
     if keys:
         return keys[0]
-    if KEY_FILE.exists():
-        return KEY_FILE.read_text().strip() or None
+    if LOCAL_API_KEY_FILE.exists():
+        return LOCAL_API_KEY_FILE.read_text().strip() or None
     return None
 
 

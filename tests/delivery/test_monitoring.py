@@ -26,9 +26,10 @@ import httpx
 import pytest
 import yaml
 
+from devstack.processes import free_port, wait_for_port
+from devstack.stack import open_numeros, read_times, seed_records, wait_status
+from devstack.waits import wait_until
 from registro.db import upgrade
-from registro.local_services import free_port, wait_for_port
-from registro.local_stack import open_numeros, read_times, seed_records, wait_status, wait_until
 from tests.conftest import require
 from tests.delivery.conftest import CHART, documents, helm_template
 

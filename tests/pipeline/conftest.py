@@ -11,8 +11,8 @@ import shutil
 
 import pytest
 
+from devstack.processes import free_port
 from registro.db import upgrade
-from registro.local_services import free_port
 from tests.conftest import require
 from tests.pipeline.harness import Api, Demo, Stack, make_workdir
 

@@ -13,9 +13,9 @@ import httpx
 import psutil
 import pytest
 
-from registro import local_services
+from devstack import processes
+from devstack.waits import wait_until
 from registro import pipeline_state as state
-from registro.local_stack import wait_until
 from registro.queue import TASK_NAME, read_queue_depth
 from registro.settings import Settings
 from registro.worker.celery_app import make_celery
@@ -124,7 +124,7 @@ def test_sigkilled_pool_process_leaves_no_browser_behind(private_stack, api):
     WebDriver endpoint (chromedriver here, the Selenium sidecar in Kubernetes)."""
     s = private_stack
     s.stop_workers()
-    driver = local_services.start_chromedriver()
+    driver = processes.start_chromedriver()
     try:
         worker = s.start_worker("leaky", SELENIUM_URL=driver.url)
         slot = s.workdir / "webdriver" / f"{worker.hostname}.0.json"
@@ -132,7 +132,7 @@ def test_sigkilled_pool_process_leaves_no_browser_behind(private_stack, api):
             first = c.post(POST.format("2202")).json()
             assert wait_status(c, first["task_id"], {"SUCCESS", "FAILURE"})["status"] == \
                 "SUCCESS"
-            (old_browser,) = local_services.browser_processes(driver.proc.pid)
+            (old_browser,) = processes.browser_processes(driver.proc.pid)
 
             s.demo.reset()
             s.demo.faults(slow_os_ms=4000)
@@ -147,7 +147,7 @@ def test_sigkilled_pool_process_leaves_no_browser_behind(private_stack, api):
             done = wait_status(c, body["task_id"], {"SUCCESS", "FAILURE"}, timeout=120)
         assert done["status"] == "SUCCESS", (done, worker.log_path.read_text()[-3000:])
         assert not old_browser.is_running()  # its session was deleted, not timed out
-        assert len(local_services.browser_processes(driver.proc.pid)) == 1
+        assert len(processes.browser_processes(driver.proc.pid)) == 1
         assert not _session_alive(driver.url, old_session)
         assert s.demo.stats()["searches"] == 2  # the killed try, then the redelivery
         log = worker.log_path.read_text()

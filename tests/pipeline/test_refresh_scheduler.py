@@ -11,10 +11,11 @@ import time
 import pytest
 import redis
 
+from devstack.stack import open_numeros, read_times, seed_records
+from devstack.waits import wait_until
 from registro import pipeline_state as state
 from registro import publishing
 from registro.db import upgrade
-from registro.local_stack import open_numeros, read_times, seed_records
 from registro.refresh_state import (
     IN_FLIGHT_KEY,
     LEASE_KEY,
@@ -25,7 +26,6 @@ from registro.refresh_state import (
 )
 from registro.settings import Settings
 from registro.worker.refresh import RefreshScheduler, due_for_refresh, open_records
-from tests.support.waits import wait_until
 
 pytestmark = [pytest.mark.redis]
 HOUR = 3600.0

@@ -12,14 +12,14 @@ import httpx
 import pytest
 from sqlalchemy import delete, select, update
 
+from devstack.stack import Stack, Worker, open_numeros, read_times, seed_records
+from devstack.waits import wait_until
 from registro.db import session_scope
-from registro.local_stack import Stack, Worker, open_numeros, read_times, seed_records
 from registro.models import OrdemServico
 from registro.queue import read_queue_depth
 from registro.refresh_state import LEASE_KEY, holder_of
 from tests.conftest import require
 from tests.pipeline.harness import wait_status
-from tests.support.waits import wait_until
 
 pytestmark = [pytest.mark.redis, pytest.mark.browser]
 HOUR = 3600.0
