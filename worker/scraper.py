@@ -159,8 +159,7 @@ class Scraper:
                         err.evidence_id or ", ".join(err.artifacts) or "none")
             raise
         finally:
-            if self.session.browser is not None:
-                self.session.scrapes += 1
+            self.session.scrape_done()
         self.scrapes_done += 1
         return result
 
@@ -175,7 +174,7 @@ class Scraper:
             return self._search_and_extract(numero_os, progress, trace)
         except SessionExpired:
             log.info("legacy session expired; logging in again")
-            self.session.logged_in = False
+            self.session.login_needed()
         with trace.step("login (session expired)"):
             self.flow.login()
         progress("logged_in", 25, "Session expired: logged in again")
@@ -229,7 +228,7 @@ class Scraper:
                                 message=err.message, task_id=task_id,
                                 steps=trace.step_log())
                 driver = self.session.driver if self.session.browser is not None else None
-                self.session.in_frame = False  # the capture switches to the top page
+                self.session.at_top()  # the capture switches to the top page
                 bundle = capture(driver, bundle,
                                  password=self.settings.legacy_password.get_secret_value(),
                                  since_ms=(trace.began_wall - 1) * 1000)
