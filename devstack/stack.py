@@ -27,6 +27,7 @@ import redis
 
 from devstack import processes
 from registro import pipeline_state as state
+from registro.db import upgrade
 
 
 def demo_env(admin_token: str, **config: object) -> dict[str, str]:
@@ -80,6 +81,20 @@ class Stack:
     api_key: str
     redis_srv: processes.ManagedProcess | None = None
     workers: list[Worker] = field(default_factory=list)
+
+    @classmethod
+    def new(cls, api_key: str, workdir: Path | None = None, site: str = "sgo",
+            **demo_config: object) -> Stack:
+        """A work directory (``make_workdir()`` unless given), a demo site with
+        ``demo_config``, a migrated SQLite database in it and a free port for Redis (not
+        started: ``start_redis``)."""
+        workdir = workdir or make_workdir()
+        workdir.mkdir(parents=True, exist_ok=True)
+        demo = Demo(workdir, site, **demo_config)
+        db_url = f"sqlite:///{workdir}/registro.db"
+        upgrade(db_url)
+        return cls(workdir=workdir, demo=demo, redis_port=processes.free_port(), db_url=db_url,
+                   api_key=api_key)
 
     @property
     def redis_url(self) -> str:
@@ -171,7 +186,7 @@ class Worker:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"worker exited: {self.log_path.read_text()[-3000:]}")
-            if client.exists(state.HEARTBEAT_PREFIX + self.hostname):
+            if state.is_online(client, self.hostname):
                 return
             time.sleep(0.1)
         raise TimeoutError(f"worker {self.hostname} not online: "

@@ -74,8 +74,8 @@ def live_api(tmp_path_factory) -> Iterator[LiveApi]:
     api = None
     try:
         client = redis.Redis.from_url(srv.url)
-        wait_until(lambda: worker.proc.poll() is not None or client.exists(
-            state.HEARTBEAT_PREFIX + hostname), 60, what="the worker's heartbeat")
+        wait_until(lambda: worker.proc.poll() is not None or state.is_online(client, hostname),
+                   60, what="the worker's heartbeat")
         assert worker.proc.poll() is None, (workdir / "worker.log").read_text()[-3000:]
         api = start_api(env, workdir / "api.log")
         yield LiveApi(url=api.url, key=key, redis_url=srv.url, db_url=db_url,

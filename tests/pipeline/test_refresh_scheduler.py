@@ -5,7 +5,6 @@ tests/pipeline/test_refresh_stack.py runs the same scheduler in real workers."""
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
@@ -131,5 +130,5 @@ def test_user_claim_is_respected_and_budget_skips_rather_than_waits(seeded, redi
     assert result.skipped == {"claimed": 1, "budget": 1}
     assert state.claim_holder(client, opened[0]) == user_token  # untouched
     assert state.claim_holder(client, opened[2]) is None  # released when skipped
-    record = json.loads(client.get(state.TASK_PREFIX + f"scraping_{opened[1]}"))
+    record = state.read_task(client, f"scraping_{opened[1]}")
     assert record["priority"] == 9 and record["refresh"] is True
