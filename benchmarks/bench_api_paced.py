@@ -52,9 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from devstack import processes
-from devstack.processes import free_port
-from devstack.stack import Demo, Stack, make_workdir, wait_status
-from registro.db import upgrade
+from devstack.stack import Stack, wait_status
 
 BASE = "/api/desenvolvimento"
 NUMERO_OS = "1201"
@@ -314,12 +312,8 @@ def main() -> None:
     user_counts = [int(x) for x in args.users.split(",")]
     keys = [f"bench-{i}-{secrets.token_hex(8)}" for i in range(max(user_counts))]
 
-    workdir = make_workdir()
-    demo = Demo(workdir)
-    db_url = f"sqlite:///{workdir}/registro.db"
-    upgrade(db_url)
-    stack = Stack(workdir=workdir, demo=demo, redis_port=free_port(), db_url=db_url,
-                  api_key=",".join(keys))
+    stack = Stack.new(",".join(keys))
+    workdir = stack.workdir
     stack.start_redis()
     env = {"REGISTRO_REDIS_MAX_CONNECTIONS": 4000, "REGISTRO_API_RATE_LIMIT_PER_MINUTE": 10**9,
            "REGISTRO_BROKER_VISIBILITY_TIMEOUT_S": 900, "REGISTRO_WORKER_HEARTBEAT_S": 2}

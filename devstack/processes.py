@@ -169,6 +169,16 @@ def _output(log_path: Path | None) -> tuple[IO[bytes] | int, list[Callable[[], N
     return out, [out.close]
 
 
+def _listening(managed: ManagedProcess, timeout: float = 20.0) -> ManagedProcess:
+    """``managed`` once it listens on its port; stopped if it never does."""
+    try:
+        wait_for_port(managed.port, timeout=timeout, proc=managed.proc)
+    except Exception:
+        managed.stop()
+        raise
+    return managed
+
+
 def spawn(name: str, args: Sequence[str], *, env: dict[str, str] | None = None,
           log_path: Path | None = None, port: int = 0, url: str = "",
           cwd: Path | None = None) -> ManagedProcess:
@@ -205,12 +215,7 @@ def start_redis(
     managed = spawn("redis", args, log_path=log_path, port=port,
                     url=f"redis://127.0.0.1:{port}/0")
     managed.workdir = workdir if own_dir else None
-    try:
-        wait_for_port(port, proc=managed.proc)
-    except Exception:
-        managed.stop()
-        raise
-    return managed
+    return _listening(managed)
 
 
 def _pg_bindir() -> Path | None:
@@ -269,12 +274,7 @@ def start_chromedriver(port: int | None = None, binary: str = "/usr/bin/chromedr
     port = port or free_port()
     managed = spawn("chromedriver", [binary, f"--port={port}", "--allowed-ips=127.0.0.1"],
                     log_path=log_path, port=port, url=f"http://127.0.0.1:{port}")
-    try:
-        wait_for_port(port, proc=managed.proc)
-    except Exception:
-        managed.stop()
-        raise
-    return managed
+    return _listening(managed)
 
 
 def browser_processes(driver_pid: int) -> list[psutil.Process]:
@@ -308,12 +308,7 @@ def start_demo(port: int | None = None, *, env: dict[str, str] | None = None,
     port = port or free_port()
     managed = spawn("demo", [sys.executable, "-c", DEMO_SERVE, str(port), site], env=env,
                     log_path=log_path, port=port, url=f"http://127.0.0.1:{port}")
-    try:
-        wait_for_port(port, timeout=timeout, proc=managed.proc)
-    except Exception:
-        managed.stop()
-        raise
-    return managed
+    return _listening(managed, timeout)
 
 
 def worker_command(concurrency: int, hostname: str = "worker@%h", loglevel: str = "info",
@@ -351,9 +346,4 @@ def start_api(env: dict[str, str], *, port: int | None = None, host: str = "127.
     port = port or free_port()
     managed = spawn("api", api_command(host, port, processes, app=app, extra_args=extra_args),
                     env=env, log_path=log_path, port=port, url=f"http://{host}:{port}", cwd=cwd)
-    try:
-        wait_for_port(port, timeout=timeout, proc=managed.proc)
-    except Exception:
-        managed.stop()
-        raise
-    return managed
+    return _listening(managed, timeout)

@@ -10,8 +10,8 @@ recommends): the task body is the happy path, and the handlers do the bookkeepin
 - The soft time limit closes the browser session (the next task gets a fresh one)
   and fails with reason ``time_limit``.
 - ``on_success``/``on_failure`` record the outcome's metrics, release the OS's claim and
-  close the task record (see ``reconciler``).
-The final reason is written next to the task record in Redis for the API.
+  close the task record (see ``reconciler``); the final reason is written next to the
+  task record in Redis for the API. The worker's runtime beside it: ``runtime.py``.
 """
 
 from __future__ import annotations
@@ -36,10 +36,7 @@ from registro.worker import metrics, webdriver_sessions
 from registro.worker.celery_app import app
 from registro.worker.ratelimit import legacy_limiter, refresh_limiter
 from registro.worker.reconciler import FINAL_STATES
-
-# The worker's runtime beside the tasks (heartbeat, reconciler, refresh, probes, logs):
-# imported here so that its signal handlers are connected in every worker.
-from registro.worker.runtime import redis_client
+from registro.worker.runtime import redis_client  # and connects the runtime's signals
 
 log = logging.getLogger("registro.worker.tasks")
 
@@ -58,8 +55,8 @@ def _session_slot() -> Path:
 
 
 def _session_id(scraper: Any) -> str | None:
-    return getattr(getattr(getattr(scraper, "browser", None), "driver", None),
-                   "session_id", None)
+    browser = getattr(scraper, "browser", None)
+    return getattr(getattr(browser, "driver", None), "session_id", None)
 
 
 def _close_task(client: redis.Redis, task_id: str, numero_os: str,
@@ -313,7 +310,6 @@ def _on_hard_time_limit(sender=None, task_id=None, exception=None, kwargs=None, 
 
 
 # --- the browser sessions' records (webdriver_sessions) ------------------------------
-
 
 @signals.worker_init.connect
 def _on_worker_init(sender=None, **_kwargs):

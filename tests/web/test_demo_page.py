@@ -311,5 +311,9 @@ def test_overview_screenshot(stack: Stack, browser, screenshots):
         wait_until(lambda: api.get("/api/desenvolvimento/queue-status").json()
                    ["queue_info"]["workers_online"] == 1, 60, what="the worker back online")
     browser.get(stack.page_url.split("#")[0])  # a reload keeps the key for this tab
-    wait_until(lambda: state(browser)["workers"] == "1", 30, what="the queue panel after a reload")
-    screenshots(browser, "1-start")
+    shown = wait_until(lambda: (s := state(browser))["workers"] == "1" and s, 30,
+                       what="the queue panel after a reload")
+    assert not shown["dialog"] and shown["record"] is None  # the start page: form and queue
+    assert browser.find_elements(By.ID, "numero-os")[0].is_displayed()
+    png = screenshots(browser, "1-start").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
