@@ -328,7 +328,7 @@ def _on_process_init(sender=None, **_kwargs):
     """A pool process takes over its slot: a predecessor killed mid-task (SIGKILL, hard
     time limit, OOM) left its session there. Done before the first task."""
     global _worker_hostname
-    if sender:
+    if sender:  # the hostname: a pool child that is a fresh interpreter never ran worker_init
         _worker_hostname = str(sender)
     try:
         webdriver_sessions.clean(_session_slot(), force=True)
