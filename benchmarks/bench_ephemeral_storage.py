@@ -27,7 +27,7 @@ import threading
 from pathlib import Path
 
 from devstack import processes
-from registro.evidence import DirectoryEvidence
+from registro.evidence_store import DirectoryEvidence
 from registro.settings import Settings
 from registro.worker.scraper import Scraper
 

@@ -24,10 +24,10 @@ from pathlib import Path
 import yaml
 
 from devstack.stack import Demo
-from registro import evidence
+from registro import evidence, evidence_store
 from registro.db import upgrade
 from registro.errors import ScrapeError
-from registro.evidence import DatabaseEvidence, Kept
+from registro.evidence_store import DatabaseEvidence, Kept
 from registro.settings import Settings
 from registro.worker.profile import load_profile
 from registro.worker.record import RecordBuilder
@@ -91,9 +91,9 @@ def main() -> int:
                         timings[mode] = time.perf_counter() - started
                         error = exc
             admin.post("/_demo/reset").raise_for_status()
-            meta = evidence.read_metadata(db_url, error.evidence_id)
-            _, html = evidence.read_part(db_url, error.evidence_id, evidence.PAGE)
-            _, png = evidence.read_part(db_url, error.evidence_id, evidence.SCREENSHOT)
+            meta = evidence_store.read_metadata(db_url, error.evidence_id)
+            _, html = evidence_store.read_part(db_url, error.evidence_id, evidence.PAGE)
+            _, png = evidence_store.read_part(db_url, error.evidence_id, evidence.SCREENSHOT)
             html_gz = len(gzip.compress(html or b"", 6, mtime=0))
             print(f"{label:18} {len(html or b''):9,} {html_gz:8,} {len(png or b''):8,} "
                   f"{meta['bytes_armazenados']:8,} {meta['bytes_capturados']:9,} "

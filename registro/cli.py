@@ -132,7 +132,7 @@ def scrape(
         _print_error(f"invalid OS number {numero_os!r}: 1 to 12 digits")
         raise typer.Exit(2)
     from registro.db import upgrade
-    from registro.evidence import DirectoryEvidence
+    from registro.evidence_store import DirectoryEvidence
     from registro.records import public_data
     from registro.worker.profile import ProfileError
     from registro.worker.scraper import Scraper, scrape_and_save

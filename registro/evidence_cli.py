@@ -21,7 +21,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from registro import evidence
+from registro import evidence, evidence_store
 
 EXIT_UNKNOWN = 3
 BASE = "/api/desenvolvimento/evidencias/"
@@ -88,7 +88,7 @@ def get(
     except httpx.HTTPError as exc:
         raise _fail(f"evidence {evidencia_id}: {exc}", 1) from None
     html = parts.get(evidence.PAGE)
-    written = evidence.write_files(directory, meta, parts.get(evidence.SCREENSHOT),
-                                   html.decode() if html is not None else None)
+    written = evidence_store.write_files(directory, meta, parts.get(evidence.SCREENSHOT),
+                                         html.decode() if html is not None else None)
     for path in written:
         typer.echo(path)

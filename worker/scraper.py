@@ -9,8 +9,8 @@ Public API (stable; the Celery pipeline, the API's fallback and the CLI use it):
         scraped, ids = scrape_and_save(scraper, settings.database_url, "12346", progress=cb)
 
     Scraper(settings, evidence=sink): where a failure's evidence goes (default: the
-    database, ``registro.evidence.DatabaseEvidence``); ``scraper.last_trace`` is what the last
-    scrape did, step by step and field by field (``worker/trace.py``).
+    database, ``registro.evidence_store.DatabaseEvidence``); ``scraper.last_trace`` is
+    what the last scrape did, step by step and field by field (``worker/trace.py``).
 
     progress(step: str, percent: int, message: str) is called with the steps
     "connected", "logged_in", "searching", "extracting" (and "saving" by scrape_and_save).
@@ -43,7 +43,8 @@ import urllib3.exceptions
 from selenium.common.exceptions import TimeoutException, WebDriverException
 
 from registro.errors import Reason, ScrapeError, TransientScrapeError
-from registro.evidence import Bundle, DatabaseEvidence, EvidenceSink
+from registro.evidence import Bundle
+from registro.evidence_store import DatabaseEvidence, EvidenceSink
 from registro.queue import NUMERO_OS_RE
 from registro.records import SavedIds
 from registro.schemas import ScrapedOS
