@@ -21,7 +21,7 @@ from registro.api.lookup import StatusAnswers
 from registro.api.security import Caller, RateLimiter
 from registro.api.stored_records import StoredRecords
 from registro.db import session_factory
-from registro.settings import Settings, get_settings
+from registro.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -54,10 +54,6 @@ async def api_call(request: Request) -> ApiCall:
     state = request.app.state
     return ApiCall(state.api_keys.caller(request.headers.get("authorization", "")),
                    state.services)
-
-
-async def services_dep(request: Request) -> Services:
-    return request.app.state.services
 
 
 async def settings_dep(request: Request) -> Settings:
@@ -110,10 +106,8 @@ def make_async_redis(settings: Settings) -> aioredis.Redis:
 
 
 ApiCallDep = Annotated[ApiCall, Depends(api_call)]
-ServicesDep = Annotated[Services, Depends(services_dep)]
-SettingsDep = Annotated[Settings, Depends(settings_dep)]
 SessionDep = Annotated[Session, Depends(db_session)]
 RedisDep = Annotated[redis.Redis, Depends(redis_dep)]
 
-__all__ = ["ApiCall", "ApiCallDep", "RedisDep", "Services", "ServicesDep", "SessionDep", "SettingsDep", "get_settings",
-           "make_async_redis", "make_redis"]
+__all__ = ["ApiCall", "ApiCallDep", "RedisDep", "Services", "SessionDep", "make_async_redis",
+           "make_redis"]

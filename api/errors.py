@@ -44,10 +44,6 @@ class RateLimited(ApiError):
                          {"Retry-After": str(retry_after_s)})
 
 
-class InvalidInput(ApiError):
-    status_code = 422
-
-
 class UnknownTask(ApiError):
     status_code = 404
 
@@ -156,6 +152,6 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 
-__all__ = ["ApiError", "FallbackBusy", "FallbackFailed", "FallbackRejected", "InvalidInput",
+__all__ = ["ApiError", "FallbackBusy", "FallbackFailed", "FallbackRejected",
            "RateLimited", "StateUnavailable", "Unauthorized", "UnknownEvidence", "UnknownOS",
            "UnknownTask", "install_error_handlers"]

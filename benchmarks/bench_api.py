@@ -30,10 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from registro.db import upgrade
+from devstack.stack import Api, Stack
 from registro.legacy_demo.data import exists
-from registro.local_services import free_port
-from registro.local_stack import Api, Demo, Stack, make_workdir
 
 LUA = """
 local pool = {%(pool)s}
@@ -89,13 +87,9 @@ def main() -> None:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 1,000 sockets each side
 
-    workdir = make_workdir()
-    demo = Demo(workdir)
-    db_url = f"sqlite:///{workdir}/registro.db"
-    upgrade(db_url)
     key = "bench-key-" + str(time.time_ns())
-    stack = Stack(workdir=workdir, demo=demo, redis_port=free_port(), db_url=db_url,
-                  api_key=key)
+    stack = Stack.new(key)
+    workdir = stack.workdir
     stack.start_redis()
     env = {"REGISTRO_BROKER_VISIBILITY_TIMEOUT_S": 900, "REGISTRO_WORKER_HEARTBEAT_S": 2,
            "REGISTRO_REDIS_MAX_CONNECTIONS": 1500, "REGISTRO_API_RATE_LIMIT_PER_MINUTE": 10**9}

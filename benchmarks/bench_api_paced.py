@@ -51,10 +51,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from registro import local_services
-from registro.db import upgrade
-from registro.local_services import free_port, venv_bin, wait_for_port
-from registro.local_stack import Demo, Stack, make_workdir, wait_status
+from devstack import processes
+from devstack.stack import Stack, wait_status
 
 BASE = "/api/desenvolvimento"
 NUMERO_OS = "1201"
@@ -79,20 +77,14 @@ def app_with_bare_redis_route():
 
 
 class ApiServer:
-    def __init__(self, stack: Stack, processes: int, workdir: Path, **env) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+    def __init__(self, stack: Stack, api_processes: int, workdir: Path, **env) -> None:
         run_env = stack.env(**env)
         run_env["PYTHONPATH"] = str(ROOT)
-        self.managed = local_services.spawn(
-            "api", [venv_bin("uvicorn"), "--factory",
-                    "benchmarks.bench_api_paced:app_with_bare_redis_route",
-                    "--host", "127.0.0.1", "--port", str(self.port), "--no-access-log",
-                    "--timeout-keep-alive", "75", "--backlog", "4096",
-                    "--workers", str(processes)],
-            env=run_env, cwd=ROOT, log_path=workdir / "api.log", port=self.port, url=self.url)
-        self.proc = self.managed.proc
-        wait_for_port(self.port, timeout=60, proc=self.proc)
+        self.managed = processes.start_api(
+            run_env, processes=api_processes, cwd=ROOT, log_path=workdir / "api.log",
+            app="benchmarks.bench_api_paced:app_with_bare_redis_route",
+            extra_args=["--backlog", "4096"], timeout=60)
+        self.port, self.url, self.proc = self.managed.port, self.managed.url, self.managed.proc
 
     def wait_idle(self, timeout_s: float = 90.0) -> float:
         """Wait until the API processes use under 10 % of a core (a step's backlog of
@@ -320,12 +312,8 @@ def main() -> None:
     user_counts = [int(x) for x in args.users.split(",")]
     keys = [f"bench-{i}-{secrets.token_hex(8)}" for i in range(max(user_counts))]
 
-    workdir = make_workdir()
-    demo = Demo(workdir)
-    db_url = f"sqlite:///{workdir}/registro.db"
-    upgrade(db_url)
-    stack = Stack(workdir=workdir, demo=demo, redis_port=free_port(), db_url=db_url,
-                  api_key=",".join(keys))
+    stack = Stack.new(",".join(keys))
+    workdir = stack.workdir
     stack.start_redis()
     env = {"REGISTRO_REDIS_MAX_CONNECTIONS": 4000, "REGISTRO_API_RATE_LIMIT_PER_MINUTE": 10**9,
            "REGISTRO_BROKER_VISIBILITY_TIMEOUT_S": 900, "REGISTRO_WORKER_HEARTBEAT_S": 2}

@@ -31,8 +31,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from registro import local_services
-from registro.local_stack import make_workdir
+from devstack import processes
+from devstack.stack import make_workdir
 
 BASE = "/api/desenvolvimento"
 NUMERO_OS = "1201"
@@ -125,7 +125,7 @@ def main() -> None:
     parser.add_argument("--profile", choices=sorted(ROUTES), help="cProfile one route")
     args = parser.parse_args()
     workdir = make_workdir()
-    redis_server = local_services.start_redis()
+    redis_server = processes.start_redis()
     try:
         key = secrets.token_urlsafe(24)
         app = prepare(redis_server.url, f"sqlite:///{workdir}/registro.db", key)

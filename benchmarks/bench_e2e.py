@@ -21,10 +21,8 @@ import time
 import httpx
 import psutil
 
-from registro.db import upgrade
+from devstack.stack import Api, Stack
 from registro.legacy_demo.data import exists
-from registro.local_services import free_port
-from registro.local_stack import Api, Demo, Stack, make_workdir
 
 
 class PssSampler(threading.Thread):
@@ -152,12 +150,8 @@ def main() -> None:
                              "limits would): the API keeps CPU for answering")
     args = parser.parse_args()
 
-    workdir = make_workdir()
-    demo = Demo(workdir)
-    db_url = f"sqlite:///{workdir}/registro.db"
-    upgrade(db_url)
-    stack = Stack(workdir=workdir, demo=demo, redis_port=free_port(), db_url=db_url,
-                  api_key="bench-key-" + str(time.time_ns()))
+    stack = Stack.new("bench-key-" + str(time.time_ns()))
+    demo = stack.demo
     stack.start_redis()
     production = {"REGISTRO_BROKER_VISIBILITY_TIMEOUT_S": 900,
                   "REGISTRO_TASK_TIME_LIMIT_S": 300, "REGISTRO_TASK_SOFT_TIME_LIMIT_S": 240,

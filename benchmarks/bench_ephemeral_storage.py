@@ -26,8 +26,8 @@ import tempfile
 import threading
 from pathlib import Path
 
-from registro import local_services
-from registro.evidence import DirectoryEvidence
+from devstack import processes
+from registro.evidence_store import DirectoryEvidence
 from registro.settings import Settings
 from registro.worker.scraper import Scraper
 
@@ -85,19 +85,19 @@ def main() -> int:
         d.mkdir()
     procs: list[subprocess.Popen] = []
     try:
-        demo_port = local_services.free_port()
+        demo_port = processes.free_port()
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "registro.legacy_demo", "--port", str(demo_port)],
             env={**os.environ, "REGISTRO_DEMO_ADMIN_TOKEN": secrets.token_urlsafe(24)},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        local_services.wait_for_port(demo_port, proc=procs[-1])
-        driver_port = local_services.free_port()
+        processes.wait_for_port(demo_port, proc=procs[-1])
+        driver_port = processes.free_port()
         procs.append(subprocess.Popen(
             ["/usr/bin/chromedriver", f"--port={driver_port}", "--allowed-ips=127.0.0.1"],
             env={**os.environ, "TMPDIR": str(dirs["browser-tmp"]),
                  "HOME": str(dirs["browser-home"])},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        local_services.wait_for_port(driver_port, proc=procs[-1])
+        processes.wait_for_port(driver_port, proc=procs[-1])
 
         settings = Settings(legacy_url=f"http://127.0.0.1:{demo_port}",
                             legacy_username="demo", legacy_password="demo",

@@ -15,22 +15,19 @@ and without keeping its evidence (``Scraper(..., evidence=...)``).
 from __future__ import annotations
 
 import gzip
-import os
-import secrets
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import yaml
 
-from registro import evidence, local_services
+from devstack.stack import Demo
+from registro import evidence, evidence_store
 from registro.db import upgrade
 from registro.errors import ScrapeError
-from registro.evidence import DatabaseEvidence, Kept
+from registro.evidence_store import DatabaseEvidence, Kept
 from registro.settings import Settings
 from registro.worker.profile import load_profile
 from registro.worker.record import RecordBuilder
@@ -57,16 +54,10 @@ def renamed_field_profile(work: Path) -> Path:
 
 def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-evidence-"))
-    token = secrets.token_urlsafe(24)
-    port = local_services.free_port()
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "registro.legacy_demo", "--port", str(port)],
-        env={**os.environ, "REGISTRO_DEMO_ADMIN_TOKEN": token},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    admin = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30,
-                         headers={"Authorization": f"Bearer {token}"})
+    demo = Demo(work)
+    admin = demo.admin
+    port = demo.port
     try:
-        local_services.wait_for_port(port, proc=demo)
         db_url = f"sqlite:///{work}/registro.db"
         upgrade(db_url)
         settings = Settings(legacy_url=f"http://127.0.0.1:{port}", legacy_username="demo",
@@ -100,18 +91,16 @@ def main() -> int:
                         timings[mode] = time.perf_counter() - started
                         error = exc
             admin.post("/_demo/reset").raise_for_status()
-            meta = evidence.read_metadata(db_url, error.evidence_id)
-            _, html = evidence.read_part(db_url, error.evidence_id, evidence.PAGE)
-            _, png = evidence.read_part(db_url, error.evidence_id, evidence.SCREENSHOT)
+            meta = evidence_store.read_metadata(db_url, error.evidence_id)
+            _, html = evidence_store.read_part(db_url, error.evidence_id, evidence.PAGE)
+            _, png = evidence_store.read_part(db_url, error.evidence_id, evidence.SCREENSHOT)
             html_gz = len(gzip.compress(html or b"", 6, mtime=0))
             print(f"{label:18} {len(html or b''):9,} {html_gz:8,} {len(png or b''):8,} "
                   f"{meta['bytes_armazenados']:8,} {meta['bytes_capturados']:9,} "
                   f"{timings['bare']:7.2f} {timings['kept']:11.2f}")
         return 0
     finally:
-        admin.close()
-        demo.terminate()
-        demo.wait(10)
+        demo.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -32,11 +32,9 @@ from pathlib import Path
 import httpx
 import psutil
 
+from devstack.stack import Api, Stack
 from registro import pipeline_state as state
-from registro.db import upgrade
 from registro.legacy_demo.data import exists
-from registro.local_services import free_port
-from registro.local_stack import Api, Demo, Stack, make_workdir
 
 PRODUCTION = {"REGISTRO_BROKER_VISIBILITY_TIMEOUT_S": 900,
               "REGISTRO_TASK_TIME_LIMIT_S": 300, "REGISTRO_TASK_SOFT_TIME_LIMIT_S": 240,
@@ -128,9 +126,9 @@ async def run_clients(api: Api, numeros: list[str], clients: int, deadline_s: fl
 def _busy_pool_child(stack: Stack) -> psutil.Process | None:
     """A pool process of a worker that holds a task right now (its heartbeat says so)."""
     client = stack.redis()
+    busy = state.live_worker_tasks(client)
     for worker in stack.workers:
-        raw = client.get(state.HEARTBEAT_PREFIX + worker.hostname)
-        if raw and '"tasks": ["' in raw.decode():
+        if busy.get(worker.hostname):
             children = [p for p in psutil.Process(worker.proc.pid).children()
                         if "chrom" not in p.name()]
             if children:
@@ -159,14 +157,10 @@ def inject(stack: Stack, total: int, done: list[int], result: RunResult,
 
 
 def run(args: argparse.Namespace, faults: bool, first_os: int) -> RunResult:
-    workdir = make_workdir()
     config = {"error_rate": args.error_rate,
               "session_max_requests": args.session_max_requests} if faults else {}
-    demo = Demo(workdir, **config)
-    db_url = f"sqlite:///{workdir}/registro.db"
-    upgrade(db_url)
-    stack = Stack(workdir=workdir, demo=demo, redis_port=free_port(), db_url=db_url,
-                  api_key="bench-key-" + str(time.time_ns()))
+    stack = Stack.new("bench-key-" + str(time.time_ns()), **config)
+    demo = stack.demo
     stack.start_redis()
     result, api = RunResult(), None
     stop = threading.Event()
@@ -191,7 +185,7 @@ def run(args: argparse.Namespace, faults: bool, first_os: int) -> RunResult:
         result.searches = stats["searches"]
         result.errors_500 = stats.get("errors_500", 0)
         result.sessions_expired = stats.get("sessions_expired", 0)
-        result.republished = int(stack.redis().get(state.REPUBLISHED_KEY) or 0)
+        result.republished = state.republished_count(stack.redis())
         result.tries, result.repeated_tries = count_tries([w.log_path for w in stack.workers])
     finally:
         stop.set()

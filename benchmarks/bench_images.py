@@ -35,8 +35,8 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from registro import local_services
-from registro.local_services import free_port
+from devstack import processes
+from devstack.processes import free_port
 from tests.delivery.test_images import copy_build_context, parse, runtime_command
 
 
@@ -148,7 +148,7 @@ def main() -> None:
     ap.add_argument("--no-real-images", action="store_true", help="skip the podman images")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="registro-bench-images-"))
-    redis = local_services.start_redis()
+    redis = processes.start_redis()
     try:
         venv, install_s = install(work)
         print(f"install (uv sync steps of the Dockerfiles, warm uv cache): {install_s:.1f} s")

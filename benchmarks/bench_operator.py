@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 
 import yaml
 
-from registro import local_services
+from devstack import processes
 from tests.operator.conftest import (
     CRD_PATH,
     GROUP,
@@ -118,7 +118,7 @@ def main() -> None:
         sys.exit("control plane not built: run `make k8s-tools` first")
     import kubernetes
 
-    redis_srv = local_services.start_redis()
+    redis_srv = processes.start_redis()
     cluster = kube.start_control_plane(bins)
     workdir = Path(tempfile.mkdtemp(prefix="registro-bench-op-"))
     api = QueueApi(redis_srv.url, workdir)

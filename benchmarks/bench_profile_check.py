@@ -25,7 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from registro import local_services
+from devstack import processes
+from devstack.stack import demo_env
 from registro.settings import Settings
 from registro.worker.profile import default_profile_path
 from registro.worker.profile_check import field_reports
@@ -56,15 +57,10 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=5)
     ap.add_argument("--in-process", type=int, default=10)
     args = ap.parse_args()
-    port = local_services.free_port()
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "registro.legacy_demo", "--host", "127.0.0.1", "--port",
-         str(port)], env={**os.environ, "REGISTRO_DEMO_ADMIN_TOKEN": secrets.token_hex(8)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    demo = processes.start_demo(env=demo_env(secrets.token_hex(8)))
+    url = demo.url
     numbers = iter(OS_NUMBERS)
     try:
-        local_services.wait_for_port(port, proc=demo)
         with tempfile.TemporaryDirectory() as workdir:
             env, profile = _env(url, workdir), str(default_profile_path())
             scrape, check = [], []
@@ -95,8 +91,7 @@ def main() -> None:
                     field_reports(scraper.profile, scraper.records, trace, False)
                     traced.append(time.perf_counter() - start)
     finally:
-        demo.terminate()
-        demo.wait(10)
+        demo.stop()
     med = statistics.median
     print(f"commands, one OS per process, median of {args.runs} (wall, s):")
     print(f"  registro scrape N --no-save    {med(scrape):6.2f}  {sorted(scrape)}")

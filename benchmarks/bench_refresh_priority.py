@@ -28,19 +28,15 @@ import time
 
 import httpx
 
-from registro import publishing
-from registro.db import upgrade
-from registro.local_services import free_port
-from registro.local_stack import (
+from devstack.stack import (
     Api,
-    Demo,
     Stack,
-    make_workdir,
     open_numeros,
     read_times,
     seed_records,
     wait_until,
 )
+from registro import publishing
 from registro.queue import read_queue_depth
 from registro.settings import Settings
 from registro.worker.celery_app import make_celery
@@ -85,12 +81,8 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=900)
     args = parser.parse_args()
 
-    workdir = make_workdir()
-    demo = Demo(workdir)
-    db_url = f"sqlite:///{workdir}/registro.db"
-    upgrade(db_url)
-    stack = Stack(workdir=workdir, demo=demo, redis_port=free_port(), db_url=db_url,
-                  api_key=secrets.token_urlsafe(24))
+    stack = Stack.new(secrets.token_urlsafe(24))
+    db_url = stack.db_url
     stack.start_redis()
     api = Api(stack)
     client = api.client()

@@ -30,8 +30,6 @@ import os
 import re
 import secrets
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -40,7 +38,8 @@ from pathlib import Path
 import httpx
 import psutil
 
-from registro import local_services
+from devstack import processes
+from devstack.stack import demo_env
 from registro.settings import Settings
 from registro.worker.profile import SiteProfile, load_profile, parse_profile
 from registro.worker.scraper import Scraper
@@ -80,16 +79,9 @@ class MemorySampler(threading.Thread):
         return self.peak
 
 
-def start_demo(latency_ms: int, render_delay_ms: int) -> tuple[subprocess.Popen, str]:
-    port = local_services.free_port()
-    env = {**os.environ, "REGISTRO_DEMO_ADMIN_TOKEN": secrets.token_urlsafe(24)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "registro.legacy_demo", "--port", str(port),
-         "--latency-ms", str(latency_ms), "--render-delay-ms", str(render_delay_ms)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    local_services.wait_for_port(port, proc=proc)
-    return proc, f"http://127.0.0.1:{port}"
+def start_demo(latency_ms: int, render_delay_ms: int) -> processes.ManagedProcess:
+    return processes.start_demo(env=demo_env(secrets.token_urlsafe(24), latency_ms=latency_ms,
+                                              render_delay_ms=render_delay_ms))
 
 
 def site_time(url: str, numbers: list[str], render_delay_ms: int, cached: set[str]) -> float:
@@ -242,7 +234,8 @@ def measure_frame_block(settings: Settings, runs: int) -> list[tuple[str, float,
 
 
 def run(args) -> None:
-    proc, url = start_demo(args.latency_ms, args.render_delay_ms)
+    demo = start_demo(args.latency_ms, args.render_delay_ms)
+    url = demo.url
     artifacts = Path(tempfile.mkdtemp(prefix="bench-scraper-"))
     settings = Settings(legacy_url=url, legacy_username="demo", legacy_password="demo",
                         site_profile=None, selenium_url=None, artifacts_dir=artifacts,
@@ -292,8 +285,7 @@ def run(args) -> None:
         site = site_time(url, OS_NUMBERS[1:args.reused + 1], args.render_delay_ms, cached)
         frame_rows = measure_frame_block(settings, args.frame_runs) if args.frame_runs else []
     finally:
-        proc.terminate()
-        proc.wait(10)
+        demo.stop()
 
     r_mean, n_mean = statistics.mean(reused), statistics.mean(naive)
     r_over, n_over = r_mean - site, n_mean - site

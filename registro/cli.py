@@ -8,7 +8,8 @@
     registro evidence get ID       save a failed scrape's evidence (registro/evidence_cli.py)
 
 ``app`` is a module-level Typer: other parts add their subcommands to it
-(``registro up``/``worker``/``api`` come from ``registro.devstack.register``).
+(``registro up``/``worker``/``api`` come from the dev harness, ``devstack.up.register``,
+when it is installed: ``make venv`` installs it, production images do not).
 
 Exit codes of ``scrape``: 0 stored; 3 OS not found; 4 login failed;
 5 other permanent failure (profile mismatch, invalid data); 6 transient failure
@@ -24,7 +25,6 @@ import json
 import logging
 import os
 import secrets
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,7 +36,6 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from registro import devstack
 from registro.errors import Reason, ScrapeError
 from registro.evidence_cli import evidence_app
 from registro.queue import NUMERO_OS_RE
@@ -89,32 +88,34 @@ def legacy_site(settings: Settings) -> Iterator[Settings]:
     if settings.legacy_url or settings.site_profile:
         yield settings
         return
-    from registro import local_services
-
-    port = local_services.free_port()
+    processes = _dev_harness("registro scrape with no legacy site configured (it starts the "
+                             "demo system; set REGISTRO_LEGACY_URL otherwise)")
     env = {**os.environ,
            "REGISTRO_DEMO_USERNAME": settings.legacy_username,
            "REGISTRO_DEMO_PASSWORD": settings.legacy_password.get_secret_value(),
            "REGISTRO_DEMO_ADMIN_TOKEN": os.environ.get("REGISTRO_DEMO_ADMIN_TOKEN")
            or secrets.token_urlsafe(24)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "registro.legacy_demo", "--host", "127.0.0.1",
-         "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    demo = processes.start_demo(env=env)
     try:
-        local_services.wait_for_port(port, proc=proc)
         stderr.print(f"[dim]no legacy site configured: started the demo system on "
-                     f"http://127.0.0.1:{port}[/dim]")
-        yield settings.model_copy(update={"legacy_url": f"http://127.0.0.1:{port}"})
+                     f"{demo.url}[/dim]")
+        yield settings.model_copy(update={"legacy_url": demo.url})
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        demo.stop()
+
+
+def _dev_harness(what: str) -> Any:
+    """``devstack.processes``, the dev harness's launchers: installed by ``make venv``
+    (the dev dependency group), absent from production images."""
+    try:
+        from devstack import processes
+    except ModuleNotFoundError as exc:
+        if exc.name != "devstack":
+            raise
+        _print_error(f"{what} needs the dev harness (devstack/), which this installation "
+                     f"lacks: production images do not ship it. In a checkout: make venv")
+        raise typer.Exit(2) from None
+    return processes
 
 
 @app.command()
@@ -131,7 +132,7 @@ def scrape(
         _print_error(f"invalid OS number {numero_os!r}: 1 to 12 digits")
         raise typer.Exit(2)
     from registro.db import upgrade
-    from registro.evidence import DirectoryEvidence
+    from registro.evidence_store import DirectoryEvidence
     from registro.records import public_data
     from registro.worker.profile import ProfileError
     from registro.worker.scraper import Scraper, scrape_and_save
@@ -301,8 +302,26 @@ def _safe_url(settings: Settings) -> str:
     return make_url(settings.database_url).render_as_string(hide_password=True)
 
 
+def _register_dev_commands() -> None:
+    """``registro up``, ``worker`` and ``api`` from the dev harness; without it, ``up``
+    still exists and says why it cannot run."""
+    try:
+        from devstack.up import register
+    except ModuleNotFoundError as exc:
+        if exc.name != "devstack":
+            raise
+
+        @app.command(context_settings={"allow_extra_args": True,
+                                       "ignore_unknown_options": True})
+        def up() -> None:
+            """Start the whole platform locally (needs the dev harness, devstack/)."""
+            _dev_harness("registro up")
+        return
+    register(app)
+
+
 # Commands other parts contribute (``registro up``, ``worker``, ``api``).
-devstack.register(app)
+_register_dev_commands()
 app.add_typer(evidence_app, name="evidence")
 
 

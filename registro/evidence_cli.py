@@ -21,7 +21,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from registro import evidence
+from registro import evidence, evidence_store
 
 EXIT_UNKNOWN = 3
 BASE = "/api/desenvolvimento/evidencias/"
@@ -29,6 +29,8 @@ BASE = "/api/desenvolvimento/evidencias/"
 evidence_app = typer.Typer(no_args_is_help=True,
                            help="Evidence of failed scrapes, kept in the database.")
 stderr = Console(stderr=True)
+# The local key `registro up` (devstack.up) creates: the fallback when none is configured.
+LOCAL_API_KEY_FILE = Path("var") / "api-key"
 
 
 def _fail(text: str, code: int) -> typer.Exit:
@@ -39,14 +41,13 @@ def _fail(text: str, code: int) -> typer.Exit:
 def _api_key(given: str | None) -> str | None:
     if given:
         return given
-    from registro.devstack import KEY_FILE
     from registro.settings import get_settings
 
     keys = get_settings().api_key_list()
     if keys:
         return keys[0]
-    if KEY_FILE.exists():
-        return KEY_FILE.read_text().strip() or None
+    if LOCAL_API_KEY_FILE.exists():
+        return LOCAL_API_KEY_FILE.read_text().strip() or None
     return None
 
 
@@ -87,7 +88,7 @@ def get(
     except httpx.HTTPError as exc:
         raise _fail(f"evidence {evidencia_id}: {exc}", 1) from None
     html = parts.get(evidence.PAGE)
-    written = evidence.write_files(directory, meta, parts.get(evidence.SCREENSHOT),
-                                   html.decode() if html is not None else None)
+    written = evidence_store.write_files(directory, meta, parts.get(evidence.SCREENSHOT),
+                                         html.decode() if html is not None else None)
     for path in written:
         typer.echo(path)

@@ -12,13 +12,23 @@
   queue's time estimate.
 - heartbeats ``registro:worker:<hostname>``: one key per live worker, with a TTL;
   their names in the set ``registro:workers`` (read without SCAN).
+- suspects ``registro:tasks:suspect``: open tasks nothing held at the reconciler's last
+  look, and since when; ``registro:tasks:republished`` counts the ones published again.
+- the reconciler's lease ``registro:reconciler:lock`` (a ``Lease``: one pass at a time).
+
+Callers use the operations below, never the keys: this module is the one writer of
+every ``registro:`` key but the refresh scheduler's (``refresh_state``), the rate
+limiters' (``worker/ratelimit.py``, ``api/security.py``) and the API's hot-path scripts,
+which read these keys by the names given here.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import secrets
 import time
+from collections.abc import Callable, Iterable
 
 import redis
 
@@ -31,6 +41,7 @@ FAILURE_PREFIX = "registro:failure:"
 OPEN_TASKS_KEY = "registro:tasks:open"
 SUSPECT_KEY = "registro:tasks:suspect"  # task id -> since when nothing holds it
 REPUBLISHED_KEY = "registro:tasks:republished"  # counter of tasks published again
+RECONCILER_LEASE_KEY = "registro:reconciler:lock"
 DURATIONS_KEPT = 50
 TASK_RECORD_TTL_S = 7 * 24 * 3600
 DEFAULT_DURATION_S = 30.0  # before any task has been measured
@@ -46,17 +57,67 @@ def try_claim(client: redis.Redis, numero_os: str, token: str, ttl_s: int) -> bo
     return bool(client.set(CLAIM_PREFIX + numero_os, token, nx=True, ex=ttl_s))
 
 
+# The one "delete if still mine" script: claims and leases.
 _RELEASE_IF_OWNER = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+_HOLD_IF_FREE_OR_OWNER = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2]); return 1
+end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0
+"""
+
+
+def release_if_owner(client: redis.Redis, key: str, token: str) -> bool:
+    return bool(client.eval(_RELEASE_IF_OWNER, 1, key, token))
 
 
 def release_claim(client: redis.Redis, numero_os: str, token: str | None) -> bool:
     """Release a claim only if it is still the one taken with ``token``."""
     if token is None:
         return False
-    return bool(client.eval(_RELEASE_IF_OWNER, 1, CLAIM_PREFIX + numero_os, token))
+    return release_if_owner(client, CLAIM_PREFIX + numero_os, token)
+
+
+def retake_claim(client: redis.Redis, numero_os: str, token: str, ttl_s: int) -> bool:
+    """A task published again keeps its claim: taken again with its token if it expired
+    meanwhile (False: someone else's claim holds the OS now)."""
+    return bool(client.set(CLAIM_PREFIX + numero_os, token, nx=True, ex=ttl_s))
+
+
+class Lease:
+    """A Redis lease with a token: ``hold()`` takes it if free or renews it if ours (one
+    atomic script), so at most one holder acts at a time, and a dead holder's lease
+    expires ``ttl_s`` after its last renewal. The value is ``"<holder> <random>"``."""
+
+    def __init__(self, client: redis.Redis, holder: str, ttl_s: float, key: str) -> None:
+        self.client = client
+        self.holder = holder
+        self.key = key
+        self.ttl_ms = int(ttl_s * 1000)
+        self.token = f"{holder} {secrets.token_hex(8)}"
+        self._hold = client.register_script(_HOLD_IF_FREE_OR_OWNER)
+
+    def hold(self) -> bool:
+        return bool(self._hold(keys=[self.key], args=[self.token, self.ttl_ms]))
+
+    def release(self) -> bool:
+        return release_if_owner(self.client, self.key, self.token)
+
+
+def holder_of(raw: bytes | str | None) -> str | None:
+    """The holder's name from a lease's value (None: nobody holds it)."""
+    if raw is None:
+        return None
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    return text.rsplit(" ", 1)[0]
+
+
+def reconciler_lease(client: redis.Redis, holder: str, ttl_s: float) -> Lease:
+    return Lease(client, holder, ttl_s, RECONCILER_LEASE_KEY)
 
 
 def claim_holder(client: redis.Redis, numero_os: str) -> str | None:
@@ -107,6 +168,14 @@ def finish_task(client: redis.Redis, task_id: str) -> None:
     pipe.execute()
 
 
+def still_open(client: redis.Redis, task_ids: list[str]) -> list[bool]:
+    """For each task id: is it recorded and not finished? One round trip."""
+    pipe = client.pipeline(transaction=False)
+    for task_id in task_ids:
+        pipe.zscore(OPEN_TASKS_KEY, task_id)
+    return [score is not None for score in pipe.execute()]
+
+
 def open_tasks(client: redis.Redis) -> dict[str, float]:
     """Recorded, unfinished tasks and when they were recorded."""
     pairs: list[tuple[bytes | str, float]] = client.zrange(  # type: ignore[assignment]
@@ -117,6 +186,55 @@ def open_tasks(client: redis.Redis) -> dict[str, float]:
 def read_task(client: redis.Redis, task_id: str) -> dict | None:
     raw = client.get(TASK_PREFIX + task_id)
     return json.loads(raw) if raw else None
+
+
+def read_tasks(client: redis.Redis, task_ids: list[str],
+               result_key: Callable[[str], str]) -> list[tuple[dict | None, str | None]]:
+    """For each task id: its record (None: expired) and its stored Celery state (None:
+    no result yet); ``result_key`` names the result backend's key of a task."""
+    pipe = client.pipeline(transaction=False)
+    pipe.mget([TASK_PREFIX + t for t in task_ids])
+    pipe.mget([result_key(t) for t in task_ids])
+    records, results = pipe.execute()
+    return [(json.loads(raw) if raw else None,
+             json.loads(result).get("status") if result else None)
+            for raw, result in zip(records, results, strict=True)]
+
+
+# --- suspects: open tasks nothing held at the reconciler's last look ------------------
+
+def suspects(client: redis.Redis) -> dict[str, float]:
+    """Suspect task ids and since when (epoch seconds) nothing has held them."""
+    return {(k.decode() if isinstance(k, bytes) else k): float(v)
+            for k, v in client.hgetall(SUSPECT_KEY).items()}
+
+
+def update_suspects(client: redis.Redis, new: dict[str, float],
+                    cleared: Iterable[str]) -> None:
+    """Add the newly missing tasks (an earlier "since" is kept), drop the held again."""
+    cleared = list(cleared)
+    pipe = client.pipeline(transaction=False)
+    for task_id, since in new.items():
+        pipe.hsetnx(SUSPECT_KEY, task_id, repr(since))
+    if cleared:
+        pipe.hdel(SUSPECT_KEY, *cleared)
+    pipe.execute()
+
+
+def clear_suspects(client: redis.Redis) -> None:
+    client.delete(SUSPECT_KEY)
+
+
+def republished(client: redis.Redis, task_id: str) -> None:
+    """A suspect task was published again: no longer suspect, counted."""
+    pipe = client.pipeline(transaction=False)
+    pipe.hdel(SUSPECT_KEY, task_id)
+    pipe.incr(REPUBLISHED_KEY)
+    pipe.execute()
+
+
+def republished_count(client: redis.Redis) -> int:
+    return int(client.get(REPUBLISHED_KEY) or 0)
 
 
 def record_duration(client: redis.Redis, seconds: float) -> None:
@@ -140,6 +258,11 @@ def heartbeat(client: redis.Redis, hostname: str, concurrency: int, ttl_s: float
     pipe.set(HEARTBEAT_PREFIX + hostname, payload, px=int(ttl_s * 1000))
     pipe.sadd(WORKERS_KEY, hostname)
     pipe.execute()
+
+
+def is_online(client: redis.Redis, hostname: str) -> bool:
+    """The worker's heartbeat is live."""
+    return bool(client.exists(HEARTBEAT_PREFIX + hostname))
 
 
 def forget_worker(client: redis.Redis, hostname: str) -> None:

@@ -6,6 +6,9 @@ consumes) and the operator (which reads the depth from Redis, or the exported me
 ``QueueDepth.from_reads`` is the one computation of the depth. Its inputs come from
 the keys of ``depth_keys``: read by ``read_queue_depth`` (a pipeline: the API's metric,
 the operator) or inside the API's per-request Lua script (``api/security.py``).
+
+The one place that knows kombu's and Celery's layout in Redis: the queue lists, the
+``unacked`` hash and its entries, a message's task id, a task's result key.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
@@ -75,14 +79,51 @@ def read_queue_depth(client: redis.Redis, queue: str = QUEUE_NAME) -> QueueDepth
     return QueueDepth.from_reads(lengths, unacked, queue)
 
 
+def _unacked_entry(raw: bytes | str) -> tuple[object, str] | None:
+    """(message, routing key) of a value of kombu's ``unacked`` hash:
+    ``[message, exchange, routing_key]`` as JSON; None if it is not one."""
+    try:
+        message, _exchange, routing_key = json.loads(raw)
+    except (ValueError, TypeError):
+        return None
+    return message, routing_key
+
+
 def count_in_progress(unacked: list, queue: str = QUEUE_NAME) -> int:
     """Unacknowledged messages (values of the ``unacked`` hash) routed to ``queue``."""
-    in_progress = 0
-    for raw in unacked:
+    entries = (_unacked_entry(raw) for raw in unacked)
+    return sum(1 for e in entries if e is not None and e[1] == queue)
+
+
+def message_task_id(message: object) -> str | None:
+    """The task id of a kombu message body (Celery protocol 2 keeps it in headers)."""
+    if isinstance(message, (bytes, str)):
         try:
-            _message, _exchange, routing_key = json.loads(raw)
-        except (ValueError, TypeError):
-            continue
-        if routing_key == queue:
-            in_progress += 1
-    return in_progress
+            message = json.loads(message)
+        except ValueError:
+            return None
+    if not isinstance(message, dict):
+        return None
+    headers = message.get("headers") or {}
+    props = message.get("properties") or {}
+    return headers.get("id") or props.get("correlation_id")
+
+
+def transport_task_ids(client: redis.Redis, queue: str = QUEUE_NAME) -> set[str]:
+    """Task ids in the queue lists or the unacked hash, read in one MULTI (atomic), so a
+    message moving from one to the other is never missed."""
+    pipe = client.pipeline(transaction=True)
+    for key in priority_queue_keys(queue):
+        pipe.lrange(key, 0, -1)
+    pipe.hvals(UNACKED_KEY)
+    *lists, unacked = pipe.execute()
+    messages = [raw for items in lists for raw in items]
+    messages += [e[0] for e in map(_unacked_entry, unacked) if e is not None]
+    return {t for t in map(message_task_id, messages) if t}
+
+
+def result_key(backend: Any, task_id: str) -> str:
+    """The Redis key of a task's result, as the Celery result backend names it (the API
+    and the reconciler both ask it here, never spelling Celery's prefix)."""
+    key = backend.get_key_for_task(task_id)
+    return key.decode() if isinstance(key, bytes) else key

@@ -1,6 +1,6 @@
 """The background refresh's state in Redis, shared by the scheduler and the API.
 
-- lease ``registro:refresh:leader``: ``"<holder> <random>"``, SET NX with a TTL by the one
+- lease ``registro:refresh:leader``: a ``pipeline_state.Lease`` held by the one
   scheduler allowed to act, renewed by it (only while the value is still its own) every
   third of the TTL. A holder that dies stops renewing: the lease expires within the TTL
   and the next worker to try takes it.
@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import secrets
 from dataclasses import dataclass
 
 import redis
+
+# holder_of: read by the API's queue-status from its own round trip
+from registro.pipeline_state import Lease, holder_of
 
 LEASE_KEY = "registro:refresh:leader"
 STATUS_KEY = "registro:refresh:status"
@@ -29,46 +31,61 @@ IN_FLIGHT_KEY = "registro:refresh:inflight"
 ATTEMPTED_KEY = "registro:refresh:attempted"
 STATUS_TTL_S = 7 * 24 * 3600
 
-_RENEW_IF_OWNER = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2]); return 1
-end
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-return 0
-"""
-_RELEASE_IF_OWNER = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
+
+def refresh_lease(client: redis.Redis, holder: str, ttl_s: float) -> Lease:
+    """The one scheduler's lease (``pipeline_state.Lease``)."""
+    return Lease(client, holder, ttl_s, LEASE_KEY)
 
 
-class Lease:
-    """A Redis lease with a token: ``hold()`` takes it if free or renews it if ours (one
-    atomic script), so at most one holder acts at a time, and a dead holder's lease
-    expires ``ttl_s`` after its last renewal."""
-
-    def __init__(self, client: redis.Redis, holder: str, ttl_s: float,
-                 key: str = LEASE_KEY) -> None:
-        self.client = client
-        self.holder = holder
-        self.key = key
-        self.ttl_ms = int(ttl_s * 1000)
-        self.token = f"{holder} {secrets.token_hex(8)}"
-        self._renew = client.register_script(_RENEW_IF_OWNER)
-
-    def hold(self) -> bool:
-        return bool(self._renew(keys=[self.key], args=[self.token, self.ttl_ms]))
-
-    def release(self) -> bool:
-        return bool(self.client.eval(_RELEASE_IF_OWNER, 1, self.key, self.token))
+def _decoded(values: list) -> list[str]:
+    return [v.decode() if isinstance(v, bytes) else v for v in values]
 
 
-def holder_of(raw: bytes | str | None) -> str | None:
-    """The holder's name from the lease's value (None: nobody holds it)."""
-    if raw is None:
-        return None
-    text = raw.decode() if isinstance(raw, bytes) else raw
-    return text.rsplit(" ", 1)[0]
+def in_flight(client: redis.Redis) -> list[str]:
+    """Refresh task ids published and not yet seen finished."""
+    return _decoded(client.zrange(IN_FLIGHT_KEY, 0, -1))
+
+
+def landed(client: redis.Redis, task_ids: list[str]) -> None:
+    """These refreshes finished: no longer in flight."""
+    if task_ids:
+        client.zrem(IN_FLIGHT_KEY, *task_ids)
+
+
+def recently_attempted(client: redis.Redis, since: float) -> set[str]:
+    """OS numbers whose refresh was published at ``since`` or later (older ones are
+    forgotten)."""
+    client.zremrangebyscore(ATTEMPTED_KEY, "-inf", since)
+    return set(_decoded(client.zrange(ATTEMPTED_KEY, 0, -1)))
+
+
+def launching(client: redis.Redis, task_id: str, numero_os: str, now: float) -> None:
+    """A refresh about to be published: in flight, and attempted now."""
+    pipe = client.pipeline(transaction=False)
+    pipe.zadd(IN_FLIGHT_KEY, {task_id: now})
+    pipe.zadd(ATTEMPTED_KEY, {numero_os: now})
+    pipe.execute()
+
+
+def launch_failed(client: redis.Redis, task_id: str, numero_os: str) -> None:
+    """Publishing it failed: neither in flight nor attempted."""
+    pipe = client.pipeline(transaction=False)
+    pipe.zrem(IN_FLIGHT_KEY, task_id)
+    pipe.zrem(ATTEMPTED_KEY, numero_os)
+    pipe.execute()
+
+
+def write_status(client: redis.Redis, status: SchedulerStatus) -> None:
+    client.set(STATUS_KEY, status.encode(), ex=STATUS_TTL_S)
+
+
+def read_status(client: redis.Redis) -> SchedulerStatus | None:
+    return SchedulerStatus.decode(client.get(STATUS_KEY))
+
+
+def leader(client: redis.Redis) -> str | None:
+    """The scheduler holding the lease now (None: nobody)."""
+    return holder_of(client.get(LEASE_KEY))
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from registro import local_services
+from devstack import processes
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -30,7 +30,7 @@ def require(condition: bool, what: str) -> None:
 def redis_server():
     """A private Redis for the whole session; tests flush what they use."""
     require(shutil.which("redis-server") is not None, "redis-server")
-    srv = local_services.start_redis()
+    srv = processes.start_redis()
     yield srv
     srv.stop()
 
@@ -47,8 +47,8 @@ def redis_url(redis_server):
 
 @pytest.fixture(scope="session")
 def postgres_server():
-    require(local_services._pg_bindir() is not None, "PostgreSQL server (initdb/postgres)")
-    srv = local_services.start_postgres()
+    require(processes._pg_bindir() is not None, "PostgreSQL server (initdb/postgres)")
+    srv = processes.start_postgres()
     yield srv
     srv.stop()
 

@@ -12,9 +12,10 @@ import os
 import pytest
 from sqlalchemy import func, select, update
 
-from registro import evidence
+from registro import evidence, evidence_store
 from registro.db import session_scope
-from registro.evidence import REDACTED, Bundle, DatabaseEvidence, Redactor, pack, redact
+from registro.evidence import REDACTED, Bundle, Redactor, pack, redact
+from registro.evidence_store import DatabaseEvidence
 from registro.models import Evidencia
 
 PASSWORD = "S3nh@&<Legado>"  # escapes differently in HTML, URLs and JSON
@@ -92,17 +93,17 @@ def test_stored_bundle_holds_no_secret_and_reads_back(db_url):
     assert kept.id and len(kept.id) == 32
     assert_no_secret(_stored_texts(db_url, kept.id))
 
-    meta = evidence.read_metadata(db_url, kept.id)
+    meta = evidence_store.read_metadata(db_url, kept.id)
     assert meta["motivo"] == "login_failed" and meta["numero_os"] == "12345"
     assert meta["passos"][0]["passo"] == "login" and meta["erros_console"][0]["nivel"] == "SEVERE"
     assert {p["nome"]: p["bytes"] for p in meta["partes"]} == {
         "screenshot.png": len(PNG), "page.html": len(bundle.html.encode())}
     assert meta["html_truncado"] is False and meta["captura_descartada"] is False
     assert meta["bytes_armazenados"] < meta["bytes_capturados"] + 1000
-    assert evidence.read_part(db_url, kept.id, "screenshot.png") == (True, PNG)
-    assert evidence.read_part(db_url, kept.id, "page.html") == (True, bundle.html.encode())
-    assert evidence.read_part(db_url, "0" * 32, "page.html") == (False, None)
-    assert evidence.read_metadata(db_url, "0" * 32) is None
+    assert evidence_store.read_part(db_url, kept.id, "screenshot.png") == (True, PNG)
+    assert evidence_store.read_part(db_url, kept.id, "page.html") == (True, bundle.html.encode())
+    assert evidence_store.read_part(db_url, "0" * 32, "page.html") == (False, None)
+    assert evidence_store.read_metadata(db_url, "0" * 32) is None
 
 
 def test_first_failure_per_os_and_reason_is_kept(db_url):
@@ -113,7 +114,7 @@ def test_first_failure_per_os_and_reason_is_kept(db_url):
     assert again.id == first.id and other.id != first.id
     assert store.known("7", "timeout") == first
     assert store.known("8", "timeout") is None
-    assert evidence.read_metadata(db_url, first.id)["mensagem"] == "first"
+    assert evidence_store.read_metadata(db_url, first.id)["mensagem"] == "first"
 
 
 def test_retention_deletes_old_bundles_on_write(db_url):
@@ -127,7 +128,7 @@ def test_retention_deletes_old_bundles_on_write(db_url):
     assert new.id != old.id
     with session_scope(db_url) as s:
         assert s.scalar(select(func.count()).select_from(Evidencia)) == 1
-    assert evidence.read_metadata(db_url, old.id) is None
+    assert evidence_store.read_metadata(db_url, old.id) is None
     # retention 0: nothing kept, nothing captured
     off = DatabaseEvidence(db_url, max_bytes=1 << 20, retention_days=0)
     assert off.known("9", "timeout") is not None and off.keep(Bundle("9", "timeout")).id is None
@@ -142,23 +143,23 @@ def test_size_cap_truncates_the_html_first_then_drops_the_screenshot(db_url):
     shot = b"\x89PNG" + os.urandom(20_000)
     kept = store.keep(Bundle(numero_os="1", reason="profile_mismatch", html=html,
                              screenshot=shot))
-    meta = evidence.read_metadata(db_url, kept.id)
+    meta = evidence_store.read_metadata(db_url, kept.id)
     assert meta["html_truncado"] is True and meta["captura_descartada"] is False
     assert meta["bytes_armazenados"] <= cap
     assert meta["bytes_capturados"] == len(html) + len(shot)
-    _, served = evidence.read_part(db_url, kept.id, "page.html")
+    _, served = evidence_store.read_part(db_url, kept.id, "page.html")
     assert served.startswith(b"<html><body><p>") and evidence.TRUNCATION_MARK.encode() in served
     assert 20_000 < len(served) < len(html)  # as much as fits, not a stub
-    assert evidence.read_part(db_url, kept.id, "screenshot.png") == (True, shot)
+    assert evidence_store.read_part(db_url, kept.id, "screenshot.png") == (True, shot)
 
     huge = b"\x89PNG" + os.urandom(cap)  # alone over the cap: dropped, the HTML gets room
     kept = store.keep(Bundle(numero_os="2", reason="profile_mismatch", html=html,
                              screenshot=huge))
-    meta = evidence.read_metadata(db_url, kept.id)
+    meta = evidence_store.read_metadata(db_url, kept.id)
     assert meta["captura_descartada"] is True and meta["html_truncado"] is True
     assert [p["nome"] for p in meta["partes"]] == ["page.html"]
     assert meta["bytes_armazenados"] <= cap
-    assert evidence.read_part(db_url, kept.id, "screenshot.png") == (True, None)
+    assert evidence_store.read_part(db_url, kept.id, "screenshot.png") == (True, None)
 
 
 def test_pack_keeps_a_small_bundle_whole():

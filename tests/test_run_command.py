@@ -20,7 +20,7 @@ import httpx
 import psutil
 import pytest
 
-from registro.local_services import free_port, port_is_free, wait_for_port
+from devstack.processes import free_port, port_is_free, wait_for_port
 
 REGISTRO = Path(sys.executable).parent / "registro"
 

@@ -58,13 +58,13 @@ class SiteFlow:
         return f"{self.base_url}/{path.lstrip('/')}"
 
     def stop(self, outcome: Outcome, what: str) -> Exception:
-        """The error a page state means, wherever it was seen."""
+        """The error a page state means, wherever it was seen (nothing else: a refused
+        login leaves the session logged out because ``login`` marked it so first)."""
         if outcome is Outcome.ERROR_PAGE:
             return TransientScrapeError(Reason.HTTP_ERROR, f"error page at {what}")
         if outcome is Outcome.LOGGED_OUT:
             return SessionExpired()
         if outcome is Outcome.LOGIN_REFUSED:
-            self.session.logged_in = False
             return PermanentScrapeError(
                 Reason.LOGIN_FAILED,
                 f"the site refused the credentials of user {self.settings.legacy_username!r}"
@@ -79,6 +79,7 @@ class SiteFlow:
     # --- login and search --------------------------------------------------------------
     def login(self) -> None:
         login = self.profile.login
+        self.session.login_needed()  # until the site says otherwise
         self.session.driver.get(self.url(login.url or "/"))
         what = "the login page"
         outcome = self.page.until([(Outcome.ERROR_PAGE, self.profile.error_page),
@@ -95,7 +96,7 @@ class SiteFlow:
                                        (Outcome.LOGGED_IN, login.success)], what)
             if outcome is not Outcome.LOGGED_IN:
                 raise self.stop(outcome, what)
-        self.session.logged_in = True
+        self.session.login_succeeded()
         self.logins += 1
         log.info("logged in to %s as %s", self.base_url, self.settings.legacy_username)
 
@@ -171,7 +172,7 @@ class SiteFlow:
                      result.frame)
             for frame in block.frames:  # cross-origin: switch frame by frame
                 self.session.driver.switch_to.frame(self.steps.element(frame, self.page_guard))
-                self.session.in_frame = True
+                self.session.entered_frame()
             result = self.steps.in_page([{**op, "frames": []}], self.page_guard, what,
                                         reload_safe=True)
             self.session.to_top()
@@ -183,7 +184,7 @@ class SiteFlow:
             return False
         try:
             self.session.driver.switch_to.default_content()
-            self.session.in_frame = False
+            self.session.at_top()
             return self.page.check([(Outcome.ERROR_PAGE, self.profile.error_page)]) \
                 is Outcome.ERROR_PAGE
         except Exception:  # noqa: BLE001 - the browser may be gone

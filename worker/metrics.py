@@ -12,6 +12,7 @@ The API never imports this module.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -19,8 +20,18 @@ import threading
 from collections.abc import Callable, Iterable
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
+
+def _remove_own_dir(path: str, creator: int) -> None:
+    """At exit of the process that made the directory (its forked pool processes run
+    this too, when they exit through atexit: they must leave it)."""
+    if os.getpid() == creator:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # No directory given (the chart gives one): a private one, removed at exit.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="registro-worker-prom-")
+    atexit.register(_remove_own_dir, os.environ["PROMETHEUS_MULTIPROC_DIR"], os.getpid())
 MULTIPROC_DIR = os.environ["PROMETHEUS_MULTIPROC_DIR"]
 os.makedirs(MULTIPROC_DIR, exist_ok=True)
 
@@ -147,9 +158,3 @@ def serve(port: int) -> object | None:
 
 def process_exited(pid: int) -> None:
     multiprocess.mark_process_dead(pid, MULTIPROC_DIR)
-
-
-def cleanup() -> None:
-    """Remove the samples directory if we created it ourselves."""
-    if os.path.basename(MULTIPROC_DIR).startswith("registro-worker-prom-"):
-        shutil.rmtree(MULTIPROC_DIR, ignore_errors=True)

@@ -214,7 +214,7 @@ def check(profile_path: Path, numeros: Iterable[str], settings: Settings,
           evidence: Path | None = None) -> CheckReport:
     """Read each OS with the worker's engine, traced. Raises ``ProfileError``."""
     profile = load_profile(profile_path)
-    from registro.evidence import DirectoryEvidence, NoEvidence
+    from registro.evidence_store import DirectoryEvidence, NoEvidence
     from registro.worker.scraper import Scraper
 
     sink = DirectoryEvidence(evidence, per_os=True) if evidence is not None else NoEvidence()

@@ -23,9 +23,7 @@ default) after it was lost, counted from when Redis and one worker are up.
 
 from __future__ import annotations
 
-import json
 import logging
-import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -35,18 +33,12 @@ from enum import StrEnum
 import redis
 
 from registro import pipeline_state as state
-from registro.queue import QUEUE_NAME, UNACKED_KEY, priority_queue_keys
+from registro.queue import transport_task_ids
+from registro.worker.periodic import Periodic
 
 log = logging.getLogger("registro.worker.reconciler")
 
-LOCK_KEY = "registro:reconciler:lock"
-RESULT_PREFIX = "celery-task-meta-"  # Celery's Redis result backend key
 FINAL_STATES = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
-
-_RELEASE_LOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 
 class Verdict(StrEnum):
@@ -92,99 +84,52 @@ def plan(verdicts: dict[str, Verdict], suspects: dict[str, float], now: float,
     return out
 
 
-def _task_id_of(message: object) -> str | None:
-    """The task id of a kombu message body (Celery protocol 2 keeps it in headers)."""
-    if isinstance(message, (bytes, str)):
-        try:
-            message = json.loads(message)
-        except ValueError:
-            return None
-    if not isinstance(message, dict):
-        return None
-    headers = message.get("headers") or {}
-    props = message.get("properties") or {}
-    return headers.get("id") or props.get("correlation_id")
-
-
-def transport_task_ids(client: redis.Redis, queue: str = QUEUE_NAME) -> set[str]:
-    """Task ids in the queue lists or the unacked hash, read in one MULTI (atomic), so a
-    message moving from one to the other is never missed."""
-    pipe = client.pipeline(transaction=True)
-    for key in priority_queue_keys(queue):
-        pipe.lrange(key, 0, -1)
-    pipe.hvals(UNACKED_KEY)
-    *lists, unacked = pipe.execute()
-    ids = {_task_id_of(raw) for items in lists for raw in items}
-    for raw in unacked:
-        try:
-            message, _exchange, _routing_key = json.loads(raw)
-        except (ValueError, TypeError):
-            continue
-        ids.add(_task_id_of(message))
-    ids.discard(None)
-    return ids  # type: ignore[return-value]
-
-
-def _decode(raw: bytes | str | None) -> str | None:
-    return raw.decode() if isinstance(raw, bytes) else raw
-
-
 Publish = Callable[[str, str, str | None], None]  # task_id, numero_os, claim_token
 
 
 class Reconciler:
-    """One pass = ``run_once``; ``start`` runs passes in a daemon thread."""
+    """One pass = ``run_once``, under the reconciler's lease (one pass at a time in the
+    whole deployment); ``start`` runs passes every ``interval_s`` in a daemon thread.
+    ``result_key`` names a task's result in the Celery backend (``queue.result_key``)."""
 
-    def __init__(self, client: redis.Redis, publish: Publish, *, interval_s: float,
-                 grace_s: float, claim_ttl_s: int) -> None:
+    def __init__(self, client: redis.Redis, publish: Publish,
+                 result_key: Callable[[str], str], *, interval_s: float, grace_s: float,
+                 claim_ttl_s: int, holder: str = "worker") -> None:
         self.client = client
         self.publish = publish
-        self.interval_s = interval_s
+        self.result_key = result_key
         self.grace_s = grace_s
         self.claim_ttl_s = claim_ttl_s
-        self._stop = threading.Event()
+        self.lease = state.reconciler_lease(client, holder, max(interval_s * 3, 10))
+        self.loop = Periodic("reconciler", self.run_once, interval_s, log, wait_first=True)
 
     def run_once(self, now: float | None = None) -> Plan | None:
-        """None when another worker holds the lock (it reconciles for everyone)."""
-        token = secrets.token_hex(8)
-        lock_ms = int(max(self.interval_s * 3, 10) * 1000)
-        if not self.client.set(LOCK_KEY, token, nx=True, px=lock_ms):
+        """None when another worker holds the lease (it reconciles for everyone)."""
+        if not self.lease.hold():
             return None
         try:
             return self._pass(time.time() if now is None else now)
         finally:
-            self.client.eval(_RELEASE_LOCK, 1, LOCK_KEY, token)
+            self.lease.release()
 
     def _pass(self, now: float) -> Plan:
         open_ids = list(state.open_tasks(self.client))
         if not open_ids:
-            self.client.delete(state.SUSPECT_KEY)
+            state.clear_suspects(self.client)
             return Plan()
         # Order matters: the transport and the workers first, the results last, so a
         # task finishing in between is seen as finished, never as missing.
         held = transport_task_ids(self.client) | state.tasks_held_by_live_workers(self.client)
-        records = self.client.mget([state.TASK_PREFIX + t for t in open_ids])
-        results = self.client.mget([RESULT_PREFIX + t for t in open_ids])
-        suspects = {str(_decode(k)): float(v) for k, v in
-                    self.client.hgetall(state.SUSPECT_KEY).items()}
-        parsed: dict[str, dict] = {}
-        verdicts: dict[str, Verdict] = {}
-        for task_id, raw_record, raw_result in zip(open_ids, records, results, strict=True):
-            result_state = json.loads(raw_result).get("status") if raw_result else None
-            if raw_record:
-                parsed[task_id] = json.loads(raw_record)
-            verdicts[task_id] = verdict(task_id, raw_record is not None, result_state, held)
-        decided = plan(verdicts, suspects, now, self.grace_s)
-        self._apply(decided, parsed)
+        tasks = state.read_tasks(self.client, open_ids, self.result_key)
+        records = {t: record for t, (record, _) in zip(open_ids, tasks, strict=True) if record}
+        verdicts = {t: verdict(t, record is not None, result_state, held)
+                    for t, (record, result_state) in zip(open_ids, tasks, strict=True)}
+        decided = plan(verdicts, state.suspects(self.client), now, self.grace_s)
+        self._apply(decided, records)
         return decided
 
     def _apply(self, decided: Plan, records: dict[str, dict]) -> None:
-        pipe = self.client.pipeline(transaction=False)
-        for task_id, since in decided.suspect.items():
-            pipe.hsetnx(state.SUSPECT_KEY, task_id, repr(since))
-        if decided.cleared:
-            pipe.hdel(state.SUSPECT_KEY, *decided.cleared)
-        pipe.execute()
+        state.update_suspects(self.client, decided.suspect, decided.cleared)
         for task_id in decided.close:
             record = records.get(task_id)
             state.finish_task(self.client, task_id)
@@ -194,31 +139,17 @@ class Reconciler:
             record = records[task_id]
             numero_os, token = record["numero_os"], record.get("claim_token")
             if token:  # the claim keeps guarding the task (taken again if it expired)
-                self.client.set(state.CLAIM_PREFIX + numero_os, token, nx=True,
-                                ex=self.claim_ttl_s)
+                state.retake_claim(self.client, numero_os, token, self.claim_ttl_s)
             self.publish(task_id, numero_os, token)
-            self.client.hdel(state.SUSPECT_KEY, task_id)
-            self.client.incr(state.REPUBLISHED_KEY)
+            state.republished(self.client, task_id)
             log.warning("task %s (OS %s) was held by no queue, no unacked entry and no live "
                         "worker for %.0fs: published again", task_id, numero_os, self.grace_s)
 
     def start(self) -> threading.Thread:
-        self._stop.clear()
-        thread = threading.Thread(target=self._loop, name="registro-reconciler", daemon=True)
-        thread.start()
-        return thread
+        return self.loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                self.run_once()
-            except redis.RedisError as exc:
-                log.info("reconciler pass skipped: %s", exc)
-            except Exception:
-                log.exception("reconciler pass failed")
+        self.loop.stop()
 
 
 def held_ids(requests: Iterable[object]) -> list[str]:

@@ -1,7 +1,7 @@
 """The background refresh: open OS are read again, oldest first, after REFRESH_AFTER_S.
 
 Every worker's main process runs a ``RefreshScheduler`` thread, but only the holder of
-the Redis lease (``registro.refresh_state.Lease``) acts, so there is one scheduler in the
+the Redis lease (``registro.refresh_state.refresh_lease``) acts, so there is one scheduler in the
 whole deployment however many workers run (worker/README.md says why it stays single
 across restarts, scale-ups and rolling upgrades). Each pass of the leader:
 
@@ -24,27 +24,20 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import redis
 from sqlalchemy import ColumnElement, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from registro import pipeline_state as state
-from registro import publishing
+from registro import publishing, refresh_state
 from registro.db import session_scope
 from registro.models import OrdemServico
 from registro.queue import task_id_for
-from registro.refresh_state import (
-    ATTEMPTED_KEY,
-    IN_FLIGHT_KEY,
-    STATUS_KEY,
-    STATUS_TTL_S,
-    Lease,
-    SchedulerStatus,
-)
+from registro.refresh_state import SchedulerStatus
 from registro.settings import Settings
 from registro.worker import metrics
+from registro.worker.periodic import Periodic
 from registro.worker.ratelimit import GlobalRateLimiter, refresh_limiter
 
 log = logging.getLogger("registro.worker.refresh")
@@ -57,10 +50,6 @@ def _open(closed_statuses: list[str]) -> ColumnElement[bool]:
     if not closed_statuses:
         return true()
     return or_(OrdemServico.status.is_(None), OrdemServico.status.not_in(closed_statuses))
-
-
-def _decoded(members: Any) -> list[str]:
-    return [m.decode() if isinstance(m, bytes) else str(m) for m in members]
 
 
 def _epoch(value: dt.datetime | None) -> float | None:
@@ -116,18 +105,18 @@ class RefreshScheduler:
         self.client = client
         self.settings = settings
         self.publish = publish
-        self.lease = Lease(client, holder, settings.refresh_lease_ttl_s)
+        self.lease = refresh_state.refresh_lease(client, holder, settings.refresh_lease_ttl_s)
         self.limiter = limiter or refresh_limiter(
             client, settings.legacy_rate_per_minute, settings.legacy_rate_burst,
             settings.refresh_budget_share)
         self.closed = settings.refresh_closed_status_list()
         self.tick_s = min(settings.refresh_interval_s, settings.refresh_lease_ttl_s / 3)
         self._last_pass = 0.0
-        self._stop = threading.Event()
+        self.loop = Periodic("refresh", self.run_once, self.tick_s, log)
 
     # --- one tick ----------------------------------------------------------------
     def run_once(self, *, force_pass: bool = False) -> PassResult | None:
-        if self._stop.is_set() or not self.lease.hold():
+        if self.loop.stopping or not self.lease.hold():
             self._not_leader()
             return None
         metrics.REFRESH_LEADER.set(1)
@@ -144,25 +133,18 @@ class RefreshScheduler:
 
     def _in_flight(self) -> int:
         """Refresh tasks published and still open (forgets the finished ones)."""
-        ids = _decoded(self.client.zrange(IN_FLIGHT_KEY, 0, -1))
+        ids = refresh_state.in_flight(self.client)
         if not ids:
             return 0
-        pipe = self.client.pipeline(transaction=False)
-        for task_id in ids:
-            pipe.zscore(state.OPEN_TASKS_KEY, task_id)
-        done = [t for t, score in zip(ids, pipe.execute(), strict=True) if score is None]
-        if done:
-            self.client.zrem(IN_FLIGHT_KEY, *done)
+        done = [t for t, still in zip(ids, state.still_open(self.client, ids), strict=True)
+                if not still]
+        refresh_state.landed(self.client, done)
         return len(ids) - len(done)
-
-    def _recently_attempted(self, now: float) -> set[str]:
-        self.client.zremrangebyscore(ATTEMPTED_KEY, "-inf", now - self.settings.refresh_after_s)
-        return set(_decoded(self.client.zrange(ATTEMPTED_KEY, 0, -1)))
 
     def _pass(self, now: float) -> PassResult:
         s = self.settings
         result = PassResult(in_flight=self._in_flight())
-        attempted = self._recently_attempted(now)
+        attempted = refresh_state.recently_attempted(self.client, now - s.refresh_after_s)
         free = s.refresh_max_in_flight - result.in_flight
         read_before = dt.datetime.fromtimestamp(now - s.refresh_after_s, dt.UTC)
         with session_scope(s.database_url) as session:
@@ -176,7 +158,7 @@ class RefreshScheduler:
         for numero_os in due:
             if len(result.enqueued) >= free:
                 break
-            if self._stop.is_set() or not self.lease.hold():  # stopping, or lost it
+            if self.loop.stopping or not self.lease.hold():  # stopping, or lost it
                 break
             if self._enqueue(numero_os, now, result) is False:
                 break
@@ -194,15 +176,11 @@ class RefreshScheduler:
             result.skip("budget")
             return False
         task_id = task_id_for(numero_os)
-        pipe = self.client.pipeline(transaction=False)
-        pipe.zadd(IN_FLIGHT_KEY, {task_id: now})
-        pipe.zadd(ATTEMPTED_KEY, {numero_os: now})
-        pipe.execute()
+        refresh_state.launching(self.client, task_id, numero_os, now)
         try:
             self.publish(numero_os, token)
         except Exception as exc:  # noqa: BLE001 - the broker is down: try next pass
-            self.client.zrem(IN_FLIGHT_KEY, task_id)
-            self.client.zrem(ATTEMPTED_KEY, numero_os)
+            refresh_state.launch_failed(self.client, task_id, numero_os)
             log.warning("publishing the refresh of OS %s failed: %s", numero_os, exc)
             result.skip("publish_failed")
             return False
@@ -216,32 +194,19 @@ class RefreshScheduler:
         status = SchedulerStatus(last_run=now, open_records=result.open_records,
                                  oldest_read_at=result.oldest_read_at,
                                  in_flight=result.in_flight, enqueued=len(result.enqueued))
-        self.client.set(STATUS_KEY, status.encode(), ex=STATUS_TTL_S)
+        refresh_state.write_status(self.client, status)
         metrics.OPEN_RECORDS.set(result.open_records)
         metrics.OPEN_RECORDS_OLDEST_AGE.set(status.oldest_age_s(now) or 0)
 
     # --- the thread --------------------------------------------------------------
     def start(self) -> threading.Thread:
-        self._stop.clear()
-        thread = threading.Thread(target=self._loop, name="registro-refresh", daemon=True)
-        thread.start()
-        return thread
+        return self.loop.start()
 
     def stop(self) -> None:
         """Stop ticking and hand the lease over at once (a rolling upgrade's old pod)."""
-        self._stop.set()
+        self.loop.stop()
         try:
             self.lease.release()
         except redis.RedisError:
             pass  # it expires within the TTL
         self._not_leader()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-            except redis.RedisError as exc:
-                log.info("refresh tick skipped: %s", exc)
-            except Exception:
-                log.exception("refresh tick failed")
-            self._stop.wait(self.tick_s)

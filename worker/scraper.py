@@ -9,8 +9,8 @@ Public API (stable; the Celery pipeline, the API's fallback and the CLI use it):
         scraped, ids = scrape_and_save(scraper, settings.database_url, "12346", progress=cb)
 
     Scraper(settings, evidence=sink): where a failure's evidence goes (default: the
-    database, ``registro.evidence.DatabaseEvidence``); ``scraper.last_trace`` is what the last
-    scrape did, step by step and field by field (``worker/trace.py``).
+    database, ``registro.evidence_store.DatabaseEvidence``); ``scraper.last_trace`` is
+    what the last scrape did, step by step and field by field (``worker/trace.py``).
 
     progress(step: str, percent: int, message: str) is called with the steps
     "connected", "logged_in", "searching", "extracting" (and "saving" by scrape_and_save).
@@ -43,7 +43,8 @@ import urllib3.exceptions
 from selenium.common.exceptions import TimeoutException, WebDriverException
 
 from registro.errors import Reason, ScrapeError, TransientScrapeError
-from registro.evidence import Bundle, DatabaseEvidence, EvidenceSink
+from registro.evidence import Bundle
+from registro.evidence_store import DatabaseEvidence, EvidenceSink
 from registro.queue import NUMERO_OS_RE
 from registro.records import SavedIds
 from registro.schemas import ScrapedOS
@@ -159,8 +160,7 @@ class Scraper:
                         err.evidence_id or ", ".join(err.artifacts) or "none")
             raise
         finally:
-            if self.session.browser is not None:
-                self.session.scrapes += 1
+            self.session.scrape_done()
         self.scrapes_done += 1
         return result
 
@@ -175,7 +175,7 @@ class Scraper:
             return self._search_and_extract(numero_os, progress, trace)
         except SessionExpired:
             log.info("legacy session expired; logging in again")
-            self.session.logged_in = False
+            self.session.login_needed()
         with trace.step("login (session expired)"):
             self.flow.login()
         progress("logged_in", 25, "Session expired: logged in again")
@@ -229,7 +229,7 @@ class Scraper:
                                 message=err.message, task_id=task_id,
                                 steps=trace.step_log())
                 driver = self.session.driver if self.session.browser is not None else None
-                self.session.in_frame = False  # the capture switches to the top page
+                self.session.at_top()  # the capture switches to the top page
                 bundle = capture(driver, bundle,
                                  password=self.settings.legacy_password.get_secret_value(),
                                  since_ms=(trace.began_wall - 1) * 1000)

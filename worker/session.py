@@ -4,6 +4,8 @@ One ``BrowserSession`` holds at most one WebDriver session at a time (``browser.
 starts it). Before each scrape ``ready()`` runs a one-round-trip liveness check; the
 session is replaced after ``settings.session_max_scrapes`` scrapes and when the check
 fails; ``recycle()`` after a WebDriver error. Not thread-safe: one per worker process.
+Its state (logged in, inside a frame, scrapes done) is read by the flow and the scraper
+and changed only through its methods.
 """
 
 from __future__ import annotations
@@ -22,12 +24,42 @@ class BrowserSession:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.browser: Browser | None = None
-        self.logged_in = False  # the site's session in this browser
-        self.in_frame = False  # WebDriver has switched into a frame
-        self.scrapes = 0  # scrapes done in the current browser
+        self._logged_in = False  # the site's session in this browser
+        self._in_frame = False  # WebDriver has switched into a frame
+        self._scrapes = 0  # scrapes done in the current browser
         self.started = 0  # browsers started, ever
         self.recycled = 0  # browsers closed and replaced, ever
         self._reported = (0, 0)
+
+    @property
+    def logged_in(self) -> bool:
+        return self._logged_in
+
+    @property
+    def in_frame(self) -> bool:
+        return self._in_frame
+
+    @property
+    def scrapes(self) -> int:
+        return self._scrapes
+
+    def login_succeeded(self) -> None:
+        self._logged_in = True
+
+    def login_needed(self) -> None:
+        """The site's session is gone (expired, refused, or a login is under way)."""
+        self._logged_in = False
+
+    def entered_frame(self) -> None:
+        self._in_frame = True
+
+    def at_top(self) -> None:
+        """WebDriver is on the top page again (switched by the caller)."""
+        self._in_frame = False
+
+    def scrape_done(self) -> None:
+        if self.browser is not None:
+            self._scrapes += 1
 
     @property
     def driver(self) -> WebDriver:
@@ -45,9 +77,8 @@ class BrowserSession:
         if self.browser is None:
             self.browser = open_browser(self.settings)
             self.started += 1
-            self.logged_in = False
-            self.in_frame = False
-            self.scrapes = 0
+            self._logged_in = self._in_frame = False
+            self._scrapes = 0
         return self.browser
 
     def recycle(self, why: str) -> None:
@@ -61,14 +92,14 @@ class BrowserSession:
         if self.browser is not None:
             browser, self.browser = self.browser, None
             browser.quit()
-        self.logged_in = False
-        self.scrapes = 0
+        self._logged_in = False
+        self._scrapes = 0
 
     def to_top(self) -> None:
         """Back to the top page if a native step switched into a frame."""
-        if self.in_frame and self.browser is not None:
+        if self._in_frame and self.browser is not None:
             self.browser.driver.switch_to.default_content()
-            self.in_frame = False
+            self._in_frame = False
 
     def take_counts(self) -> tuple[int, int]:
         """Sessions ``(started, recycled)`` since the previous call: what a metrics

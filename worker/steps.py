@@ -114,12 +114,12 @@ class StepRunner:
         elif step.frame is not None:
             if step.frame == "top":
                 driver.switch_to.default_content()
-                self.session.in_frame = False
+                self.session.at_top()
             else:
                 frame = self.step_element(step.frame, guard, step.optional)
                 if frame is not None:
                     driver.switch_to.frame(frame)
-                    self.session.in_frame = True
+                    self.session.entered_frame()
         else:
             target = getattr(step, action)
             el = self.step_element(target, guard, step.optional)

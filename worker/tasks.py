@@ -10,14 +10,13 @@ recommends): the task body is the happy path, and the handlers do the bookkeepin
 - The soft time limit closes the browser session (the next task gets a fresh one)
   and fails with reason ``time_limit``.
 - ``on_success``/``on_failure`` record the outcome's metrics, release the OS's claim and
-  close the task record (see ``reconciler``).
-The final reason is written next to the task record in Redis for the API.
+  close the task record (see ``reconciler``); the final reason is written next to the
+  task record in Redis for the API. The worker's runtime beside it: ``runtime.py``.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from pathlib import Path
@@ -27,10 +26,8 @@ import redis
 from billiard.process import current_process
 from celery import Task, signals
 from celery.exceptions import Ignore, Retry, SoftTimeLimitExceeded, TimeLimitExceeded
-from celery.worker import state as worker_state
 
 from registro import pipeline_state as state
-from registro import publishing
 from registro.errors import PermanentScrapeError, Reason, ScrapeError, TransientScrapeError
 from registro.queue import TASK_NAME
 from registro.records import public_data
@@ -38,30 +35,13 @@ from registro.settings import get_settings
 from registro.worker import metrics, webdriver_sessions
 from registro.worker.celery_app import app
 from registro.worker.ratelimit import legacy_limiter, refresh_limiter
-from registro.worker.reconciler import FINAL_STATES, Reconciler, held_ids
-from registro.worker.refresh import RefreshScheduler
+from registro.worker.reconciler import FINAL_STATES
+from registro.worker.runtime import redis_client  # and connects the runtime's signals
 
 log = logging.getLogger("registro.worker.tasks")
 
 # Custom state while a task runs; meta: progress (0-100), message, numero_os, step.
 PROGRESS = "PROGRESS"
-
-# One client per process, never shared across a fork: a pool process forked while a
-# thread of the main process (heartbeat, reconciler, refresh) held the client's pool lock
-# inherits that lock held, and redis-py's reset after the fork then waits on it for ever
-# (seen in CI: a replacement pool process hung until the hard time limit).
-_clients: dict[int, redis.Redis] = {}
-
-
-def redis_client() -> redis.Redis:
-    """This process's Redis client (the parent's stays referenced, never touched)."""
-    client = _clients.get(os.getpid())
-    if client is None:
-        client = _clients[os.getpid()] = redis.Redis.from_url(
-            get_settings().redis_url, socket_timeout=10, socket_connect_timeout=5,
-            health_check_interval=30)
-    return client
-
 
 # The worker's hostname, set in the main process before the pool forks (inherited).
 _worker_hostname = "worker"
@@ -75,8 +55,8 @@ def _session_slot() -> Path:
 
 
 def _session_id(scraper: Any) -> str | None:
-    return getattr(getattr(getattr(scraper, "browser", None), "driver", None),
-                   "session_id", None)
+    browser = getattr(scraper, "browser", None)
+    return getattr(getattr(browser, "driver", None), "session_id", None)
 
 
 def _close_task(client: redis.Redis, task_id: str, numero_os: str,
@@ -106,7 +86,11 @@ class ScrapeTask(Task):
     retry_backoff = True
     retry_backoff_max = 120
     retry_jitter = True
-    max_retries = get_settings().task_max_retries
+
+    @property
+    def max_retries(self) -> int:
+        """Read when a retry is decided (Task.retry), not when this module is imported."""
+        return get_settings().task_max_retries
 
     def __init__(self) -> None:
         self._scraper: Any = None  # created on first use, in the pool process
@@ -325,75 +309,7 @@ def _on_hard_time_limit(sender=None, task_id=None, exception=None, kwargs=None, 
         log.warning("could not record the hard time limit of %s", task_id)
 
 
-# --- structured logs: task id and OS number on every line ----------------------------
-
-
-class TaskContextFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        from celery._state import get_current_task
-
-        task = get_current_task()
-        task_id, numero_os = "-", "-"
-        if task is not None and task.request.id:
-            task_id = task.request.id
-            kwargs = task.request.kwargs or {}
-            args = task.request.args or ()
-            numero_os = kwargs.get("numero_os") or (args[0] if args else "-")
-        if not hasattr(record, "task_id") or record.task_id in (None, "???"):
-            record.task_id = task_id
-        record.numero_os = numero_os
-        return True
-
-
-def _add_filter(logger, **_kwargs):
-    for handler in logger.handlers:
-        if not any(isinstance(f, TaskContextFilter) for f in handler.filters):
-            handler.addFilter(TaskContextFilter())
-
-
-signals.after_setup_logger.connect(_add_filter)
-signals.after_setup_task_logger.connect(_add_filter)
-
-
-# --- worker life cycle: heartbeat, metrics port, browser shutdown -----------------------
-
-_heartbeat_stop = threading.Event()
-_last_heartbeat = 0.0  # time.monotonic() of the last heartbeat Redis accepted
-_reconciler: Reconciler | None = None
-_refresh_scheduler: RefreshScheduler | None = None
-
-
-def _tasks_in_hand() -> list[str]:
-    """Ids of the tasks this worker holds: reserved (prefetched) or running."""
-    return sorted(set(held_ids(worker_state.reserved_requests))
-                  | set(held_ids(worker_state.active_requests)))
-
-
-def _heartbeat_loop(hostname: str, concurrency: int) -> None:
-    global _last_heartbeat
-    settings = get_settings()
-    ttl = settings.worker_heartbeat_s * 3
-    while not _heartbeat_stop.is_set():
-        try:
-            state.heartbeat(redis_client(), hostname, concurrency, ttl, _tasks_in_hand())
-            _last_heartbeat = time.monotonic()
-        except redis.RedisError:
-            log.warning("heartbeat to Redis failed")
-        _heartbeat_stop.wait(settings.worker_heartbeat_s)
-
-
-def _republish(task_id: str, numero_os: str, claim_token: str | None) -> None:
-    record = state.read_task(redis_client(), task_id) or {}  # keeps a refresh's path
-    refresh = bool(record.get("refresh"))
-    app.send_task(TASK_NAME, kwargs=publishing.task_kwargs(numero_os, claim_token,
-                                                           refresh=refresh),
-                  task_id=task_id, priority=int(record.get("priority") or 0))
-
-
-def _publish_refresh(numero_os: str, claim_token: str) -> str:
-    return publishing.publish_claimed(redis_client(), app, numero_os, claim_token,
-                                      priority=publishing.REFRESH_PRIORITY, refresh=True)
-
+# --- the browser sessions' records (webdriver_sessions) ------------------------------
 
 @signals.worker_init.connect
 def _on_worker_init(sender=None, **_kwargs):
@@ -412,66 +328,12 @@ def _on_process_init(sender=None, **_kwargs):
     """A pool process takes over its slot: a predecessor killed mid-task (SIGKILL, hard
     time limit, OOM) left its session there. Done before the first task."""
     global _worker_hostname
-    if sender:
+    if sender:  # the hostname: a pool child that is a fresh interpreter never ran worker_init
         _worker_hostname = str(sender)
     try:
         webdriver_sessions.clean(_session_slot(), force=True)
     except Exception:
         log.warning("cleaning the previous WebDriver session failed", exc_info=True)
-
-
-def readiness() -> tuple[bool, str]:
-    """Ready (the pod's /readyz) while the API counts this worker online: not draining,
-    and Redis accepted a heartbeat within the heartbeat's TTL."""
-    if _heartbeat_stop.is_set():
-        return False, "draining"
-    age = time.monotonic() - _last_heartbeat
-    if age > get_settings().worker_heartbeat_s * 3:
-        return False, f"no heartbeat accepted by Redis for {age:.0f} s"
-    return True, "ready"
-
-
-@signals.worker_ready.connect
-def _on_worker_ready(sender=None, **_kwargs):
-    settings = get_settings()
-    hostname = getattr(sender, "hostname", "worker")
-    concurrency = getattr(getattr(sender, "controller", None), "concurrency", None) \
-        or settings.worker_concurrency
-    _heartbeat_stop.clear()
-    metrics.set_readiness(readiness)
-    threading.Thread(target=_heartbeat_loop, args=(hostname, int(concurrency)),
-                     name="registro-heartbeat", daemon=True).start()
-    global _reconciler
-    _reconciler = Reconciler(
-        redis_client(), _republish, interval_s=settings.reconcile_interval_s,
-        grace_s=settings.reconcile_grace_s,
-        claim_ttl_s=state.claim_ttl_s(settings.task_time_limit_s, settings.task_max_retries))
-    _reconciler.start()
-    global _refresh_scheduler
-    if settings.refresh_enabled:  # every worker runs it; only the lease holder acts
-        _refresh_scheduler = RefreshScheduler(redis_client(), settings, hostname,
-                                              _publish_refresh)
-        _refresh_scheduler.start()
-    try:
-        metrics.serve(settings.worker_metrics_port)
-        log.info("worker ready hostname=%s concurrency=%s metrics_port=%s",
-                 hostname, concurrency, settings.worker_metrics_port)
-    except OSError as exc:
-        log.warning("metrics port %s unavailable: %s", settings.worker_metrics_port, exc)
-
-
-@signals.worker_shutting_down.connect
-def _on_worker_shutting_down(sender=None, **_kwargs):
-    # Stop advertising: the API stops counting this worker while it drains.
-    _heartbeat_stop.set()
-    if _reconciler is not None:
-        _reconciler.stop()
-    if _refresh_scheduler is not None:
-        _refresh_scheduler.stop()  # hands the lease over at once
-    try:
-        state.forget_worker(redis_client(), str(sender))
-    except redis.RedisError:
-        pass
 
 
 @signals.worker_process_shutdown.connect

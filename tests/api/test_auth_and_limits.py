@@ -10,7 +10,7 @@ import socket
 import httpx
 import pytest
 
-from tests.api.conftest import _stop, start_api
+from tests.api.conftest import start_api
 
 pytestmark = [pytest.mark.redis]
 BASE = "/api/desenvolvimento"
@@ -40,17 +40,17 @@ def test_every_route_needs_a_valid_key(live_api):
 
 def test_limit_is_per_key_with_retry_after(live_api, tmp_path):
     keys = [secrets.token_urlsafe(16) for _ in range(2)]
-    proc, url = start_api(_env(live_api, REGISTRO_API_KEYS=",".join(keys),
-                               REGISTRO_API_RATE_LIMIT_PER_MINUTE="5"), tmp_path / "api.log")
+    api = start_api(_env(live_api, REGISTRO_API_KEYS=",".join(keys),
+                         REGISTRO_API_RATE_LIMIT_PER_MINUTE="5"), tmp_path / "api.log")
     try:
-        with httpx.Client(base_url=url, timeout=30) as client:
+        with httpx.Client(base_url=api.url, timeout=30) as client:
             first = [client.get(f"{BASE}/queue-status",
                                 headers={"Authorization": f"Bearer {keys[0]}"})
                      for _ in range(8)]
             other = client.post(f"{BASE}/buscar-os-async/1201",
                                 headers={"Authorization": f"Bearer {keys[1]}"})
     finally:
-        _stop(proc)
+        api.stop(timeout=30)
     codes = [r.status_code for r in first]
     # A minute boundary may fall inside the burst: then two windows, still some 429s.
     assert codes.count(429) >= 1 and set(codes) == {200, 429}, codes
@@ -65,18 +65,17 @@ def test_without_redis_status_is_503_queue_is_unavailable_lookup_still_answers(l
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
     try:
-        proc, url = start_api(_env(live_api, REGISTRO_API_KEYS=live_api.key,
-                                   REGISTRO_REDIS_URL=
-                                   f"redis://127.0.0.1:{closed.getsockname()[1]}/0"),
-                              tmp_path / "api.log")
+        api = start_api(_env(live_api, REGISTRO_API_KEYS=live_api.key,
+                             REGISTRO_REDIS_URL=f"redis://127.0.0.1:{closed.getsockname()[1]}/0"),
+                        tmp_path / "api.log")
         try:
-            with httpx.Client(base_url=url, headers=live_api.headers, timeout=30) as client:
+            with httpx.Client(base_url=api.url, headers=live_api.headers, timeout=30) as client:
                 status = client.get(f"{BASE}/scraping-status/scraping_1201")
                 queue = client.get(f"{BASE}/queue-status")
                 found = client.post(f"{BASE}/buscar-os-async/1201")
                 busy = client.post(f"{BASE}/buscar-os-async/98765")
         finally:
-            _stop(proc)
+            api.stop(timeout=30)
     finally:
         closed.close()
     assert status.status_code == 503 and status.headers["Retry-After"] == "5"

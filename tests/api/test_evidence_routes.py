@@ -8,7 +8,8 @@ import httpx
 import jsonschema_rs
 import pytest
 
-from registro.evidence import Bundle, DatabaseEvidence
+from registro.evidence import Bundle
+from registro.evidence_store import DatabaseEvidence
 
 pytestmark = [pytest.mark.redis]
 BASE = "/api/desenvolvimento/evidencias"

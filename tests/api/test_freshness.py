@@ -16,10 +16,10 @@ import pytest
 import redis
 from celery import Celery
 
+from devstack.processes import free_port
 from registro.api import lookup
 from registro.db import session_scope
 from registro.legacy_demo.data import expected_record
-from registro.local_services import free_port
 from registro.queue import QUEUE_NAME, priority_queue_keys, task_id_for
 from registro.records import find_os, save_scraped
 from registro.settings import Settings

@@ -25,7 +25,7 @@ from typing import Self
 import httpx
 import pytest
 
-from registro.local_services import free_port
+from devstack.processes import free_port
 from tests.conftest import require
 from tests.delivery.conftest import REPO
 

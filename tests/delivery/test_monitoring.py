@@ -26,9 +26,9 @@ import httpx
 import pytest
 import yaml
 
-from registro.db import upgrade
-from registro.local_services import free_port, wait_for_port
-from registro.local_stack import open_numeros, read_times, seed_records, wait_status, wait_until
+from devstack.processes import free_port, wait_for_port
+from devstack.stack import open_numeros, read_times, seed_records, wait_status
+from devstack.waits import wait_until
 from tests.conftest import require
 from tests.delivery.conftest import CHART, documents, helm_template
 
@@ -182,7 +182,7 @@ def test_dashboard_and_alerts_against_live_components(helm, cluster, namespace, 
                                                       browser_available):
     require(Path(PROMETHEUS).exists(), PROMETHEUS + " (Debian package prometheus)")
     require(shutil.which("redis-server") is not None, "redis-server")
-    from tests.pipeline.harness import Api, Demo, Stack
+    from tests.pipeline.harness import Api, Stack
 
     # The operator's cluster side: CRD, the chart's RBAC, two target Deployments.
     cluster.kubectl("apply", "--server-side", "-f", str(CHART / "crds" / "scraperpools.yaml"))
@@ -199,13 +199,8 @@ def test_dashboard_and_alerts_against_live_components(helm, cluster, namespace, 
     rules = tmp_path / "rules.yaml"
     rules.write_text(yaml.safe_dump(rendered_rules(helm, *STALE_OVERRIDES)))
 
-    workdir = tmp_path / "stack"
-    workdir.mkdir()
-    demo = Demo(workdir)
-    db_url = f"sqlite:///{workdir}/registro.db"
-    upgrade(db_url)
-    stack = Stack(workdir=workdir, demo=demo, redis_port=free_port(), db_url=db_url,
-                  api_key=secrets.token_urlsafe(24))
+    stack = Stack.new(secrets.token_urlsafe(24), workdir=tmp_path / "stack")
+    workdir, demo, db_url = stack.workdir, stack.demo, stack.db_url
     procs: list = []
     prom = api = op_log = None
     try:
@@ -381,7 +376,7 @@ def test_field_drift_alert_on_a_renamed_label(helm, tmp_path, browser_available)
     require(shutil.which("redis-server") is not None, "redis-server")
     from registro.legacy_demo import data
     from registro.worker.profile import default_profile_path
-    from tests.pipeline.harness import Api, Demo, Stack
+    from tests.pipeline.harness import Api, Stack
 
     rules = tmp_path / "rules.yaml"
     rules.write_text(yaml.safe_dump(rendered_rules(helm, *DRIFT_OVERRIDES)))
@@ -395,13 +390,8 @@ def test_field_drift_alert_on_a_renamed_label(helm, tmp_path, browser_available)
     numeros = [str(n) for n in range(5001, 5013)
                if data.exists(str(n)) and data.expected_record(str(n)).cliente.telefone]
 
-    workdir = tmp_path / "stack"
-    workdir.mkdir()
-    demo = Demo(workdir)
-    db_url = f"sqlite:///{workdir}/registro.db"
-    upgrade(db_url)
-    stack = Stack(workdir=workdir, demo=demo, redis_port=free_port(), db_url=db_url,
-                  api_key=secrets.token_urlsafe(24))
+    stack = Stack.new(secrets.token_urlsafe(24), workdir=tmp_path / "stack")
+    workdir, demo = stack.workdir, stack.demo
     settings = {"REGISTRO_SITE_PROFILE": str(profile_path), "REGISTRO_REFRESH_ENABLED": "false"}
     prom = api = reader = None
     try:

@@ -12,8 +12,8 @@ import time
 import httpx
 import pytest
 
+from devstack.processes import free_port, wait_for_port
 from registro.legacy_demo import data
-from registro.local_services import free_port, wait_for_port
 from tests.support.demo import running_demo
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from registro import local_services
+from devstack import processes
 from registro.legacy_demo import data
 from registro.legacy_demo.portal import app as portal_app
 from registro.legacy_demo.portal import os_code, serial_in_panel
@@ -268,9 +268,9 @@ def test_huge_forms_and_unknown_routes(portal):
 
 
 def test_launched_as_a_process_by_the_one_launcher(tmp_path):
-    """``local_services.start_demo(site="portal")``: what registro.local_stack uses."""
+    """``processes.start_demo(site="portal")``: what devstack.stack uses."""
     env = {**os.environ, "REGISTRO_DEMO_ADMIN_TOKEN": "t0ken-portal"}
-    managed = local_services.start_demo(env=env, site="portal", log_path=tmp_path / "p.log")
+    managed = processes.start_demo(env=env, site="portal", log_path=tmp_path / "p.log")
     try:
         with httpx.Client(base_url=managed.url, timeout=10) as c:
             assert 'id="frmAcesso"' in c.get("/acesso").text
@@ -281,11 +281,11 @@ def test_launched_as_a_process_by_the_one_launcher(tmp_path):
 
 
 def test_registro_demo_site_portal(tmp_path):
-    port = local_services.free_port()
+    port = processes.free_port()
     proc = subprocess.Popen([str(REGISTRO), "demo", "--site", "portal", "--port", str(port)],
                             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        local_services.wait_for_port(port, timeout=60, proc=proc)
+        processes.wait_for_port(port, timeout=60, proc=proc)
         page = httpx.get(f"http://127.0.0.1:{port}/acesso", timeout=10)
         assert page.status_code == 200 and 'id="frmAcesso"' in page.text
     finally:

@@ -8,16 +8,16 @@ import contextlib
 import copy
 import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 import yaml
 
-from registro.local_services import free_port, wait_for_port
+from devstack import processes
+from devstack.processes import free_port
+from devstack.waits import wait_until
 from registro.queue import QUEUE_NAME, TASK_NAME
-from tests.support.waits import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 CRD_PATH = REPO / "charts" / "registro" / "crds" / "scraperpools.yaml"
@@ -118,8 +118,11 @@ class QueueApi:
         self.redis_url = redis_url
         self.workdir = workdir
         self.port = free_port()
-        self.proc: subprocess.Popen | None = None
-        self.log = open(workdir / "api.log", "wb")  # noqa: SIM115 - closed in close()
+        self.managed: processes.ManagedProcess | None = None
+
+    @property
+    def proc(self) -> subprocess.Popen | None:
+        return self.managed.proc if self.managed else None
 
     @property
     def metrics_url(self) -> str:
@@ -131,25 +134,17 @@ class QueueApi:
                    REGISTRO_API_KEYS=uuid.uuid4().hex,
                    REGISTRO_DATABASE_URL=database_url or f"sqlite:///{self.workdir}/api.db",
                    REGISTRO_FALLBACK_MAX_BROWSERS="0")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "registro.api.main:app_factory",
-             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=self.workdir)
-        wait_for_port(self.port, timeout=30, proc=self.proc)
+        self.managed = processes.start_api(env, port=self.port, cwd=self.workdir,
+                                           log_path=self.workdir / "api.log",
+                                           extra_args=["--log-level", "warning"])
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
+        if self.managed is not None:
+            self.managed.stop(timeout=10)
+        self.managed = None
 
     def close(self) -> None:
         self.stop()
-        self.log.close()
 
 
 @pytest.fixture(scope="session")

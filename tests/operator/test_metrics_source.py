@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from devstack.processes import free_port, wait_for_port
 from registro import pipeline_state
-from registro.local_services import free_port, wait_for_port
 from registro_operator.metrics_source import MetricsError, MetricsSource, busy_workers
 from tests.conftest import require
 from tests.operator.conftest import wait_until

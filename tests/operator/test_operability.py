@@ -11,8 +11,8 @@ import httpx
 import pytest
 import redis
 
+from devstack.processes import free_port
 from registro import pipeline_state
-from registro.local_services import free_port
 from registro_operator.reconcile import BUSY_COST, DELETION_COST, IDLE_COST
 from tests.operator.conftest import (
     GROUP,

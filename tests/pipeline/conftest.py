@@ -11,22 +11,15 @@ import shutil
 
 import pytest
 
-from registro.db import upgrade
-from registro.local_services import free_port
 from tests.conftest import require
-from tests.pipeline.harness import Api, Demo, Stack, make_workdir
+from tests.pipeline.harness import Api, Stack
 
 
 @contextlib.contextmanager
 def _new_stack():
     """Redis, the demo system and a SQLite database of their own, stopped afterwards."""
     require(shutil.which("redis-server") is not None, "redis-server")
-    workdir = make_workdir()
-    demo = Demo(workdir)
-    db_url = f"sqlite:///{workdir}/registro.db"
-    upgrade(db_url)
-    s = Stack(workdir=workdir, demo=demo, redis_port=free_port(), db_url=db_url,
-              api_key=secrets.token_urlsafe(24))
+    s = Stack.new(secrets.token_urlsafe(24))
     s.start_redis()
     try:
         yield s

@@ -13,9 +13,9 @@ import httpx
 import psutil
 import pytest
 
-from registro import local_services
+from devstack import processes
+from devstack.waits import wait_until
 from registro import pipeline_state as state
-from registro.local_stack import wait_until
 from registro.queue import TASK_NAME, read_queue_depth
 from registro.settings import Settings
 from registro.worker.celery_app import make_celery
@@ -88,14 +88,14 @@ def test_message_taken_by_a_frozen_worker_is_republished_after_redis_restarts(
             again = c.post(POST.format(numero), params={"forcar": "true"}).json()
             assert again["status"] == "queued" and again["already_queued"] is True, again
             assert again["task_id"] == task_id
-            wait_until(lambda: r.get(state.REPUBLISHED_KEY) is not None, BOUND_S + SLACK_S,
+            wait_until(lambda: state.republished_count(r) > 0, BOUND_S + SLACK_S,
                        what="the reconciler published the task again")
             republished_after = time.monotonic() - online
             done = wait_status(c, task_id, {"SUCCESS", "FAILURE"}, timeout=120)
             assert done["status"] == "SUCCESS", done
             assert c.post(POST.format(numero)).json()["status"] == "found_existing"
         assert republished_after <= BOUND_S + SLACK_S
-        assert int(r.get(state.REPUBLISHED_KEY)) == 1
+        assert state.republished_count(r) == 1
         # Only the rescuer scraped it: one search per try it logged (a transient error
         # on a loaded machine may add a retry), none by the frozen worker.
         tries = rescuer.log_path.read_text().count("scrape started")
@@ -124,7 +124,7 @@ def test_sigkilled_pool_process_leaves_no_browser_behind(private_stack, api):
     WebDriver endpoint (chromedriver here, the Selenium sidecar in Kubernetes)."""
     s = private_stack
     s.stop_workers()
-    driver = local_services.start_chromedriver()
+    driver = processes.start_chromedriver()
     try:
         worker = s.start_worker("leaky", SELENIUM_URL=driver.url)
         slot = s.workdir / "webdriver" / f"{worker.hostname}.0.json"
@@ -132,7 +132,7 @@ def test_sigkilled_pool_process_leaves_no_browser_behind(private_stack, api):
             first = c.post(POST.format("2202")).json()
             assert wait_status(c, first["task_id"], {"SUCCESS", "FAILURE"})["status"] == \
                 "SUCCESS"
-            (old_browser,) = local_services.browser_processes(driver.proc.pid)
+            (old_browser,) = processes.browser_processes(driver.proc.pid)
 
             s.demo.reset()
             s.demo.faults(slow_os_ms=4000)
@@ -147,7 +147,7 @@ def test_sigkilled_pool_process_leaves_no_browser_behind(private_stack, api):
             done = wait_status(c, body["task_id"], {"SUCCESS", "FAILURE"}, timeout=120)
         assert done["status"] == "SUCCESS", (done, worker.log_path.read_text()[-3000:])
         assert not old_browser.is_running()  # its session was deleted, not timed out
-        assert len(local_services.browser_processes(driver.proc.pid)) == 1
+        assert len(processes.browser_processes(driver.proc.pid)) == 1
         assert not _session_alive(driver.url, old_session)
         assert s.demo.stats()["searches"] == 2  # the killed try, then the redelivery
         log = worker.log_path.read_text()

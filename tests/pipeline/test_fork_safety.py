@@ -61,16 +61,16 @@ def test_a_pool_process_forked_while_a_thread_holds_the_redis_pool_gets_its_own_
         redis_url, monkeypatch):
     monkeypatch.setenv("REGISTRO_REDIS_URL", redis_url)
     get_settings.cache_clear()
-    from registro.worker import tasks
+    from registro.worker import runtime
 
     try:
-        parent = tasks.redis_client()
+        parent = runtime.redis_client()
         assert parent.ping()
         code = _fork_while(lambda: parent.connection_pool._lock,
-                           lambda: tasks.redis_client().ping()
-                           and tasks.redis_client() is not parent)
+                           lambda: runtime.redis_client().ping()
+                           and runtime.redis_client() is not parent)
         assert code == 0, "the child hung on the inherited lock" if code is None else code
-        assert tasks.redis_client() is parent and parent.ping()  # the parent's is intact
+        assert runtime.redis_client() is parent and parent.ping()  # the parent's is intact
     finally:
         get_settings.cache_clear()
 

@@ -175,7 +175,7 @@ def _changes_metric(http: httpx.Client) -> dict[str, float]:
 
 def test_worker_counts_the_changes_it_saves(stack, client):
     """registro_record_changes_total{section}: one per changed field, per section."""
-    from registro.local_services import free_port
+    from devstack.processes import free_port
 
     stack.stop_workers()  # the only worker: the one whose metrics are read
     port = free_port()

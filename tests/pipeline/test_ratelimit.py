@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devstack.processes import free_port
+from devstack.waits import wait_until
 from registro import pipeline_state as state
-from registro.local_services import free_port
-from registro.local_stack import wait_until
 from registro.settings import Settings
 from registro.worker.ratelimit import legacy_limiter
 from tests.pipeline.harness import Api, wait_status

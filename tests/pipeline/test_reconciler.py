@@ -10,17 +10,10 @@ import pytest
 import redis
 
 from registro import pipeline_state as state
-from registro.queue import QUEUE_NAME, TASK_NAME
+from registro.queue import QUEUE_NAME, TASK_NAME, result_key, transport_task_ids
 from registro.settings import Settings
 from registro.worker.celery_app import make_celery
-from registro.worker.reconciler import (
-    LOCK_KEY,
-    Reconciler,
-    Verdict,
-    plan,
-    transport_task_ids,
-    verdict,
-)
+from registro.worker.reconciler import Reconciler, Verdict, plan, verdict
 
 pytestmark = [pytest.mark.redis]
 V = Verdict
@@ -63,9 +56,13 @@ def _record(client: redis.Redis, numero_os: str, token: str = "tok") -> str:
     return task_id
 
 
-def _reconciler(client: redis.Redis, published: list, grace: float = 1.0) -> Reconciler:
-    return Reconciler(client, lambda *args: published.append(args), interval_s=1,
-                      grace_s=grace, claim_ttl_s=600)
+def _reconciler(client: redis.Redis, published: list, grace: float = 1.0,
+                holder: str = "test") -> Reconciler:
+    url = client.connection_pool.connection_kwargs
+    app = make_celery(Settings(redis_url=f"redis://{url['host']}:{url['port']}/{url['db']}"))
+    return Reconciler(client, lambda *args: published.append(args),
+                      lambda task_id: result_key(app.backend, task_id), interval_s=1,
+                      grace_s=grace, claim_ttl_s=600, holder=holder)
 
 
 def test_missing_task_is_republished_after_the_grace_with_its_claim(redis_url):
@@ -75,12 +72,12 @@ def test_missing_task_is_republished_after_the_grace_with_its_claim(redis_url):
     t0 = time.time()
     assert rec.run_once(now=t0).suspect == {task_id: t0}
     assert rec.run_once(now=t0 + 4.9).republish == []
-    client.delete(state.CLAIM_PREFIX + "501")  # even if the claim expired meanwhile
+    assert state.release_claim(client, "501", "tok")  # even if the claim expired meanwhile
     assert rec.run_once(now=t0 + 5.0).republish == [task_id]
     assert published == [(task_id, "501", "tok")]
     assert state.claim_holder(client, "501") == "tok"  # the claim guards it again
-    assert int(client.get(state.REPUBLISHED_KEY)) == 1
-    assert not client.hexists(state.SUSPECT_KEY, task_id)
+    assert state.republished_count(client) == 1
+    assert task_id not in state.suspects(client)
 
 
 def test_tasks_held_by_the_transport_or_a_live_worker_are_left_alone(redis_url):
@@ -127,5 +124,5 @@ def test_finished_task_still_open_is_closed_and_its_claim_released(redis_url):
 def test_one_reconciler_at_a_time(redis_url):
     client = _client(redis_url)
     _record(client, "801")
-    client.set(LOCK_KEY, "someone-else", px=10_000)
+    assert _reconciler(client, [], holder="someone-else").lease.hold()
     assert _reconciler(client, []).run_once() is None

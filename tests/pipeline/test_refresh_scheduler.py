@@ -5,27 +5,18 @@ tests/pipeline/test_refresh_stack.py runs the same scheduler in real workers."""
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
 import redis
 
+from devstack.stack import open_numeros, read_times, seed_records
+from devstack.waits import wait_until
 from registro import pipeline_state as state
-from registro import publishing
+from registro import publishing, refresh_state
 from registro.db import upgrade
-from registro.local_stack import open_numeros, read_times, seed_records
-from registro.refresh_state import (
-    IN_FLIGHT_KEY,
-    LEASE_KEY,
-    STATUS_KEY,
-    Lease,
-    SchedulerStatus,
-    holder_of,
-)
 from registro.settings import Settings
 from registro.worker.refresh import RefreshScheduler, due_for_refresh, open_records
-from tests.support.waits import wait_until
 
 pytestmark = [pytest.mark.redis]
 HOUR = 3600.0
@@ -76,14 +67,14 @@ def test_due_records_are_open_and_oldest_first(seeded):
 
 def test_lease_has_one_holder_and_expires_when_not_renewed(redis_url):
     client = redis.Redis.from_url(redis_url)
-    a, b = Lease(client, "worker-a", ttl_s=2), Lease(client, "worker-b", ttl_s=2)
+    a, b = (refresh_state.refresh_lease(client, h, ttl_s=2) for h in ("worker-a", "worker-b"))
     assert a.hold() and not b.hold()
     assert a.hold()  # renewed by its holder
-    assert holder_of(client.get(LEASE_KEY)) == "worker-a"
+    assert refresh_state.leader(client) == "worker-a"
     started = time.monotonic()
     wait_until(b.hold, timeout=10, interval=0.1, what="b to take the expired lease")
     assert 1.5 <= time.monotonic() - started <= 4  # the TTL, from a's last renewal
-    assert not a.hold() and holder_of(client.get(LEASE_KEY)) == "worker-b"
+    assert not a.hold() and refresh_state.leader(client) == "worker-b"
     assert not a.release() and b.release()  # only the holder hands it over
     assert a.hold()
 
@@ -110,7 +101,7 @@ def test_one_scheduler_acts_oldest_first_within_max_in_flight(seeded, redis_url)
     assert first is not None and first.enqueued == opened[:3] == published
     assert first.open_records == 6
     client = redis.Redis.from_url(redis_url)
-    status = SchedulerStatus.decode(client.get(STATUS_KEY))
+    status = refresh_state.read_status(client)
     assert status is not None and status.in_flight == 3 and status.open_records == 6
     # All three still open: nothing more until one finishes.
     again = leader.run_once(force_pass=True)
@@ -118,7 +109,7 @@ def test_one_scheduler_acts_oldest_first_within_max_in_flight(seeded, redis_url)
     state.finish_task(client, f"scraping_{opened[0]}")
     third = leader.run_once(force_pass=True)
     assert third is not None and third.enqueued == [opened[3]]
-    assert client.zcard(IN_FLIGHT_KEY) == 3
+    assert len(refresh_state.in_flight(client)) == 3
 
 
 def test_user_claim_is_respected_and_budget_skips_rather_than_waits(seeded, redis_url):
@@ -139,5 +130,5 @@ def test_user_claim_is_respected_and_budget_skips_rather_than_waits(seeded, redi
     assert result.skipped == {"claimed": 1, "budget": 1}
     assert state.claim_holder(client, opened[0]) == user_token  # untouched
     assert state.claim_holder(client, opened[2]) is None  # released when skipped
-    record = json.loads(client.get(state.TASK_PREFIX + f"scraping_{opened[1]}"))
+    record = state.read_task(client, f"scraping_{opened[1]}")
     assert record["priority"] == 9 and record["refresh"] is True

@@ -12,14 +12,14 @@ import httpx
 import pytest
 from sqlalchemy import delete, select, update
 
+from devstack.stack import Stack, Worker, open_numeros, read_times, seed_records
+from devstack.waits import wait_until
+from registro import refresh_state
 from registro.db import session_scope
-from registro.local_stack import Stack, Worker, open_numeros, read_times, seed_records
 from registro.models import OrdemServico
 from registro.queue import read_queue_depth
-from registro.refresh_state import LEASE_KEY, holder_of
 from tests.conftest import require
 from tests.pipeline.harness import wait_status
-from tests.support.waits import wait_until
 
 pytestmark = [pytest.mark.redis, pytest.mark.browser]
 HOUR = 3600.0
@@ -74,7 +74,7 @@ def test_one_scheduler_oldest_first_closed_skipped_and_failover(clean, private_c
     # One in flight at a time: the new reads come in the order of the old ones.
     assert sorted(done, key=done.__getitem__) == opened
     assert _refreshed(stack, closed, started) == {}
-    leader = holder_of(stack.redis().get(LEASE_KEY))
+    leader = refresh_state.leader(stack.redis())
     assert _actors(workers) == {leader}
     status = client.get("/api/desenvolvimento/queue-status").json()["atualizacao_automatica"]
     assert status["habilitada"] is True and status["lider"] == leader
@@ -85,7 +85,7 @@ def test_one_scheduler_oldest_first_closed_skipped_and_failover(clean, private_c
     dead.kill()
     killed = time.monotonic()
     new_leader = wait_until(
-        lambda: (h := holder_of(stack.redis().get(LEASE_KEY))) not in (None, leader) and h,
+        lambda: (h := refresh_state.leader(stack.redis())) not in (None, leader) and h,
         timeout=60, interval=0.2, what="a new lease holder")
     took = time.monotonic() - killed
     assert took <= LEASE_TTL_S + TICK_S + 3, took  # + slack for a busy machine

@@ -3,22 +3,10 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 
-from registro.local_services import free_port
-
-
-def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+from devstack.processes import free_port
+from devstack.waits import wait_until
 
 
 def test_liveness_needs_nothing_readiness_needs_redis(stack):
@@ -33,19 +21,19 @@ def test_liveness_needs_nothing_readiness_needs_redis(stack):
                 except httpx.HTTPError:
                     return None
 
-            wait_for(lambda: status("/readyz") == 200, what="/readyz 200 with Redis up")
+            wait_until(lambda: status("/readyz") == 200, 30, what="/readyz 200 with Redis up")
             assert http.get("/healthz").text == "alive\n"
             assert "registro_browser_sessions_started_total" in http.get("/metrics").text
 
             stack.stop_redis()
             try:
                 # The heartbeat TTL is 3 x 0.5 s in the test stack.
-                wait_for(lambda: status("/readyz") == 503, what="/readyz 503 without Redis")
+                wait_until(lambda: status("/readyz") == 503, 30, what="/readyz 503 without Redis")
                 assert "no heartbeat" in http.get("/readyz").text
                 assert status("/healthz") == 200, "liveness must not depend on Redis"
             finally:
                 stack.start_redis()
-            wait_for(lambda: status("/readyz") == 200, what="/readyz 200 after Redis is back")
+            wait_until(lambda: status("/readyz") == 200, 30, what="/readyz 200 after Redis is back")
     finally:
         worker.stop()
         stack.workers.remove(worker)

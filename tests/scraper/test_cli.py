@@ -80,13 +80,13 @@ def test_exit_code_mapping(error, code):
 def test_demo_and_db_upgrade_commands(tmp_path):
     import httpx
 
-    from registro import local_services
+    from devstack import processes
 
-    port = local_services.free_port()
+    port = processes.free_port()
     proc = subprocess.Popen([str(REGISTRO), "demo", "--port", str(port)], cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        local_services.wait_for_port(port, timeout=60, proc=proc)
+        processes.wait_for_port(port, timeout=60, proc=proc)
         page = httpx.get(f"http://127.0.0.1:{port}/login", timeout=10)
         assert page.status_code == 200 and 'id="form-login"' in page.text
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from registro import evidence
+from registro import evidence_store
 from registro.errors import PermanentScrapeError, Reason, TransientScrapeError
 from registro.legacy_demo.data import expected_record
 from registro.worker.scraper import Scraper
@@ -19,13 +19,13 @@ OS_NUMBERS = ["1", "42", "130", "2024", "123456"]
 def _assert_evidence(err, settings):
     """The failure kept its evidence bundle in the database: screenshot and page."""
     assert err.evidence_id, err
-    meta = evidence.read_metadata(settings.database_url, err.evidence_id)
+    meta = evidence_store.read_metadata(settings.database_url, err.evidence_id)
     assert meta["motivo"] == err.reason.value
     assert [p["nome"] for p in meta["partes"]] == ["screenshot.png", "page.html"]
     assert meta["passos"][-1]["resultado"] == "falhou"
-    _, png = evidence.read_part(settings.database_url, err.evidence_id, "screenshot.png")
+    _, png = evidence_store.read_part(settings.database_url, err.evidence_id, "screenshot.png")
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    _, html = evidence.read_part(settings.database_url, err.evidence_id, "page.html")
+    _, html = evidence_store.read_part(settings.database_url, err.evidence_id, "page.html")
     assert b"<body" in html
 
 

@@ -12,8 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from selenium.webdriver.common.by import By
 
+from devstack.waits import wait_until
 from registro.evidence import Bundle
-from registro.local_stack import wait_until
 from registro.settings import Settings
 from registro.worker.browser import open_browser
 from registro.worker.evidence import capture

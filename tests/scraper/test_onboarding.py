@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from registro.local_services import free_port, wait_for_port
+from devstack.processes import free_port, wait_for_port
 from tests.conftest import require
 from tests.support.release import helm_binary
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from pydantic import SecretStr
 
-from registro import evidence
+from registro import evidence_store
 from registro.errors import PermanentScrapeError, Reason
 from registro.settings import Settings
 from registro.worker.profile import load_profile
@@ -90,5 +90,5 @@ def test_second_site_wrong_password(site2_settings):
     with Scraper(settings) as scraper, pytest.raises(PermanentScrapeError) as err:
         scraper.scrape("501")
     assert err.value.reason == Reason.LOGIN_FAILED
-    _, png = evidence.read_part(settings.database_url, err.value.evidence_id, "screenshot.png")
+    _, png = evidence_store.read_part(settings.database_url, err.value.evidence_id, "screenshot.png")
     assert png[:8] == b"\x89PNG\r\n\x1a\n"

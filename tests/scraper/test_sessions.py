@@ -8,7 +8,7 @@ import psutil
 import pytest
 import sqlalchemy as sa
 
-from registro import local_services
+from devstack import processes
 from registro.db import session_scope
 from registro.errors import Reason, TransientScrapeError
 from registro.legacy_demo.data import expected_record
@@ -43,7 +43,7 @@ def test_local_browser_leaves_no_process_behind(demo, demo_settings):
 
 
 def test_remote_webdriver_via_selenium_url(demo, demo_settings):
-    driver = local_services.start_chromedriver()  # stands in for the pod's browser sidecar
+    driver = processes.start_chromedriver()  # stands in for the pod's browser sidecar
     try:
         settings = demo_settings.model_copy(update={"selenium_url": driver.url})
         with Scraper(settings) as scraper:

@@ -37,7 +37,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from registro.local_services import free_port, wait_for_port
+from devstack.processes import free_port, wait_for_port
 from tests.support.kube import (
     CACHE_ROOT,
     K8S_VERSION,

@@ -1,26 +1,23 @@
 """Run a demo legacy site for tests and benchmarks: ``with running_demo(**faults) as demo``
 (the first demo), ``running_demo(site="portal")`` (the second; ``registro.legacy_demo.sites``).
 
-The server runs in a background thread of this process (uvicorn on a free loopback
-port); faults and counters are driven through its real admin HTTP API.
+The server runs in a child process (``devstack.processes.start_demo``, as everywhere
+else); faults and counters are driven through its real admin HTTP API.
 """
 
 from __future__ import annotations
 
 import contextlib
 import secrets
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import uvicorn
 
+from devstack import processes
+from devstack.stack import demo_env
 from registro.legacy_demo import DemoConfig
-from registro.legacy_demo.sites import create_site_app
 
 
 @dataclass
@@ -65,36 +62,14 @@ class DemoServer:
 @contextlib.contextmanager
 def running_demo(*, site: str = "sgo", render_delay_ms: int = 50,
                  **faults: Any) -> Iterator[DemoServer]:
-    """Start a demo site on 127.0.0.1:<free port> with these initial faults; stop it after."""
-    config = DemoConfig(
-        admin_token=secrets.token_urlsafe(24),
-        render_delay_ms=render_delay_ms,
-        **faults,
-    )
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(
-        create_site_app(site, config), log_level="warning", lifespan="off", proxy_headers=False,
-        timeout_graceful_shutdown=2,
-    ))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
-                              name=f"demo-{site}-{port}", daemon=True)
-    thread.start()
+    """Start a demo site on 127.0.0.1:<free port> with these initial faults (the dev
+    harness's launcher, ``devstack.processes.start_demo``); stop it after."""
+    token = secrets.token_urlsafe(24)
+    config = DemoConfig(admin_token=token, render_delay_ms=render_delay_ms, **faults)
+    managed = processes.start_demo(env=demo_env(token, render_delay_ms=render_delay_ms,
+                                                **faults), site=site)
     try:
-        deadline = time.monotonic() + 15
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("demo legacy server did not start")
-            time.sleep(0.02)
-        yield DemoServer(
-            url=f"http://127.0.0.1:{port}",
-            admin_token=config.admin_token.get_secret_value(),
-            username=config.username,
-            password=config.password.get_secret_value(),
-        )
+        yield DemoServer(url=managed.url, admin_token=token, username=config.username,
+                         password=config.password.get_secret_value())
     finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+        managed.stop(timeout=5)

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from registro.local_services import free_port, wait_for_port
+from devstack.processes import free_port, wait_for_port
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE_ROOT = Path(os.environ.get("REGISTRO_TOOLS_CACHE", "/root/.cache/registro-tools"))

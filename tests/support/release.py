@@ -10,8 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from devstack import waits
 from tests.support import cluster as node
-from tests.support import waits
 from tests.support.kube import kubectl_binary
 
 REPO = Path(__file__).resolve().parents[2]
@@ -122,7 +122,7 @@ def diagnosis(cluster, events: int = 25) -> str:
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.2, what: str = "condition"):
-    """:func:`tests.support.waits.wait_until`, whose timeout also says what the watched
+    """:func:`devstack.waits.wait_until`, whose timeout also says what the watched
     cluster's pods were doing."""
     cluster = _watched[0] if _watched else None
     return waits.wait_until(predicate, timeout, interval, what,
@@ -185,7 +185,7 @@ class PortForward:
     """``kubectl port-forward`` to a Service on a free loopback port."""
 
     def __init__(self, cluster, namespace: str, target: str, port: int):
-        from registro.local_services import free_port
+        from devstack.processes import free_port
 
         self.local = free_port()
         self.proc = subprocess.Popen(

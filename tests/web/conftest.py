@@ -17,7 +17,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +25,9 @@ import httpx
 import psutil
 import pytest
 
-from registro.devstack import WEB_DEMO_DIR
-from registro.local_services import free_port
+from devstack.processes import free_port
+from devstack.up import WEB_DEMO_DIR
+from devstack.waits import wait_until
 from tests.conftest import require
 from tests.support.demo import DemoServer
 
@@ -41,16 +41,6 @@ CHROMIUM_ARGS = ("--no-sandbox", "--headless=new", "--disable-gpu", "--disable-d
                  "--disable-sync", "--disable-quic", "--window-size=1180,900")
 STATUS_ROUTE = "/api/desenvolvimento/scraping-status/{task_id}"
 QUEUE_ROUTE = "/api/desenvolvimento/queue-status"
-
-
-def wait_until(predicate: Callable[[], object], timeout: float, what: str, every: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 @dataclass
@@ -148,7 +138,7 @@ def stack(tmp_path_factory, browser_available) -> Iterator[Stack]:
 
     stack = None
     try:
-        line = wait_until(page_line, 240, "registro up to print the web page address")
+        line = wait_until(page_line, 240, what="registro up to print the web page address")
         match = re.search(r"(http://127\.0\.0\.1:\d+/#\S+)", line)
         assert match, line
         key = (cwd / "var" / "api-key").read_text().strip()

@@ -76,7 +76,7 @@ def search(driver, numero: str) -> None:
 
 def wait_record(driver, numero: str, timeout: float = 180) -> dict:
     current = wait_until(lambda: (s := state(driver))["record"] == f"OS {numero}" and s, timeout,
-                         f"the record of OS {numero}")
+                         what=f"the record of OS {numero}")
     headings = [h.text for h in driver.find_elements(By.CSS_SELECTOR, "section.record__section h3")]
     assert headings == SECTIONS
     rows = driver.find_elements(By.CSS_SELECTOR, "section.record__section .record__row")
@@ -91,7 +91,7 @@ def blur(driver) -> None:
 def test_page_gets_the_key_from_the_printed_address_only(stack: Stack, browser):
     assert "#api=" in stack.page_url and "key=" in stack.page_url
     browser.get(stack.page_url)
-    wait_until(lambda: browser.find_elements(By.ID, "numero-os"), 60, "the search form")
+    wait_until(lambda: browser.find_elements(By.ID, "numero-os"), 60, what="the search form")
     assert "#" not in browser.current_url  # the fragment is erased from the address bar
     assert stack.key not in browser.page_source
     base = stack.page_url.split("#")[0]
@@ -101,7 +101,7 @@ def test_page_gets_the_key_from_the_printed_address_only(stack: Stack, browser):
             "return [...document.querySelectorAll('script[src],link[href]')].map(e => e.src || e.href)"):
         assert stack.key not in httpx.get(src, timeout=10).text
     assert stack.key not in stack.web_log.read_text()  # the static server never saw it
-    wait_until(lambda: state(browser)["workers"] == "1", 30, "the queue panel: 1 worker")
+    wait_until(lambda: state(browser)["workers"] == "1", 30, what="the queue panel: 1 worker")
 
 
 def test_new_os_shows_progress_then_the_record(stack: Stack, browser, screenshots):
@@ -150,7 +150,7 @@ def test_new_os_shows_progress_then_the_record(stack: Stack, browser, screenshot
 def test_stored_os_shows_at_once(stack: Stack, browser):
     polls_before = stack.request_count(STATUS_ROUTE)
     browser.get(stack.page_url.split("#")[0])  # a fresh page (the key stays for this tab)
-    wait_until(lambda: browser.find_elements(By.ID, "numero-os"), 60, "the search form")
+    wait_until(lambda: browser.find_elements(By.ID, "numero-os"), 60, what="the search form")
     assert state(browser)["record"] is None
     browser.execute_script(WATCH_DIALOG)
     search(browser, "2001")
@@ -170,12 +170,12 @@ def test_history_shows_what_a_later_read_found_changed(stack: Stack, browser, sc
     with stack.api() as api:
         task = api.post("/api/desenvolvimento/buscar-os-async/2001?forcar=true").json()["task_id"]
         wait_until(lambda: api.get(f"/api/desenvolvimento/scraping-status/{task}")
-                   .json()["status"] == "SUCCESS", 180, "the second read")
+                   .json()["status"] == "SUCCESS", 180, what="the second read")
     browser.get(stack.page_url.split("#")[0])
-    wait_until(lambda: browser.find_elements(By.ID, "numero-os"), 60, "the search form")
+    wait_until(lambda: browser.find_elements(By.ID, "numero-os"), 60, what="the search form")
     search(browser, "2001")
     wait_record(browser, "2001", timeout=10)
-    changes = wait_until(lambda: browser.execute_script(HISTORY), 30, "the history")
+    changes = wait_until(lambda: browser.execute_script(HISTORY), 30, what="the history")
     assert any(c.startswith("Status: Concluída → Em andamento") for c in changes), changes
     screenshots(browser, "8-history", full_page=True)
 
@@ -186,9 +186,9 @@ def test_closing_the_modal_stops_all_polling(stack: Stack, browser, screenshots)
         blur(browser)
         search(browser, "2002")
         polls_at_start = stack.request_count(STATUS_ROUTE)
-        wait_until(lambda: state(browser)["dialog"], 30, "the modal")
+        wait_until(lambda: state(browser)["dialog"], 30, what="the modal")
         wait_until(lambda: stack.request_count(STATUS_ROUTE) >= polls_at_start + 3, 60,
-                   "the page to poll the task")
+                   what="the page to poll the task")
         # Keyboard: focus is inside the dialog and Tab keeps it there.
         assert state(browser)["focusInDialog"]
         for _ in range(3):
@@ -196,26 +196,26 @@ def test_closing_the_modal_stops_all_polling(stack: Stack, browser, screenshots)
             assert state(browser)["focusInDialog"]
         screenshots(browser, "4-before-closing")
         press(browser, Keys.ESCAPE)
-        after = wait_until(lambda: not (s := state(browser))["dialog"] and s, 10, "the modal to close")
+        after = wait_until(lambda: not (s := state(browser))["dialog"] and s, 10, what="the modal to close")
         assert after["focusId"] == "numero-os"  # focus back where it was
         # A poll already on the wire when Escape was pressed may still be counted: start
         # counting once the page's other poller (the queue panel) has called again.
         queue_at = stack.request_count(QUEUE_ROUTE)
         wait_until(lambda: stack.request_count(QUEUE_ROUTE) >= queue_at + 1, 30,
-                   "one more queue-panel request")
+                   what="one more queue-panel request")
         closed_at = stack.request_count(STATUS_ROUTE)
         queue_at = stack.request_count(QUEUE_ROUTE)
         # Longer than the longest poll delay (5 s + 25 % jitter): six more calls of the
         # page's other poller (the queue panel, every 1.5-2.5 s) is at least 9 s.
         wait_until(lambda: stack.request_count(QUEUE_ROUTE) >= queue_at + 6, 90,
-                   "six more queue-panel requests")
+                   what="six more queue-panel requests")
         time.sleep(0.5)
         assert stack.request_count(STATUS_ROUTE) == closed_at
     finally:
         stack.demo.set_faults(slow_os_ms=0)
     with stack.api() as api:  # the scrape itself goes on and finishes server-side
         wait_until(lambda: api.get("/api/desenvolvimento/scraping-status/scraping_2002")
-                   .json()["status"] == "SUCCESS", 180, "the abandoned task to finish")
+                   .json()["status"] == "SUCCESS", 180, what="the abandoned task to finish")
 
 
 EVIDENCE_SHOWN = """
@@ -231,7 +231,7 @@ def test_failed_lookup_shows_the_legacy_page_screenshot(stack: Stack, browser, s
     blur(browser)
     search(browser, "97")  # multiples of 97 do not exist in the demo: not_found
     shown = wait_until(lambda: browser.execute_script(EVIDENCE_SHOWN), 180,
-                       "the failure's screenshot in the modal")
+                       what="the failure's screenshot in the modal")
     assert shown["alert"] == "A OS não existe no sistema de origem."
     failed = state(browser)
     assert failed["title"] == "Não foi possível obter a OS 97" and not failed["bar"]
@@ -242,15 +242,15 @@ def test_failed_lookup_shows_the_legacy_page_screenshot(stack: Stack, browser, s
     assert (meta["motivo"], meta["numero_os"]) == ("not_found", "97")
     screenshots(browser, "7-evidence")
     press(browser, Keys.ESCAPE)
-    wait_until(lambda: not state(browser)["dialog"], 10, "the modal to close")
+    wait_until(lambda: not state(browser)["dialog"], 10, what="the modal to close")
 
 
 def test_workers_stopped_the_synchronous_fallback_answers(stack: Stack, browser, screenshots):
     stack.pause(stack.workers())
     with stack.api() as api:
         wait_until(lambda: api.get("/api/desenvolvimento/queue-status").json()
-                   ["queue_info"]["workers_online"] == 0, 60, "the worker heartbeat to expire")
-    wait_until(lambda: state(browser)["workers"] == "0", 30, "the queue panel: 0 workers")
+                   ["queue_info"]["workers_online"] == 0, 60, what="the worker heartbeat to expire")
+    wait_until(lambda: state(browser)["workers"] == "0", 30, what="the queue panel: 0 workers")
     fallbacks = stack.metric("registro_api_fallbacks_total", cause="no_worker", outcome="success")
     polls_before = stack.request_count(STATUS_ROUTE)
     blur(browser)
@@ -269,7 +269,7 @@ def test_redis_stopped_too_the_503_shows_a_retry(stack: Stack, browser, screensh
     stack.pause(stack.redis())
     with stack.api() as api:
         wait_until(lambda: api.get("/readyz").json()["redis"] == "unavailable", 30,
-                   "the API to see Redis gone")
+                   what="the API to see Redis gone")
     # Take the single synchronous slot with a slow lookup from elsewhere.
     stack.demo.set_faults(slow_os_ms=6000)
     requests_before = stack.demo.stats()["requests"]
@@ -283,13 +283,13 @@ def test_redis_stopped_too_the_503_shows_a_retry(stack: Stack, browser, screensh
     thread.start()
     try:
         wait_until(lambda: stack.demo.stats()["requests"] > requests_before, 60,
-                   "the outside scrape to reach the legacy system")
+                   what="the outside scrape to reach the legacy system")
         blur(browser)
         search(browser, "2005")
         # The alert renders first; the focus moves to the retry button a render later.
         s = wait_until(lambda: (s := state(browser))["alert"] and s["focusInDialog"]
                        and (s["focusText"] or "").startswith("Tentar novamente em") and s,
-                       60, "the error in the modal, the retry focused")
+                       60, what="the error in the modal, the retry focused")
         assert s["alert"].startswith("Serviço temporariamente indisponível. Tente novamente em 10 s")
         # The retry has the focus and counts Retry-After down before it asks again.
         assert s["focusInDialog"] and re.fullmatch(r"Tentar novamente em ([1-9]|10) s", s["focusText"]), s
@@ -299,7 +299,7 @@ def test_redis_stopped_too_the_503_shows_a_retry(stack: Stack, browser, screensh
         stack.demo.set_faults(slow_os_ms=0)
         thread.join(timeout=180)
     assert outside["answer"].status_code == 200, outside["answer"].text
-    wait_until(lambda: state(browser)["focusText"] == "Tentar novamente", 15, "the countdown to end")
+    wait_until(lambda: state(browser)["focusText"] == "Tentar novamente", 15, what="the countdown to end")
     press(browser, Keys.ENTER)  # the retry button has the focus
     current = wait_record(browser, "2005")
     assert current["via"] == "sincrono"
@@ -309,7 +309,11 @@ def test_redis_stopped_too_the_503_shows_a_retry(stack: Stack, browser, screensh
 def test_overview_screenshot(stack: Stack, browser, screenshots):
     with stack.api() as api:
         wait_until(lambda: api.get("/api/desenvolvimento/queue-status").json()
-                   ["queue_info"]["workers_online"] == 1, 60, "the worker back online")
+                   ["queue_info"]["workers_online"] == 1, 60, what="the worker back online")
     browser.get(stack.page_url.split("#")[0])  # a reload keeps the key for this tab
-    wait_until(lambda: state(browser)["workers"] == "1", 30, "the queue panel after a reload")
-    screenshots(browser, "1-start")
+    shown = wait_until(lambda: (s := state(browser))["workers"] == "1" and s, 30,
+                       what="the queue panel after a reload")
+    assert not shown["dialog"] and shown["record"] is None  # the start page: form and queue
+    assert browser.find_elements(By.ID, "numero-os")[0].is_displayed()
+    png = screenshots(browser, "1-start").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")

@@ -1,6 +1,6 @@
 """A whole Registro platform on this machine, for the tests and the benchmarks.
 
-Built from the launchers in ``registro.local_services`` (the same ones ``registro up``
+Built from the launchers in ``devstack.processes`` (the same ones ``registro up``
 uses): the demo legacy system with its admin API, a Redis with AOF that can be killed
 and restarted, Celery workers each in its own process group, the API. Settings are
 short for tests (visibility timeout 12 s, heartbeats every 0.5 s, reconciler grace
@@ -9,6 +9,7 @@ short for tests (visibility timeout 12 s, heartbeats every 0.5 s, reconciler gra
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -16,17 +17,25 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import psutil
 import redis
 
-from registro import local_services
+from devstack import processes
 from registro import pipeline_state as state
+from registro.db import upgrade
+
+
+def demo_env(admin_token: str, **config: object) -> dict[str, str]:
+    """The environment of a demo site: this one's plus its ``DemoConfig`` values
+    (``REGISTRO_DEMO_<NAME>``; lists as JSON, as pydantic-settings reads them)."""
+    return {**os.environ, "REGISTRO_DEMO_ADMIN_TOKEN": admin_token,
+            **{f"REGISTRO_DEMO_{k.upper()}": v if isinstance(v, str) else json.dumps(v)
+               for k, v in config.items()}}
 
 
 class Demo:
@@ -35,9 +44,8 @@ class Demo:
 
     def __init__(self, workdir: Path, site: str = "sgo", **config: object) -> None:
         self.token = secrets.token_urlsafe(24)
-        env = {**os.environ, "REGISTRO_DEMO_ADMIN_TOKEN": self.token,
-               **{f"REGISTRO_DEMO_{k.upper()}": str(v) for k, v in config.items()}}
-        self.managed = local_services.start_demo(env=env, log_path=workdir / "demo.log",
+        self.managed = processes.start_demo(env=demo_env(self.token, **config),
+                                            log_path=workdir / "demo.log",
                                                  site=site)
         self.proc = self.managed.proc
         self.port, self.url = self.managed.port, self.managed.url
@@ -71,8 +79,22 @@ class Stack:
     redis_port: int
     db_url: str
     api_key: str
-    redis_srv: local_services.ManagedProcess | None = None
+    redis_srv: processes.ManagedProcess | None = None
     workers: list[Worker] = field(default_factory=list)
+
+    @classmethod
+    def new(cls, api_key: str, workdir: Path | None = None, site: str = "sgo",
+            **demo_config: object) -> Stack:
+        """A work directory (``make_workdir()`` unless given), a demo site with
+        ``demo_config``, a migrated SQLite database in it and a free port for Redis (not
+        started: ``start_redis``)."""
+        workdir = workdir or make_workdir()
+        workdir.mkdir(parents=True, exist_ok=True)
+        demo = Demo(workdir, site, **demo_config)
+        db_url = f"sqlite:///{workdir}/registro.db"
+        upgrade(db_url)
+        return cls(workdir=workdir, demo=demo, redis_port=processes.free_port(), db_url=db_url,
+                   api_key=api_key)
 
     @property
     def redis_url(self) -> str:
@@ -104,7 +126,7 @@ class Stack:
         return env
 
     def start_redis(self) -> None:
-        self.redis_srv = local_services.start_redis(self.redis_port, appendonly=True,
+        self.redis_srv = processes.start_redis(self.redis_port, appendonly=True,
                                                     workdir=self.workdir / "redis")
 
     def kill_redis(self) -> None:
@@ -154,7 +176,7 @@ class Worker:
         self.stack = stack
         self.hostname = f"{name}@test"
         self.log_path = stack.workdir / f"worker-{name}.log"
-        self.managed = local_services.start_worker(env, hostname=self.hostname,
+        self.managed = processes.start_worker(env, hostname=self.hostname,
                                                    log_path=self.log_path)
         self.proc = self.managed.proc
 
@@ -164,7 +186,7 @@ class Worker:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"worker exited: {self.log_path.read_text()[-3000:]}")
-            if client.exists(state.HEARTBEAT_PREFIX + self.hostname):
+            if state.is_online(client, self.hostname):
                 return
             time.sleep(0.1)
         raise TimeoutError(f"worker {self.hostname} not online: "
@@ -193,10 +215,10 @@ class Api:
     """The API under uvicorn in a subprocess."""
 
     def __init__(self, stack: Stack, **env: object) -> None:
-        port = local_services.free_port()
+        port = processes.free_port()
         self.log_path = stack.workdir / f"api-{port}.log"
         # uvicorn needs ~2 s; a machine shared with other test runs, far more
-        self.managed = local_services.start_api(stack.env(**env), port=port,
+        self.managed = processes.start_api(stack.env(**env), port=port,
                                                 log_path=self.log_path, timeout=180)
         self.proc, self.port, self.url = self.managed.proc, port, self.managed.url
         self.headers = {"Authorization": f"Bearer {stack.api_key}"}
@@ -207,7 +229,7 @@ class Api:
     def browser_drivers(self) -> int:
         """chromedriver processes started by this API process (one per WebDriver session)."""
         count = 0
-        for child in local_services.descendants(self.proc.pid):
+        for child in processes.descendants(self.proc.pid):
             try:
                 if "chromedriver" in child.name():
                     count += 1
@@ -228,30 +250,6 @@ class Api:
             pass
         self.proc.wait(10)
         self.managed.stop()
-
-
-T = TypeVar("T")
-
-
-def wait_until(predicate: Callable[[], T], timeout: float, interval: float = 0.2,
-               what: str = "condition", diagnose: Callable[[], str] | None = None) -> T:
-    """``predicate()`` until it is truthy, returned; AssertionError after ``timeout``,
-    with what ``diagnose()`` says of the state then (e.g. the pods that were not Ready).
-    The one wait of the tests and the benchmarks: a predicate, never a fixed sleep."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    message = f"timed out after {timeout}s waiting for {what} (last: {last!r})"
-    if diagnose is not None:
-        try:
-            message += "\n" + diagnose()
-        except Exception as e:  # noqa: BLE001 - the timeout is the error; a diagnosis may fail
-            message += f"\n(diagnosis failed: {e!r})"
-    raise AssertionError(message)
 
 
 def make_workdir() -> Path:

@@ -20,8 +20,8 @@ from urllib.parse import urlencode
 
 import typer
 
-from registro import local_services
-from registro.local_services import (
+from devstack import processes
+from devstack.processes import (
     ManagedProcess,
     api_command,
     free_port,
@@ -29,9 +29,10 @@ from registro.local_services import (
     wait_for_port,
     worker_command,
 )
+from registro.evidence_cli import LOCAL_API_KEY_FILE
 
 VAR = Path("var")
-KEY_FILE = VAR / "api-key"
+KEY_FILE = LOCAL_API_KEY_FILE
 
 # Built by `make web` (npm run build in web/); not part of the Python package.
 WEB_DEMO_DIR = Path(__file__).resolve().parent.parent / "web" / "dist" / "demo"
@@ -93,7 +94,7 @@ def api_processes() -> int:
 
 def _spawn(name: str, args: list[str], env: dict, port: int, url: str,
            log_dir: Path) -> ManagedProcess:
-    return local_services.spawn(name, args, env=env, log_path=log_dir / f"{name}.log",
+    return processes.spawn(name, args, env=env, log_path=log_dir / f"{name}.log",
                                 port=port, url=url)
 
 
@@ -113,9 +114,9 @@ class Stop(Exception):
 
 
 def _check_port(what: str, port: int) -> None:
-    if not local_services.port_is_free(port):
+    if not processes.port_is_free(port):
         raise typer.BadParameter(
-            f"port {port} for the {what} is in use by {local_services.port_holder(port)}; "
+            f"port {port} for the {what} is in use by {processes.port_holder(port)}; "
             f"stop it or pass another port")
 
 
@@ -145,7 +146,7 @@ def register(app: typer.Typer) -> None:
             signal.signal(sig, on_signal)
         # Orphans (a browser whose chromedriver died) become our children, so the last
         # sweep below finds them.
-        local_services.become_subreaper()
+        processes.become_subreaper()
         VAR.mkdir(exist_ok=True)
         logs = VAR / "logs"
         key = os.environ.get("REGISTRO_API_KEYS", "").split(",")[0].strip() or local_api_key()
@@ -157,23 +158,23 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"stopping {managed.name}", err=True)
                 managed.stop(timeout=40)
             started.clear()
-            leftovers = local_services.descendants()
+            leftovers = processes.descendants()
             if leftovers:
                 typer.echo(f"stopping {len(leftovers)} leftover processes "
                            f"(pids {sorted(p.pid for p in leftovers)})", err=True)
-                local_services.kill_all(leftovers)
+                processes.kill_all(leftovers)
 
         try:
             _check_port("API", port)
             if not os.environ.get("REGISTRO_LEGACY_URL"):
                 _check_port("demo system", demo_port)
-            if redis_port and not local_services.port_is_free(redis_port):
+            if redis_port and not processes.port_is_free(redis_port):
                 taken = free_port()
                 typer.echo(f"Redis: port {redis_port} is in use by "
-                           f"{local_services.port_holder(redis_port)}; this stack's Redis "
+                           f"{processes.port_holder(redis_port)}; this stack's Redis "
                            f"listens on {taken} instead (REDIS_URL below).", err=True)
                 redis_port = taken
-            redis_srv = local_services.start_redis(
+            redis_srv = processes.start_redis(
                 redis_port or None, appendonly=True, workdir=VAR / "redis",
                 log_path=logs / "redis.log")
             started.append(redis_srv)
@@ -186,16 +187,16 @@ def register(app: typer.Typer) -> None:
             upgrade(env["REGISTRO_DATABASE_URL"])
 
             if not os.environ.get("REGISTRO_LEGACY_URL"):
-                started.append(local_services.start_demo(demo_port, env=env,
+                started.append(processes.start_demo(demo_port, env=env,
                                                          log_path=logs / "demo.log"))
 
             if not env.get("SELENIUM_URL") and not env.get("REGISTRO_SELENIUM_URL"):
-                driver = local_services.start_chromedriver(log_path=logs / "chromedriver.log")
+                driver = processes.start_chromedriver(log_path=logs / "chromedriver.log")
                 started.append(driver)
                 env["SELENIUM_URL"] = driver.url
 
             serve_web = bool(web_port) and (WEB_DEMO_DIR / "index.html").exists()
-            if serve_web and not local_services.port_is_free(web_port):
+            if serve_web and not processes.port_is_free(web_port):
                 web_port = free_port()  # something else already listens there
             web_url = f"http://127.0.0.1:{web_port}"
             if serve_web:
@@ -208,18 +209,18 @@ def register(app: typer.Typer) -> None:
                              web_port, web_url, logs)
                 started.append(web)  # its port is awaited after the API's: they start in parallel
 
-            worker = local_services.start_worker(env, concurrency=concurrency,
+            worker = processes.start_worker(env, concurrency=concurrency,
                                                  log_path=logs / "worker.log")
             started.append(worker)
             _wait_worker_online(redis_srv.url, worker, logs)
-            processes = api_processes()
+            api_count = api_processes()
             api_env = dict(env)
-            if processes > 1:  # the processes' counters summed on /metrics
+            if api_count > 1:  # the processes' counters summed on /metrics
                 metrics_dir = VAR / "api-metrics"
                 shutil.rmtree(metrics_dir, ignore_errors=True)
                 metrics_dir.mkdir(parents=True)
                 api_env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-            started.append(local_services.start_api(api_env, port=port, processes=processes,
+            started.append(processes.start_api(api_env, port=port, processes=api_count,
                                                     log_path=logs / "api.log"))
             if serve_web:
                 wait_for_port(web_port, timeout=30, proc=web.proc)

@@ -2,7 +2,7 @@
 chromedriver, and Registro's own demo legacy system, Celery worker and API.
 
 The one set of launchers used by ``registro up`` (the README's run command), the tests
-and the benchmarks (``registro.local_stack`` composes them into a whole platform).
+and the benchmarks (``devstack.stack`` composes them into a whole platform).
 Every process binds to loopback and is stopped by ``ManagedProcess.stop()``.
 """
 
@@ -169,6 +169,16 @@ def _output(log_path: Path | None) -> tuple[IO[bytes] | int, list[Callable[[], N
     return out, [out.close]
 
 
+def _listening(managed: ManagedProcess, timeout: float = 20.0) -> ManagedProcess:
+    """``managed`` once it listens on its port; stopped if it never does."""
+    try:
+        wait_for_port(managed.port, timeout=timeout, proc=managed.proc)
+    except Exception:
+        managed.stop()
+        raise
+    return managed
+
+
 def spawn(name: str, args: Sequence[str], *, env: dict[str, str] | None = None,
           log_path: Path | None = None, port: int = 0, url: str = "",
           cwd: Path | None = None) -> ManagedProcess:
@@ -205,12 +215,7 @@ def start_redis(
     managed = spawn("redis", args, log_path=log_path, port=port,
                     url=f"redis://127.0.0.1:{port}/0")
     managed.workdir = workdir if own_dir else None
-    try:
-        wait_for_port(port, proc=managed.proc)
-    except Exception:
-        managed.stop()
-        raise
-    return managed
+    return _listening(managed)
 
 
 def _pg_bindir() -> Path | None:
@@ -269,12 +274,7 @@ def start_chromedriver(port: int | None = None, binary: str = "/usr/bin/chromedr
     port = port or free_port()
     managed = spawn("chromedriver", [binary, f"--port={port}", "--allowed-ips=127.0.0.1"],
                     log_path=log_path, port=port, url=f"http://127.0.0.1:{port}")
-    try:
-        wait_for_port(port, proc=managed.proc)
-    except Exception:
-        managed.stop()
-        raise
-    return managed
+    return _listening(managed)
 
 
 def browser_processes(driver_pid: int) -> list[psutil.Process]:
@@ -308,45 +308,42 @@ def start_demo(port: int | None = None, *, env: dict[str, str] | None = None,
     port = port or free_port()
     managed = spawn("demo", [sys.executable, "-c", DEMO_SERVE, str(port), site], env=env,
                     log_path=log_path, port=port, url=f"http://127.0.0.1:{port}")
-    try:
-        wait_for_port(port, timeout=timeout, proc=managed.proc)
-    except Exception:
-        managed.stop()
-        raise
-    return managed
+    return _listening(managed, timeout)
 
 
-def worker_command(concurrency: int, hostname: str = "worker@%h", loglevel: str = "info"
-                   ) -> list[str]:
+def worker_command(concurrency: int, hostname: str = "worker@%h", loglevel: str = "info",
+                   *, pool: str = "prefork", queues: str | None = None) -> list[str]:
     return [venv_bin("celery"), "-A", "registro.worker.celery_app", "worker",
-            "--pool=prefork", f"--concurrency={concurrency}", f"--hostname={hostname}",
+            f"--pool={pool}", f"--concurrency={concurrency}", f"--hostname={hostname}",
+            *([f"--queues={queues}"] if queues else []),
             "--without-mingle", "--without-gossip", f"--loglevel={loglevel}"]
 
 
 def start_worker(env: dict[str, str], *, hostname: str = "worker@%h", concurrency: int = 1,
-                 loglevel: str = "info", log_path: Path | None = None) -> ManagedProcess:
+                 loglevel: str = "info", log_path: Path | None = None, pool: str = "prefork",
+                 queues: str | None = None) -> ManagedProcess:
     """One Celery worker (not waited for: its heartbeat in Redis says when it is up)."""
-    return spawn("worker", worker_command(concurrency, hostname, loglevel), env=env,
-                 log_path=log_path)
+    return spawn("worker", worker_command(concurrency, hostname, loglevel, pool=pool,
+                                          queues=queues), env=env, log_path=log_path)
 
 
-def api_command(host: str, port: int, processes: int = 1) -> list[str]:
-    return [venv_bin("uvicorn"), "--factory", "registro.api.main:app_factory", "--host", host,
+API_APP = "registro.api.main:app_factory"
+
+
+def api_command(host: str, port: int, processes: int = 1, *, app: str = API_APP,
+                extra_args: Sequence[str] = ()) -> list[str]:
+    return [venv_bin("uvicorn"), "--factory", app, "--host", host,
             "--port", str(port), "--timeout-graceful-shutdown", "30", "--no-access-log",
-            "--timeout-keep-alive", "75", "--workers", str(max(1, processes))]
+            "--timeout-keep-alive", "75", "--workers", str(max(1, processes)), *extra_args]
 
 
 def start_api(env: dict[str, str], *, port: int | None = None, host: str = "127.0.0.1",
-              log_path: Path | None = None, timeout: float = 30.0,
-              processes: int = 1) -> ManagedProcess:
-    """The API under uvicorn (``processes`` of them on one port), waited for until it
-    listens."""
+              log_path: Path | None = None, timeout: float = 30.0, processes: int = 1,
+              app: str = API_APP, extra_args: Sequence[str] = (),
+              cwd: Path | None = None) -> ManagedProcess:
+    """The API under uvicorn (``processes`` of them on one port; ``app``: another
+    factory, e.g. a benchmark's), waited for until it listens."""
     port = port or free_port()
-    managed = spawn("api", api_command(host, port, processes), env=env, log_path=log_path, port=port,
-                    url=f"http://{host}:{port}")
-    try:
-        wait_for_port(port, timeout=timeout, proc=managed.proc)
-    except Exception:
-        managed.stop()
-        raise
-    return managed
+    managed = spawn("api", api_command(host, port, processes, app=app, extra_args=extra_args),
+                    env=env, log_path=log_path, port=port, url=f"http://{host}:{port}", cwd=cwd)
+    return _listening(managed, timeout)
