@@ -20,6 +20,7 @@ retrying); 2 bad usage. ``scrape`` takes its token of the global legacy budget i
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import logging
 import os
@@ -36,7 +37,6 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from registro import devstack
 from registro.errors import Reason, ScrapeError
 from registro.evidence_cli import evidence_app
 from registro.queue import NUMERO_OS_RE
@@ -301,8 +301,10 @@ def _safe_url(settings: Settings) -> str:
     return make_url(settings.database_url).render_as_string(hide_password=True)
 
 
-# Commands other parts contribute (``registro up``, ``worker``, ``api``).
-devstack.register(app)
+# Commands the dev harness contributes (``registro up``, ``worker``, ``api``). The images
+# leave the harness out (.dockerignore): there the CLI has the commands above only.
+if importlib.util.find_spec("registro.devstack") is not None:
+    importlib.import_module("registro.devstack").register(app)
 app.add_typer(evidence_app, name="evidence")
 
 
