@@ -168,7 +168,7 @@ HARNESS_FILES = [m.split(".")[-1] + ".py" for m in HARNESS]
 def copy_build_context(build: Stage, dest: Path) -> Path:
     """Copy what the build stage's COPY lines take from the repo into ``dest`` (a
     ``COPY a b ./`` puts each source's file name in the work dir)."""
-    dest.mkdir()
+    dest.mkdir(parents=True)
     for source, dst in build.copies:
         s = REPO / source
         target = dest / (s.name if dst.endswith("/") and s.is_file() else source)
