@@ -15,7 +15,8 @@ CLUSTER_PACKAGES := runc iptables conntrack iproute2 containernetworking-plugins
 # Container images (scripts/build-images.sh): podman/buildah with runc, mmdebstrap for the
 # local debian base, catatonit for the pause image.
 IMAGE_PACKAGES := podman buildah fuse-overlayfs runc mmdebstrap uidmap conmon catatonit
-TEST_PACKAGES := $(RUN_PACKAGES) postgresql prometheus prometheus-redis-exporter wrk openssl $(CLUSTER_PACKAGES) $(IMAGE_PACKAGES)
+# binutils: strip, for the image tests' local copies of the images' build steps (images/trim-venv.sh).
+TEST_PACKAGES := $(RUN_PACKAGES) postgresql prometheus prometheus-redis-exporter wrk openssl binutils $(CLUSTER_PACKAGES) $(IMAGE_PACKAGES)
 
 .PHONY: help run test test-fast venv system-deps-run system-deps-test lint clean helm-tool k8s-manifests k8s-tools \
 	kube-score-tool images node-check web web-consumers web-deps web-test web-types

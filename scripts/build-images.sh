@@ -17,7 +17,8 @@
 #   qualified, so `registro-api:0.1.0` in a pod spec resolves to them).
 #   Run podman yourself with CONTAINERS_CONF=<containers_conf> (runc, cgroupfs, ulimits).
 # Env: REGISTRO_TOOLS_CACHE (default /root/.cache/registro-tools).
-# Short names: debian, python, api, worker, operator, selenium, redis, postgres, flower, pause.
+# Short names: debian, python, api, worker, operator, demo, selenium, redis, postgres, flower,
+# pause.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

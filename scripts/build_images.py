@@ -8,6 +8,11 @@ sources with .dockerignore's exclusions, a stand-in's directory, the host CAs or
 catatonit it is given), the id of the image it is built FROM, and the candidate
 versions (this machine's apt lists) of the Debian packages it installs. The key is
 stored as the image label ``dev.registro.cache-key`` and next to its archive.
+
+The project images get the OCI labels' version (the chart's appVersion) and revision
+(the commit HEAD, ``-dirty`` when the image's inputs have uncommitted changes) as build
+arguments. The revision is not part of the key: a cached image keeps the revision it
+was built at, whose inputs are still the current ones.
 """
 
 from __future__ import annotations
@@ -95,7 +100,7 @@ def specs() -> list[Spec]:
                   STANDINS / "python" / "Containerfile",
                   {"certs": Path("/usr/local/share/ca-certificates")})
     out = [Spec("debian", "docker.io/library/debian:bookworm-slim", "mmdebstrap"), python]
-    for component in ("api", "worker", "operator"):
+    for component in ("api", "worker", "operator", "demo"):
         out.append(Spec(component, qualified(f"registro-{component}:{app}"), "project", "python",
                         REPO / f"Dockerfile.{component}"))
     out += [
@@ -258,6 +263,8 @@ def _cache_key(spec: Spec, ids: dict[str, str], h: KeyHash) -> str:
         hash_tree(h, REPO / ".dockerignore", ".dockerignore", NOTHING)
         for source in copy_sources(spec.dockerfile):
             hash_tree(h, REPO / source, source, PROJECT_EXCLUDE)
+        versions = apt_candidates(apt_packages(spec.dockerfile))  # the build stage's binutils
+        h.update(versions.encode(), f"apt {versions}")
     else:
         hash_tree(h, spec.dockerfile.parent, spec.dockerfile.parent.name, NOTHING)
         for rel, host in spec.extra.items():
@@ -295,7 +302,9 @@ def build_containerfile(spec: Spec, key: str, fresh: bool = False) -> None:
               "--label", f"{LABEL}={key}", "-t", spec.ref, "-f"]
     if spec.kind == "project":
         # The project's Dockerfile unchanged, from the repo (.dockerignore trims the context).
-        podman(*common, str(spec.dockerfile), str(REPO), capture=False)
+        labels = ["--build-arg", f"VERSION={chart_app_version()}",
+                  "--build-arg", f"REVISION={revision(spec.dockerfile)}"]
+        podman(*common[:-1], *labels, "-f", str(spec.dockerfile), str(REPO), capture=False)
         return
     with tempfile.TemporaryDirectory(prefix=f"registro-{spec.name}-") as tmp:
         context = Path(tmp) / "context"
@@ -308,6 +317,18 @@ def build_containerfile(spec: Spec, key: str, fresh: bool = False) -> None:
             else:
                 shutil.copy2(host, context / rel)
         podman(*common, str(context / "Containerfile"), str(context), capture=False)
+
+
+def revision(dockerfile: Path) -> str:
+    """The commit the image is built from; ``-dirty`` if its inputs have local changes."""
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
+                          text=True, check=False)
+    if head.returncode != 0:
+        return "unknown"
+    paths = [dockerfile.name, ".dockerignore", *copy_sources(dockerfile)]
+    status = subprocess.run(["git", "status", "--porcelain", "--", *paths], cwd=REPO,
+                            capture_output=True, text=True, check=False)
+    return head.stdout.strip() + ("-dirty" if status.stdout.strip() else "")
 
 
 def archive_path(spec: Spec) -> Path:

@@ -1,11 +1,12 @@
-"""Container images: hadolint; each image's entrypoint started from a copy of the project
+"""Container images: hadolint; each image's entrypoint started from a copy of its part
 installed with the Dockerfile's own install steps; and the real images built with podman
 by scripts/build-images.sh (tests/support/images.py), run as the chart runs them.
 
 The copy's steps are read from the Dockerfiles themselves: the build stage's COPY
-sources, its ENV and its `uv ...` RUN lines run in a temp dir; the runtime stage's
-ENTRYPOINT + CMD are then started from the resulting venv. The real images run non-root
-on a read-only root filesystem with --network=none or --network=host on 127.0.0.1.
+sources, its ENV and its RUN lines (but the apt-get and pip installs of its tools) run in
+a temp dir; the runtime stage's ENTRYPOINT + CMD are then started from the resulting
+venv. The real images run non-root on a read-only root filesystem with --network=none
+or --network=host on 127.0.0.1; each holds only its part (checked inside it).
 """
 
 from __future__ import annotations
@@ -29,7 +30,30 @@ from devstack.processes import free_port
 from tests.conftest import require
 from tests.delivery.conftest import REPO
 
-DOCKERFILES = ["Dockerfile.api", "Dockerfile.worker", "Dockerfile.operator"]
+DOCKERFILES = ["Dockerfile.api", "Dockerfile.worker", "Dockerfile.operator", "Dockerfile.demo"]
+# What each image holds: its extra, the folders it copies (each a part of the package),
+# the parts it must not hold, and the modules its processes start from (the chart's
+# commands: the API's and the workers' `registro db upgrade`/`profile lint` init
+# containers, `helm test`'s httpx in the API image).
+PARTS = {"api": "registro.api", "worker": "registro.worker",
+         "legacy_demo": "registro.legacy_demo", "operator": "registro_operator"}
+IMAGES = {
+    "api": {"extra": "api", "copies": ["registro", "api", "worker"],
+            "entry": ["registro.api.main", "registro.cli", "registro.worker.scraper", "httpx"]},
+    "worker": {"extra": "worker", "copies": ["registro", "worker"],
+               "entry": ["registro.worker.celery_app", "registro.worker.tasks", "registro.cli"]},
+    "operator": {"extra": "operator", "copies": ["registro", "operator"],
+                 "entry": ["registro_operator.handlers"]},
+    # The demo image serves `registro demo` only: the CLI's other commands (db, scrape,
+    # evidence) need the database layer it leaves out.
+    "demo": {"extra": "demo", "copies": ["registro", "legacy_demo"],
+             "entry": ["registro.cli", "registro.legacy_demo.sites"],
+             "absent_ok": ["sqlalchemy", "alembic"]},
+}
+# The dev harness (.dockerignore keeps it out of every image).
+HARNESS = ["devstack"]
+# Size budgets above the base image, MiB (issue 23; benchmarks/bench_images.py).
+BUDGET_MIB = {"api": 110, "worker": 100, "operator": 130}
 
 
 @dataclass
@@ -100,54 +124,102 @@ def test_dockerfile_policies(name):
     assert not re.search(r"(?i)(password|secret|api_keys?)\s*=", base), "no secrets baked in"
     if name == "Dockerfile.worker":
         assert "chrom" not in " ".join(build.runs + runtime.runs).lower(), "no browser"
+    for label in ("source", "revision", "version"):
+        assert f"org.opencontainers.image.{label}=" in base, f"OCI label {label}"
+    assert "sbom.cdx.json" in " ".join(build.runs), "SBOM from uv.lock"
+
+
+@pytest.mark.parametrize("short", list(IMAGES))
+def test_each_image_installs_only_its_part(short):
+    """Its own folders (never a dev folder, tests or the demo in production images), its
+    own extra in every `uv` step."""
+    build = parse(REPO / f"Dockerfile.{short}")[0]
+    folders = [src for src, _ in build.copies
+               if src not in ("pyproject.toml", "uv.lock", "README.md", "images/trim-venv.sh")]
+    assert folders == IMAGES[short]["copies"]
+    uv_steps = [part for run in build.runs for part in run.split("&&") if "uv sync" in part
+                or "uv export" in part]
+    assert len(uv_steps) == 3
+    assert all(f"--extra {IMAGES[short]['extra']} " in s for s in uv_steps), uv_steps
+    assert all(s.count("--extra") == 1 for s in uv_steps), uv_steps
+    ignore = (REPO / ".dockerignore").read_text().splitlines()
+    for package in HARNESS:
+        assert package + "/" in ignore
+    # Every package directory pyproject.toml names is copied or made (empty) for the build.
+    import tomllib
+
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    dirs = {pkg: setuptools["package-dir"].get(pkg) for pkg in setuptools["packages"]}
+    for pkg, mapped in dirs.items():
+        if mapped is None:  # under its parent's directory
+            parent = max((p for p in setuptools["package-dir"] if pkg.startswith(p + ".")),
+                         key=len)
+            mapped = setuptools["package-dir"][parent] + pkg[len(parent):].replace(".", "/")
+        made = [w for run in build.runs if "mkdir -p" in run
+                for w in run.split("&&")[0].split()[2:]]
+        assert any(mapped == f or mapped.startswith(f + "/") for f in folders) or any(
+            m == mapped or m.startswith(mapped + "/") for m in made), (pkg, mapped, made)
 
 
 def copy_build_context(build: Stage, dest: Path) -> Path:
-    """Copy what the build stage's COPY lines take from the repo into ``dest``."""
-    dest.mkdir()
-    for source, _dst in build.copies:
+    """Copy what the build stage's COPY lines take from the repo into ``dest`` (a
+    ``COPY a b ./`` puts each source's file name in the work dir)."""
+    dest.mkdir(parents=True)
+    for source, dst in build.copies:
         s = REPO / source
+        target = dest / (s.name if dst.endswith("/") and s.is_file() else source)
         if s.is_dir():
-            shutil.copytree(s, dest / source, ignore=shutil.ignore_patterns(
+            shutil.copytree(s, target, ignore=shutil.ignore_patterns(
                 "__pycache__", "*.pyc", "*.egg-info"))
         else:
-            shutil.copy2(s, dest / source)
+            shutil.copy2(s, target)
     return dest
 
 
-def test_the_three_images_install_the_same_way():
-    steps = {n: (parse(REPO / n)[0].copies, parse(REPO / n)[0].runs) for n in DOCKERFILES}
-    assert len({json.dumps(v) for v in steps.values()}) == 1
+def install_like_build_stage(dockerfile: Path, work: Path) -> tuple[Path, float]:
+    """Run the build stage's steps into ``work/opt-registro`` (the apt-get and pip
+    installs of its tools aside: binutils' strip and uv are the host's); the venv and
+    the seconds its steps took."""
+    build = parse(dockerfile)[0]
+    src = copy_build_context(build, work / "src")
+    venv = work / "opt-registro"
+    env = {**os.environ, **build.env, "UV_PROJECT_ENVIRONMENT": str(venv)}
+    env.setdefault("UV_PYTHON", "python3.11")
+    env.pop("VIRTUAL_ENV", None)
+    started = time.perf_counter()
+    for run in build.runs:
+        if run.startswith(("apt-get", "pip ")):
+            continue
+        proc = subprocess.run(["sh", "-ec", run], cwd=src, env=env, capture_output=True,
+                              text=True, timeout=900, check=False)
+        assert proc.returncode == 0, f"{run}\n{proc.stdout[-2000:]}{proc.stderr[-3000:]}"
+    seconds = time.perf_counter() - started
+    assert (venv / "bin" / "python").exists()
+    # Non-editable: the package lives in the venv, not in the source tree.
+    shutil.rmtree(src)
+    return venv, seconds
 
 
 @pytest.fixture(scope="module")
-def image_venv(tmp_path_factory) -> Path:
-    """The project installed exactly as the Dockerfiles' build stage does."""
+def image_venv(tmp_path_factory):
+    """``image_venv("Dockerfile.worker")``: that image's part installed exactly as its
+    build stage does (once per module)."""
     uv = shutil.which("uv")
     require(uv is not None, "uv")
+    require(shutil.which("strip") is not None, "strip (binutils)")
     build = parse(REPO / "Dockerfile.api")[0]
     pinned = next(re.search(r"uv==([\d.]+)", r).group(1) for r in build.runs if "uv==" in r)
     have = subprocess.run([uv, "--version"], capture_output=True, text=True, check=False).stdout.split()[1]
     assert have == pinned, f"local uv {have} differs from the images' uv {pinned}"
+    venvs: dict[str, Path] = {}
 
-    work = tmp_path_factory.mktemp("image")
-    src = copy_build_context(build, work / "src")
-    env = {**os.environ, **build.env}
-    env["UV_PROJECT_ENVIRONMENT"] = str(work / "opt-registro")
-    env["UV_COMPILE_BYTECODE"] = "0"  # only speed: bytecode is compiled at image build
-    env.setdefault("UV_PYTHON", "python3.11")
-    env.pop("VIRTUAL_ENV", None)
-    for run in build.runs:
-        if not run.startswith("uv "):
-            continue  # the pip install of uv itself
-        proc = subprocess.run(shlex.split(run), cwd=src, env=env, capture_output=True,
-                              text=True, timeout=900, check=False)
-        assert proc.returncode == 0, f"{run}\n{proc.stderr[-3000:]}"
-    venv = work / "opt-registro"
-    assert (venv / "bin" / "python").exists()
-    # Non-editable: the package lives in the venv, not in the source tree.
-    shutil.rmtree(src)
-    return venv
+    def get(name: str) -> Path:
+        if name not in venvs:
+            work = tmp_path_factory.mktemp(name.lower().replace(".", "-"))
+            venvs[name] = install_like_build_stage(REPO / name, work)[0]
+        return venvs[name]
+
+    return get
 
 
 def runtime_command(name: str, venv: Path, replace: dict[str, str] | None = None
@@ -176,14 +248,15 @@ def _stop(proc: subprocess.Popen, sig=signal.SIGTERM, timeout: float = 30) -> in
 
 def test_api_entrypoint_serves_healthz(image_venv, tmp_path, redis_url):
     port = free_port()
-    argv, env = runtime_command("Dockerfile.api", image_venv,
+    venv = image_venv("Dockerfile.api")
+    argv, env = runtime_command("Dockerfile.api", venv,
                                 {"0.0.0.0": "127.0.0.1", "8000": str(port)})
     db = f"sqlite:///{tmp_path}/registro.db"
     env.update(REGISTRO_DATABASE_URL=db, REDIS_URL=redis_url, HOME=str(tmp_path),
                TMPDIR=str(tmp_path), REGISTRO_API_KEYS="image-test-key-0123456789",
                REGISTRO_ARTIFACTS_DIR=str(tmp_path / "artifacts"))
     # The chart's migration initContainer command, from the same venv.
-    subprocess.run([str(image_venv / "bin" / "python"), "-c",
+    subprocess.run([str(venv / "bin" / "python"), "-c",
                     ("from registro.db import upgrade; from registro.settings import "
                      "get_settings; upgrade(get_settings().database_url)")],
                    env=env, cwd=tmp_path, check=True, timeout=120)
@@ -216,7 +289,8 @@ def test_api_entrypoint_serves_healthz(image_venv, tmp_path, redis_url):
 
 def test_worker_entrypoint_connects_to_redis_and_drains(image_venv, tmp_path, redis_url):
     metrics_port = free_port()
-    argv, env = runtime_command("Dockerfile.worker", image_venv)
+    venv = image_venv("Dockerfile.worker")
+    argv, env = runtime_command("Dockerfile.worker", venv)
     env.update(REDIS_URL=redis_url, REGISTRO_DATABASE_URL=f"sqlite:///{tmp_path}/r.db",
                HOME=str(tmp_path), TMPDIR=str(tmp_path),
                REGISTRO_WORKER_METRICS_PORT=str(metrics_port),
@@ -233,7 +307,7 @@ def test_worker_entrypoint_connects_to_redis_and_drains(image_venv, tmp_path, re
             time.sleep(0.5)
         assert redis_url.rsplit("/", 1)[0].split("//")[1] in log_path.read_text()
         ping = subprocess.run(
-            [str(image_venv / "bin" / "celery"), "-A", "registro.worker.celery_app",
+            [str(venv / "bin" / "celery"), "-A", "registro.worker.celery_app",
              "inspect", "ping", "--timeout", "5"],
             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
         assert ping.returncode == 0 and "pong" in ping.stdout, ping.stdout + ping.stderr
@@ -272,7 +346,7 @@ def test_operator_entrypoint_runs_with_the_charts_rbac(image_venv, tmp_path, hel
     health = free_port()
     args = [a.replace(":8080/", f":{health}/").replace("0.0.0.0", "127.0.0.1")
             for a in chart_args]
-    argv, env = runtime_command("Dockerfile.operator", image_venv)
+    argv, env = runtime_command("Dockerfile.operator", image_venv("Dockerfile.operator"))
     argv = [argv[0], *runtime.entrypoint[1:], *args]  # the chart's args replace CMD
     env.update(HOME=str(tmp_path), TMPDIR=str(tmp_path), KUBECONFIG=str(kubeconfig),
                REGISTRO_OPERATOR_METRICS_PORT=str(free_port()))
@@ -383,8 +457,8 @@ def http_ok(url: str) -> bool:
 
 
 @BUILDS
-@pytest.mark.parametrize("name", ["debian", "python", "api", "worker", "operator", "selenium",
-                                  "redis", "postgres", "flower", "pause"])
+@pytest.mark.parametrize("name", ["debian", "python", "api", "worker", "operator", "demo",
+                                  "selenium", "redis", "postgres", "flower", "pause"])
 def test_image_is_built_and_exported(images, name):
     image = images[name]
     from tests.support.images import podman_env
@@ -396,10 +470,159 @@ def test_image_is_built_and_exported(images, name):
     image_id, _, user = proc.stdout.strip().partition(" ")
     assert image_id == image.id
     assert image.archive.stat().st_size > 0.5 * image.size_bytes
-    if name in ("api", "worker", "operator"):
+    if name in IMAGES:
         assert user == f"{PROJECT_UID}:{PROJECT_UID}"
     elif name not in ("debian", "python"):
         assert user and not user.startswith("0"), f"{name} runs as root"
+
+
+# Run inside an image (python -c, argv: entry modules, then the modules absent by design):
+# imports the entry modules, then follows every import statement of the project's own
+# modules reachable from them, lazy ones inside functions too (not those under
+# TYPE_CHECKING), and reports what does not resolve; also which parts and harness modules
+# the image holds, selenium-manager's files, and the SBOM against the installed packages.
+IN_IMAGE_CHECK = r"""
+import ast, importlib, importlib.metadata as md, importlib.util, json, pathlib, sys
+entry, absent = sys.argv[1].split(","), set(sys.argv[2].split(","))
+def ours(name):
+    return name.split(".")[0] in ("registro", "registro_operator")
+def find(name):
+    try:
+        return importlib.util.find_spec(name)
+    except ImportError:
+        return None
+def is_absent_by_design(name):
+    return any(name == a or name.startswith(a + ".") for a in absent)
+unresolved, seen, queue = [], set(), [e for e in entry if ours(e)]
+for name in entry:
+    importlib.import_module(name)
+queue += [m for m in list(sys.modules) if ours(m)]
+while queue:
+    name = queue.pop()
+    if name in seen:
+        continue
+    seen.add(name)
+    spec = find(name)
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        continue
+    tree = ast.parse(pathlib.Path(spec.origin).read_text())
+    skip = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skip |= {id(n) for b in node.body for n in ast.walk(b)}
+    package = name if spec.submodule_search_locations else name.rpartition(".")[0]
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        targets = []
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1]
+                                + ([base] if base else []))
+            targets = [base]
+            if find(base) is not None and find(base).submodule_search_locations:
+                mod = importlib.import_module(base)
+                targets += [f"{base}.{a.name}" for a in node.names
+                            if a.name != "*" and not hasattr(mod, a.name)]
+        for target in targets:
+            if is_absent_by_design(target):
+                continue
+            if find(target) is None:
+                unresolved.append(f"{name}: {target}")
+            elif ours(target):
+                queue.append(target)
+site = pathlib.Path(importlib.util.find_spec("pydantic").origin).parents[1]
+def norm(n):
+    return n.lower().replace("_", "-").replace(".", "-")
+installed = {(norm(d.metadata["Name"]), d.version) for d in md.distributions()}
+sbom = json.loads(pathlib.Path(sys.prefix, "sbom.cdx.json").read_text())
+listed = {(norm(c["name"]), c["version"]) for c in sbom["components"]}
+parts = {"api": "registro.api", "worker": "registro.worker",
+         "legacy_demo": "registro.legacy_demo", "operator": "registro_operator"}
+print(json.dumps({
+    "unresolved": sorted(set(unresolved)), "scanned": len(seen),
+    "parts": sorted(p for p, m in parts.items() if find(m) is not None),
+    "harness": [m for m in ("devstack",) if find(m) is not None],
+    "tests": find("tests") is not None,
+    "selenium_manager": sorted(str(p.relative_to(site)) for p in site.glob(
+        "selenium/webdriver/common/*/selenium-manager*")),
+    "sbom_missing": sorted(f"{n}=={v}" for n, v in installed - listed if n != "registro"),
+}))
+"""
+
+
+@BUILDS
+@pytest.mark.parametrize("short", list(IMAGES))
+def test_image_holds_only_its_part_and_all_it_imports(images, short):
+    """Inside the image (non-root, read-only root, no network): its entry modules import
+    and every import statement reachable from them resolves, but for the parts the image
+    leaves out by design (a CLI command of another part, the dev harness); no other part,
+    no dev harness, no tests, no selenium-manager; the SBOM lists what is installed."""
+    from tests.support.images import podman_env
+
+    spec = IMAGES[short]
+    held = [folder for folder in PARTS if folder in spec["copies"]]
+    absent = [module for folder, module in PARTS.items() if folder not in held]
+    proc = subprocess.run(
+        ["podman", "run", "--rm", "--network=none", *read_only(), "--entrypoint", "python",
+         images[short].ref, "-c", IN_IMAGE_CHECK, ",".join(spec["entry"]),
+         ",".join([*absent, *HARNESS, *spec.get("absent_ok", [])])],
+        env=podman_env(), capture_output=True, text=True, timeout=180, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["unresolved"] == [], report
+    assert report["scanned"] > 5, report
+    assert report["parts"] == sorted(held), report
+    assert report["harness"] == [] and report["tests"] is False, report
+    assert report["selenium_manager"] == [], report
+    # Every installed package at its version (the SBOM is uv.lock's resolution for the
+    # image's extra: it also lists packages of other platforms, e.g. tzdata on Windows).
+    assert report["sbom_missing"] == [], report
+
+
+@BUILDS
+@pytest.mark.parametrize("short", ["api", "worker"])
+def test_profile_lint_init_command_runs_in_the_image(images, short):
+    """The chart's profile-lint init container of the API and worker pods:
+    `registro profile lint` on the mounted site profile, read-only root, no network."""
+    from tests.support.images import podman_env
+
+    profile = REPO / "worker" / "profiles" / "demo.yaml"
+    proc = subprocess.run(
+        ["podman", "run", "--rm", "--network=none", *read_only(),
+         "-v", f"{profile}:/etc/registro/site-profile.yaml:ro", "--entrypoint", "registro",
+         images[short].ref, "profile", "lint", "/etc/registro/site-profile.yaml"],
+        env=podman_env(), capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@BUILDS
+@pytest.mark.parametrize("short", list(IMAGES))
+def test_image_labels(images, short):
+    """OCI source, revision and version; the SBOM's path."""
+    from tests.support.images import podman_env
+
+    proc = subprocess.run(["podman", "image", "inspect", "--format", "{{json .Labels}}",
+                           images[short].ref], env=podman_env(), capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    labels = json.loads(proc.stdout)
+    assert labels["org.opencontainers.image.version"] == images[short].ref.rsplit(":", 1)[1]
+    assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?", labels["org.opencontainers.image.revision"])
+    assert labels["org.opencontainers.image.source"].startswith("https://")
+    assert labels["dev.registro.sbom"] == "/opt/registro/sbom.cdx.json"
+
+
+@BUILDS
+@pytest.mark.parametrize("short", list(BUDGET_MIB))
+def test_image_size_above_the_base(images, short):
+    """Issue 23's budgets: what an image adds to python:3.11-slim (the stand-in base here;
+    the same venv on the upstream base)."""
+    above = (images[short].size_bytes - images["python"].size_bytes) / 2**20
+    assert above <= BUDGET_MIB[short], f"{short}: {above:.0f} MiB above the base"
 
 
 @BUILDS

@@ -5,7 +5,7 @@
     images["api"].ref                     # docker.io/library/registro-api:0.1.0
     images["api"].archive                 # docker-archive for `ctr -n k8s.io images import`
 
-Short names: debian, python, api, worker, operator, selenium, redis, postgres, flower,
+Short names: debian, python, api, worker, operator, demo, selenium, redis, postgres, flower,
 pause. On a laptop without podman (or when the build fails) the calling test skips;
 under CI=true that is a failure (``tests.conftest.require``). Run podman yourself with
 ``podman_env()`` (it points CONTAINERS_CONF at the runc/cgroupfs/ulimits config).

@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 RELEASE = "registro"
 NAMESPACE = "registro"
 CHART = REPO / "charts" / "registro"
-IMAGE_NAMES = ("api", "worker", "operator", "selenium", "redis", "postgres", "flower")
+IMAGE_NAMES = ("api", "worker", "operator", "demo", "selenium", "redis", "postgres", "flower")
 # The chart's install guide (charts/registro/README.md, "Try it with the demo legacy
 # system"), plus one API replica without the fallback browser: two cores shared by all.
 INSTALL_VALUES = [
