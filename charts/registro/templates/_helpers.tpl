@@ -63,7 +63,13 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* Environment shared by the API and the worker: database, Redis, legacy system. */}}
 {{- define "registro.redisEnv" -}}
-{{- if .Values.redis.enabled }}
+{{- if and .Values.redis.enabled .Values.redis.auth.enabled }}
+{{ include "registro.redisPasswordEnv" . | trim }}
+# Kubernetes expands $(REDIS_PASSWORD) (defined above): every client built from the URL
+# (broker, results, claims, limits, Flower, the operator) authenticates.
+- name: REDIS_URL
+  value: {{ printf "redis://:$(REDIS_PASSWORD)@%s-redis:6379/0" (include "registro.fullname" .) | quote }}
+{{- else if .Values.redis.enabled }}
 - name: REDIS_URL
   value: {{ printf "redis://%s-redis:6379/0" (include "registro.fullname" .) | quote }}
 {{- else }}
@@ -73,6 +79,15 @@ app.kubernetes.io/component: {{ .component }}
       name: {{ default (include "registro.secretName" .) .Values.redis.existingSecret }}
       key: {{ .Values.redis.existingSecretKey }}
 {{- end }}
+{{- end }}
+
+{{/* The in-cluster Redis' password (redis.auth), from the chart's Secret or yours. */}}
+{{- define "registro.redisPasswordEnv" -}}
+- name: REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ default (include "registro.secretName" .) .Values.redis.auth.existingSecret }}
+      key: {{ .Values.redis.auth.existingSecretKey }}
 {{- end }}
 
 {{- define "registro.commonEnv" -}}
