@@ -148,8 +148,13 @@ def test_default_render_contract(helm):
                 assert "resources" in c and c["resources"]["limits"], c["name"]
 
     redis = by_name(docs, "StatefulSet", "-redis")
-    args = redis["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert args[args.index("--appendonly") + 1] == "yes"
+    container = redis["spec"]["template"]["spec"]["containers"][0]
+    script = " ".join(container["args"])
+    # AOF on; maxmemory with noeviction; the password from the Secret via a 0600 file
+    for part in ("--appendonly yes", "--maxmemory 128mb", "--maxmemory-policy noeviction",
+                 "umask 077", "requirepass", "exec redis-server /run/redis/auth.conf"):
+        assert part in script, (part, script)
+    assert "REDIS_PASSWORD" not in script.split("exec", 1)[1]  # not on the command line
     assert redis["spec"]["volumeClaimTemplates"]
 
     pool = k["ScraperPool"][0]["spec"]
@@ -160,7 +165,10 @@ def test_default_render_contract(helm):
     assert (pool["paused"], pool["failureThreshold"]) == (False, 3)
     operator = by_name(docs, "Deployment", "-operator")["spec"]["template"]["spec"]
     env = {e["name"]: e for e in operator["containers"][0]["env"]}
-    assert env["REDIS_URL"]["value"].endswith("-redis:6379/0")
+    assert env["REDIS_URL"]["value"] == "redis://:$(REDIS_PASSWORD)@registro-redis:6379/0"
+    assert env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "registro-secrets", "key": "redis-password"}
+    assert list(env).index("REDIS_PASSWORD") < list(env).index("REDIS_URL")  # expansion order
     endpoint = kinds(documents(helm_template(helm, "--set", "scraperPool.metricsSource=endpoint")))
     pool = endpoint["ScraperPool"][0]["spec"]
     assert pool["metrics"]["endpoint"]["metric"] == "registro_queue_depth"
