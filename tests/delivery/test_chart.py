@@ -528,9 +528,12 @@ def test_egress_policies_allow_exactly_what_each_component_calls(helm):
                                                    ("192.0.2.10/32", 6443), ("redis", 6379)}
     assert _egress(policies["redis"]) == set() and _egress(policies["postgresql"]) == set()
     assert _egress(policies["test"]) == dns | {("api", 8000)}
-    # Every pod the chart renders (the helm test pod included) is selected by one.
+    assert _egress(policies["migrate"]) == dns | {("postgresql", 5432)}
+    assert _egress(policies["uninstall"]) == dns | {("192.0.2.10/32", 443),
+                                                    ("192.0.2.10/32", 6443)}
+    # Every pod the chart renders (the helm test pod and the Jobs included) is selected by one.
     for d in docs:
-        if d["kind"] in ("Deployment", "StatefulSet", "Pod"):
+        if d["kind"] in ("Deployment", "StatefulSet", "Job", "Pod"):
             labels = (d["spec"]["template"]["metadata"]["labels"] if d["kind"] != "Pod"
                       else d["metadata"]["labels"])
             assert labels["app.kubernetes.io/component"] in policies, d["metadata"]["name"]
