@@ -34,6 +34,7 @@ VALUE_SETS = {
         "--set", "api.ingress.enabled=true", "--set", "api.ingress.className=nginx",
         "--set", "api.ingress.tlsSecretName=registro-tls",
         "--set", "flower.enabled=true", "--set", "networkPolicy.enabled=false",
+        "--set", "api.autoscaling.enabled=true",
     ],
     "site-profile-legacy-credentials": [
         "--set", "legacy.url=https://erp.example.internal",

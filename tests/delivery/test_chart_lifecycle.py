@@ -257,3 +257,20 @@ def test_chart_values_table_lists_new_knobs():
                  "browser.maxSessions", "worker.brokerVisibilityTimeoutSeconds"):
         assert f"| `{knob}` |" in readme, knob
     assert kinds  # re-exported helper in use by the sibling module
+
+
+def test_api_autoscaling_renders_an_hpa_and_leaves_the_replicas_to_it(helm):
+    assert "HorizontalPodAutoscaler" not in kinds(documents(helm_template(helm)))
+    docs = documents(helm_template(helm, "--set", "api.autoscaling.enabled=true",
+                                   "--set", "api.autoscaling.targetMemoryUtilizationPercentage=80"))
+    hpa = by_name(docs, "HorizontalPodAutoscaler", "-api")
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
+                                             "name": "registro-api"}
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 6)
+    targets = {m["resource"]["name"]: m["resource"]["target"]["averageUtilization"]
+               for m in hpa["spec"]["metrics"]}
+    assert targets == {"cpu": 70, "memory": 80}
+    assert "replicas" not in by_name(docs, "Deployment", "-api")["spec"]
+    assert "minReplicas must be <=" in _fails(
+        helm, "--set", "api.autoscaling.enabled=true", "--set", "api.autoscaling.minReplicas=7")
