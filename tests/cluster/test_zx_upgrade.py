@@ -61,6 +61,9 @@ def _api_key(cluster) -> str:
 
 
 def _all_ready(cluster) -> bool:
+    """Every pod Ready and none terminating (a port-forward must reach a pod that stays)."""
+    if any(p["metadata"].get("deletionTimestamp") for p in release.pods(cluster, NS)):
+        return False
     ready = release.pods_ready(cluster, NS)
     return bool(ready) and all(ready.values())
 
@@ -107,8 +110,14 @@ def test_upgrade_from_the_previous_chart_and_rollback_keep_the_data(node_cluster
     wait_until(lambda: _all_ready(node_cluster), 300, 2, what="previous release Ready")
     timings["install previous"] = time.monotonic() - t
     key = _api_key(node_cluster)
-    client = release.ForwardedClient(node_cluster, NS, f"svc/{REL}-api", 80,
-                                     headers={"Authorization": f"Bearer {key}"})
+
+    def forward():
+        # A port-forward holds one pod: after an upgrade or rollback replaced the API pod,
+        # forward again (a POST on the old forward is not retried, it may have been served).
+        return release.ForwardedClient(node_cluster, NS, f"svc/{REL}-api", 80,
+                                       headers={"Authorization": f"Bearer {key}"})
+
+    client = forward()
     try:
         rng = random.Random()
         numeros = [existing_os_number(rng) for _ in range(3)]
@@ -120,6 +129,8 @@ def test_upgrade_from_the_previous_chart_and_rollback_keep_the_data(node_cluster
         helm("upgrade", REL, str(CHART), "-n", NS, *VALUES, "--wait", "--timeout", "10m")
         wait_until(lambda: _all_ready(node_cluster), 300, 2, what="upgraded release Ready")
         timings["upgrade"] = time.monotonic() - t
+        client.close()
+        client = forward()
         assert _api_key(node_cluster) == key  # the generated key was kept
         jobs = json.loads(node_cluster.kubectl("get", "jobs", "-n", NS, "-o", "json").stdout)
         migrate = [j for j in jobs["items"] if "-migrate-" in j["metadata"]["name"]]
@@ -136,6 +147,8 @@ def test_upgrade_from_the_previous_chart_and_rollback_keep_the_data(node_cluster
         helm("rollback", REL, "1", "-n", NS, "--wait", "--timeout", "10m")
         wait_until(lambda: _all_ready(node_cluster), 300, 2, what="rolled back release Ready")
         timings["rollback"] = time.monotonic() - t
+        client.close()
+        client = forward()
         assert _api_key(node_cluster) == key
         assert _stored(client, numeros) == before
         assert _stored(client, [fresh])
@@ -145,6 +158,8 @@ def test_upgrade_from_the_previous_chart_and_rollback_keep_the_data(node_cluster
         helm("upgrade", REL, str(CHART), "-n", NS, *VALUES, "--wait", "--timeout", "10m")
         wait_until(lambda: _all_ready(node_cluster), 300, 2, what="release Ready again")
         timings["upgrade again"] = time.monotonic() - t
+        client.close()
+        client = forward()
         assert _stored(client, numeros) == before
     finally:
         client.close()
