@@ -16,7 +16,7 @@ done
 {
     echo "$HEADER"
     "$HELM" template registro "$ROOT/charts/registro" --namespace "$NAMESPACE" \
-        --skip-tests -f "$ROOT/k8s/render-values.yaml"
+        --skip-tests --no-hooks -f "$ROOT/k8s/render-values.yaml"
 } > "$OUT/registro.yaml"
 cat > "$OUT/namespace.yaml" <<NS
 $HEADER

@@ -16,3 +16,10 @@ def test_second_value_set_flower(node_cluster, registro_release):
     wait_until(lambda: "flower" in _components(node_cluster)
                and all(pods_ready(node_cluster, NAMESPACE).values()), 300, 2,
                what="Flower pod Ready")
+    # Flower reaches the password-protected Redis with the URL the chart gives it: the
+    # same CELERY_BROKER_URL pings the worker over the broker.
+    def worker_answers_flower() -> bool:
+        out = node_cluster.kubectl("exec", "-n", NAMESPACE, f"deploy/{RELEASE}-flower", "--",
+                                   "celery", "inspect", "ping", "--timeout", "10", check=False)
+        return out.returncode == 0 and "pong" in out.stdout
+    wait_until(worker_answers_flower, 120, 3, what="a worker answering Flower's broker")

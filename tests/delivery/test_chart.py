@@ -34,6 +34,7 @@ VALUE_SETS = {
         "--set", "api.ingress.enabled=true", "--set", "api.ingress.className=nginx",
         "--set", "api.ingress.tlsSecretName=registro-tls",
         "--set", "flower.enabled=true", "--set", "networkPolicy.enabled=false",
+        "--set", "api.autoscaling.enabled=true",
     ],
     "site-profile-legacy-credentials": [
         "--set", "legacy.url=https://erp.example.internal",
@@ -148,8 +149,13 @@ def test_default_render_contract(helm):
                 assert "resources" in c and c["resources"]["limits"], c["name"]
 
     redis = by_name(docs, "StatefulSet", "-redis")
-    args = redis["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert args[args.index("--appendonly") + 1] == "yes"
+    container = redis["spec"]["template"]["spec"]["containers"][0]
+    script = " ".join(container["args"])
+    # AOF on; maxmemory with noeviction; the password from the Secret via a 0600 file
+    for part in ("--appendonly yes", "--maxmemory 128mb", "--maxmemory-policy noeviction",
+                 "umask 077", "requirepass", "exec redis-server /run/redis/auth.conf"):
+        assert part in script, (part, script)
+    assert "REDIS_PASSWORD" not in script.split("exec", 1)[1]  # not on the command line
     assert redis["spec"]["volumeClaimTemplates"]
 
     pool = k["ScraperPool"][0]["spec"]
@@ -160,7 +166,10 @@ def test_default_render_contract(helm):
     assert (pool["paused"], pool["failureThreshold"]) == (False, 3)
     operator = by_name(docs, "Deployment", "-operator")["spec"]["template"]["spec"]
     env = {e["name"]: e for e in operator["containers"][0]["env"]}
-    assert env["REDIS_URL"]["value"].endswith("-redis:6379/0")
+    assert env["REDIS_URL"]["value"] == "redis://:$(REDIS_PASSWORD)@registro-redis:6379/0"
+    assert env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "registro-secrets", "key": "redis-password"}
+    assert list(env).index("REDIS_PASSWORD") < list(env).index("REDIS_URL")  # expansion order
     endpoint = kinds(documents(helm_template(helm, "--set", "scraperPool.metricsSource=endpoint")))
     pool = endpoint["ScraperPool"][0]["spec"]
     assert pool["metrics"]["endpoint"]["metric"] == "registro_queue_depth"
@@ -468,6 +477,7 @@ def test_helm_install_upgrade_uninstall_on_the_real_api_server(helm, cluster, na
 
     first = secret_data()
     assert len(first["api-keys"]) >= 32 and len(first["postgres-password"]) >= 32
+    assert len(first["redis-password"]) >= 32
     pool = cluster.kubectl("get", "scraperpools", "-n", namespace, "-o", "name").stdout
     assert pool.strip() == "scraperpool.registro.dev/registro"
 
@@ -477,10 +487,13 @@ def test_helm_install_upgrade_uninstall_on_the_real_api_server(helm, cluster, na
                                "-o", "jsonpath={.spec.replicas}").stdout
     assert replicas == "3"
 
-    run("uninstall", "registro")
+    # No kubelet here, so the pre-delete hook's Job would never run: skip the hooks (the
+    # hook itself is proven on real pods, tests/cluster/test_zy_uninstall.py).
+    run("uninstall", "registro", "--no-hooks")
     left = cluster.kubectl("get", "deployments,statefulsets,scraperpools,secrets", "-n",
                            namespace, "-o", "name").stdout
-    assert "registro" not in left, left
+    # only the generated secrets stay (helm.sh/resource-policy: keep)
+    assert [n for n in left.split() if "registro" in n] == ["secret/registro-secrets"], left
 
 
 def _egress(policy: dict) -> set[tuple[str, int]]:
@@ -516,9 +529,12 @@ def test_egress_policies_allow_exactly_what_each_component_calls(helm):
                                                    ("192.0.2.10/32", 6443), ("redis", 6379)}
     assert _egress(policies["redis"]) == set() and _egress(policies["postgresql"]) == set()
     assert _egress(policies["test"]) == dns | {("api", 8000)}
-    # Every pod the chart renders (the helm test pod included) is selected by one.
+    assert _egress(policies["migrate"]) == dns | {("postgresql", 5432)}
+    assert _egress(policies["uninstall"]) == dns | {("192.0.2.10/32", 443),
+                                                    ("192.0.2.10/32", 6443)}
+    # Every pod the chart renders (the helm test pod and the Jobs included) is selected by one.
     for d in docs:
-        if d["kind"] in ("Deployment", "StatefulSet", "Pod"):
+        if d["kind"] in ("Deployment", "StatefulSet", "Job", "Pod"):
             labels = (d["spec"]["template"]["metadata"]["labels"] if d["kind"] != "Pod"
                       else d["metadata"]["labels"])
             assert labels["app.kubernetes.io/component"] in policies, d["metadata"]["name"]

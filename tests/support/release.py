@@ -141,6 +141,8 @@ def pods_ready(cluster, namespace: str = NAMESPACE) -> dict[str, bool]:
     for pod in pods(cluster, namespace):
         if pod["metadata"].get("annotations", {}).get("helm.sh/hook"):
             continue
+        if pod["status"].get("phase") == "Succeeded":  # a finished Job's (the migrations)
+            continue
         conds = {c["type"]: c["status"] for c in pod["status"].get("conditions", [])}
         ready[pod["metadata"]["name"]] = conds.get("Ready") == "True"
     return ready

@@ -63,7 +63,13 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* Environment shared by the API and the worker: database, Redis, legacy system. */}}
 {{- define "registro.redisEnv" -}}
-{{- if .Values.redis.enabled }}
+{{- if and .Values.redis.enabled .Values.redis.auth.enabled }}
+{{ include "registro.redisPasswordEnv" . | trim }}
+# Kubernetes expands $(REDIS_PASSWORD) (defined above): every client built from the URL
+# (broker, results, claims, limits, Flower, the operator) authenticates.
+- name: REDIS_URL
+  value: {{ printf "redis://:$(REDIS_PASSWORD)@%s-redis:6379/0" (include "registro.fullname" .) | quote }}
+{{- else if .Values.redis.enabled }}
 - name: REDIS_URL
   value: {{ printf "redis://%s-redis:6379/0" (include "registro.fullname" .) | quote }}
 {{- else }}
@@ -73,6 +79,15 @@ app.kubernetes.io/component: {{ .component }}
       name: {{ default (include "registro.secretName" .) .Values.redis.existingSecret }}
       key: {{ .Values.redis.existingSecretKey }}
 {{- end }}
+{{- end }}
+
+{{/* The in-cluster Redis' password (redis.auth), from the chart's Secret or yours. */}}
+{{- define "registro.redisPasswordEnv" -}}
+- name: REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ default (include "registro.secretName" .) .Values.redis.auth.existingSecret }}
+      key: {{ .Values.redis.auth.existingSecretKey }}
 {{- end }}
 
 {{- define "registro.commonEnv" -}}
@@ -116,6 +131,8 @@ app.kubernetes.io/component: {{ .component }}
   value: {{ .Values.worker.taskTimeLimitSeconds | quote }}
 - name: REGISTRO_TASK_SOFT_TIME_LIMIT_S
   value: {{ .Values.worker.taskSoftTimeLimitSeconds | quote }}
+- name: REGISTRO_BROKER_VISIBILITY_TIMEOUT_S
+  value: {{ .Values.worker.brokerVisibilityTimeoutSeconds | quote }}
 - name: REGISTRO_ARTIFACTS_DIR
   value: /tmp/artifacts
 - name: REGISTRO_REFRESH_ENABLED
@@ -141,7 +158,7 @@ task the worker was finishing in its grace period, and the task was scraped agai
   restartPolicy: Always
   env:
     - name: SE_NODE_MAX_SESSIONS
-      value: "1"
+      value: {{ .Values.browser.maxSessions | quote }}
     - name: SE_NODE_OVERRIDE_MAX_SESSIONS
       value: "true"
     - name: SE_NODE_SESSION_TIMEOUT
@@ -290,11 +307,15 @@ the in-cluster demo legacy system when legacyDemo.enabled. */}}
 
 {{/* Read a key of an existing Secret (kept across upgrades) or generate a value. */}}
 {{- define "registro.keptOrRandom" -}}
+{{- /* gitops=true: neither lookup nor random; validate.yaml fails the render naming the
+value to set, so this empty string is never deployed. */}}
+{{- if not .ctx.Values.gitops }}
 {{- $secret := lookup "v1" "Secret" .ctx.Release.Namespace (include "registro.secretName" .ctx) }}
 {{- if and $secret (hasKey $secret.data .key) }}
 {{- index $secret.data .key | b64dec }}
 {{- else }}
 {{- randAlphaNum 32 }}
+{{- end }}
 {{- end }}
 {{- end }}
 
@@ -353,4 +374,158 @@ column in its log (kubectl logs <pod> -c profile-lint). Call with (dict "ctx" $
     - name: tmp
       mountPath: /tmp
     {{- include "registro.siteProfileMount" .ctx | nindent 4 }}
+{{- end }}
+
+{{/* Labels of a pod template: the common ones and podLabels. Call with (dict "ctx" $
+"component" "api"). */}}
+{{- define "registro.podLabels" -}}
+{{ include "registro.labels" . }}
+{{- with .ctx.Values.podLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Pod-level values every pod takes: imagePullSecrets, priorityClassName (the
+component's, else the global one) and topologySpreadConstraints (a constraint without
+a labelSelector gets the component's own pods). Call with (dict "ctx" $ "component"
+"api" "values" .Values.api); "values" may be omitted (hooks, the test pod). */}}
+{{- define "registro.podCommon" -}}
+{{- $v := .values | default dict }}
+{{- with .ctx.Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with default .ctx.Values.priorityClassName $v.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with $v.topologySpreadConstraints }}
+topologySpreadConstraints:
+  {{- range . }}
+  {{- $c := deepCopy . }}
+  {{- if not (hasKey $c "labelSelector") }}
+  {{- $_ := set $c "labelSelector" (dict "matchLabels" (include "registro.selectorLabels" (dict "ctx" $.ctx "component" $.component) | fromYaml)) }}
+  {{- end }}
+  - {{- toYaml $c | nindent 4 }}
+  {{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Pod annotations: the component's podAnnotations over the global ones. Call with
+(dict "ctx" $ "values" .Values.api); renders the map's lines only. */}}
+{{- define "registro.podAnnotations" -}}
+{{- $v := .values | default dict }}
+{{- with merge (dict) ($v.podAnnotations | default dict) .ctx.Values.podAnnotations }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* The CA bundle's file, when caBundle names a ConfigMap or a Secret ("" = none). */}}
+{{- define "registro.caBundleFile" -}}
+{{- if or .Values.caBundle.configMap .Values.caBundle.secret }}/etc/registro-ca/ca.crt{{- end }}
+{{- end }}
+
+{{/* Environment of the Registro containers (API, worker, operator, migrations): the CA
+bundle for TLS clients (httpx, redis-py with rediss://, libpq with verify-full). */}}
+{{- define "registro.caEnv" -}}
+{{- with include "registro.caBundleFile" . }}
+- name: SSL_CERT_FILE
+  value: {{ . }}
+- name: REQUESTS_CA_BUNDLE
+  value: {{ . }}
+- name: PGSSLROOTCERT
+  value: {{ . }}
+{{- end }}
+{{- end }}
+
+{{/* envFrom of the Registro containers (extraEnvFrom); renders the key or nothing. */}}
+{{- define "registro.envFrom" -}}
+{{- with .Values.extraEnvFrom }}
+envFrom:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* Mounts every Registro container adds: the CA bundle and extraVolumeMounts. */}}
+{{- define "registro.extraMounts" -}}
+{{- if include "registro.caBundleFile" . }}
+- name: ca-bundle
+  mountPath: /etc/registro-ca
+  readOnly: true
+{{- end }}
+{{- with .Values.extraVolumeMounts }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- define "registro.extraVolumes" -}}
+{{- if .Values.caBundle.configMap }}
+- name: ca-bundle
+  configMap:
+    name: {{ .Values.caBundle.configMap }}
+    items:
+      - {key: {{ .Values.caBundle.key }}, path: ca.crt}
+{{- else if .Values.caBundle.secret }}
+- name: ca-bundle
+  secret:
+    secretName: {{ .Values.caBundle.secret }}
+    items:
+      - {key: {{ .Values.caBundle.key }}, path: ca.crt}
+{{- end }}
+{{- with .Values.extraVolumes }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Python run by the migrations Job ("migrate") and by the API's and workers' init
+container ("wait"): done once the database's schema is at this image's Alembic head or
+beyond it (a rollback to an older image after a newer one migrated). "migrate"
+upgrades it, "wait" only waits for the Job to. Both retry until the database answers. */}}
+{{- define "registro.schemaScript" -}}
+import os, sys, time
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from registro.db import alembic_config, make_engine, upgrade
+mode, url = sys.argv[1], os.environ["REGISTRO_DATABASE_URL"]
+script = ScriptDirectory.from_config(alembic_config(url))
+heads = set(script.get_heads())
+known = {r.revision for r in script.walk_revisions()}
+while True:
+    try:
+        engine = make_engine(url)
+        with engine.connect() as conn:
+            current = set(MigrationContext.configure(conn).get_current_heads())
+        engine.dispose()
+        if current == heads or (current and not current <= known):
+            print("schema ready:", sorted(current), flush=True)
+            sys.exit(0)
+        if mode == "migrate":
+            print("migrating", sorted(current), "->", sorted(heads), flush=True)
+            upgrade(url)
+            continue
+        print("waiting for the migrations Job:", sorted(current), "->", sorted(heads), flush=True)
+    except Exception as exc:
+        print("database not ready:", type(exc).__name__, str(exc)[:200], flush=True)
+    time.sleep(2)
+{{- end }}
+
+{{/* Init container of the API and worker pods: wait until the migrations Job brought
+the schema to this image's head (registro.schemaScript). Call with (dict "ctx" $
+"image" .Values.api.image "resources" .Values.api.resources). */}}
+{{- define "registro.waitForSchema" -}}
+- name: wait-for-schema
+  image: {{ include "registro.image" (dict "ctx" .ctx "image" .image) }}
+  imagePullPolicy: {{ .image.pullPolicy }}
+  command: ["python", "-c", {{ include "registro.schemaScript" .ctx | quote }}, "wait"]
+  env:
+    {{- include "registro.commonEnv" .ctx | nindent 4 }}
+    {{- include "registro.caEnv" .ctx | nindent 4 }}
+  {{- include "registro.envFrom" .ctx | nindent 2 }}
+  resources:
+    {{- toYaml .resources | nindent 4 }}
+  securityContext:
+    {{- toYaml .ctx.Values.securityContext | nindent 4 }}
+  volumeMounts:
+    - name: tmp
+      mountPath: /tmp
+    {{- include "registro.extraMounts" .ctx | nindent 4 }}
 {{- end }}
