@@ -11,8 +11,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,13 +18,14 @@ import httpx
 import pytest
 import redis
 
-from registro import local_services
+from devstack import processes
+from devstack.waits import wait_until
 from registro import pipeline_state as state
 from registro.db import session_scope, upgrade
 from registro.legacy_demo.data import expected_record
 from registro.records import save_scraped
 from registro_operator.metrics_source import MetricsSource
-from tests.api.conftest import BIN, _stop, start_api
+from tests.api.conftest import start_api
 from tests.conftest import require
 
 STORED_OS = "1201"
@@ -34,21 +33,11 @@ POST = "/api/desenvolvimento/buscar-os-async/{}"
 PASSWORD = secrets.token_urlsafe(24)
 
 
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory) -> Iterator[dict]:
     require(shutil.which("redis-server") is not None, "redis-server")
     workdir = tmp_path_factory.mktemp("redis-auth")
-    srv = local_services.start_redis(extra_args=[
+    srv = processes.start_redis(extra_args=[
         "--requirepass", PASSWORD, "--maxmemory-policy", "noeviction"])
     url = f"redis://:{PASSWORD}@127.0.0.1:{srv.port}/0"
     db_url = f"sqlite:///{workdir}/registro.db"
@@ -62,28 +51,24 @@ def stack(tmp_path_factory) -> Iterator[dict]:
            "REGISTRO_WORKER_METRICS_PORT": "0", "REGISTRO_ARTIFACTS_DIR": str(workdir)}
     env.pop("REGISTRO_REDIS_URL", None)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    worker_log = open(workdir / "worker.log", "ab")  # noqa: SIM115 - closed below
     hostname = "auth@test"
     # The worker consumes another queue: lookups stay queued (no browser needed here).
-    worker = subprocess.Popen(
-        [str(BIN / "celery"), "-A", "registro.worker.celery_app", "worker", "--pool=solo",
-         f"--hostname={hostname}", "--queues=held-by-auth-tests", "--without-mingle",
-         "--without-gossip", "--loglevel=info"],
-        env=env, stdout=worker_log, stderr=subprocess.STDOUT, start_new_session=True)
-    api_proc = None
+    worker = processes.start_worker(env, hostname=hostname, pool="solo",
+                                    queues="held-by-auth-tests",
+                                    log_path=workdir / "worker.log")
+    api = None
     client = redis.Redis.from_url(url)
     try:
-        wait_for(lambda: worker.poll() is not None or client.exists(
-            state.HEARTBEAT_PREFIX + hostname), 60, "the worker's heartbeat")
-        assert worker.poll() is None, (workdir / "worker.log").read_text()[-3000:]
-        api_proc, api_url = start_api(env, workdir / "api.log")
-        yield {"redis": client, "url": url, "port": srv.port, "api": api_url,
+        wait_until(lambda: worker.proc.poll() is not None or state.is_online(client, hostname),
+                   60, what="the worker's heartbeat")
+        assert worker.proc.poll() is None, (workdir / "worker.log").read_text()[-3000:]
+        api = start_api(env, workdir / "api.log")
+        yield {"redis": client, "url": url, "port": srv.port, "api": api.url,
                "headers": {"Authorization": f"Bearer {key}"}, "workdir": workdir}
     finally:
-        if api_proc is not None:
-            _stop(api_proc)
-        _stop(worker)
-        worker_log.close()
+        if api is not None:
+            api.stop(timeout=30)
+        worker.stop(timeout=30)
         client.close()
         srv.stop()
 
@@ -145,7 +130,7 @@ def test_a_full_redis_refuses_writes_and_the_api_still_answers(stack):
         def queued():
             body = c.post(POST.format("4103")).json()
             return body if body.get("via") == "fila" else None
-        body = wait_for(queued, 30, "the queue path after memory was freed")
+        body = wait_until(queued, 30, what="the queue path after memory was freed")
         assert body["status"] == "queued", body
 
 
