@@ -17,9 +17,9 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from registro.api.fallback import FallbackScrapers
-from registro.api.lookup import StatusAnswers
 from registro.api.security import Caller, RateLimiter
 from registro.api.stored_records import StoredRecords
+from registro.api.task_status import StatusAnswers
 from registro.db import session_factory
 from registro.settings import Settings
 

@@ -4,22 +4,19 @@ No HTTP here: functions take injected clients, return the guide's answer models 
 encoded ``found_existing`` answer) and raise the domain errors of ``api/errors.py``,
 which ``install_error_handlers`` maps to statuses in one place.
 
-The hot reads (task status, queue status, the per-key limit) use the asyncio Redis
-client, each in one pipelined round trip with the caller's rate-limit count. Publishing
-a task and the synchronous fallback stay synchronous (Celery's publisher, Selenium) and
-run in the threadpool; they are the rare paths.
+The stored answer is read on the loop (SQLite) or in one threadpool hop; publishing a
+task and the synchronous fallback stay synchronous (Celery's publisher, Selenium) and
+run in the threadpool. The other two routes' hot reads, each one pipelined round trip
+with the caller's limit, are ``api/task_status.py`` and ``api/queue_status.py``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 import logging
-import re
 import time
-from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import redis
 from anyio import to_thread
@@ -29,31 +26,21 @@ from redis.exceptions import RedisError
 from registro import pipeline_state as state
 from registro import publishing
 from registro.api import metrics
-from registro.api.errors import FallbackFailed, FallbackRejected, StateUnavailable, UnknownTask
+from registro.api.errors import FallbackFailed, FallbackRejected
 from registro.api.fallback import FallbackBusy, FallbackScrapers
 from registro.api.schemas import (
-    ETAPA_PATTERN,
-    AtualizacaoAutomatica,
     BuscarOSQueued,
     BuscarOSSyncScraped,
     Instructions,
-    QueueInfo,
-    QueueStatus,
-    ScrapeResult,
-    ScrapingStatus,
 )
-from registro.api.security import Caller, RateLimiter
+from registro.api.security import Caller
 from registro.api.stored_records import StoredAnswer, StoredRecords
-from registro.errors import Reason, ScrapeError
+from registro.errors import ScrapeError
 from registro.queue import (
-    QUEUE_NAME,
-    QueueDepth,
-    depth_keys,
     read_queue_depth,
     task_id_for,
 )
 from registro.records import public_data
-from registro.refresh_state import LEASE_KEY, STATUS_KEY, SchedulerStatus, holder_of
 from registro.settings import Settings
 
 if TYPE_CHECKING:
@@ -223,143 +210,3 @@ async def buscar_os(services: Services, caller: Caller, numero_os: str, *, forca
     return await to_thread.run_sync(
         stale_json, found, services.redis, services.celery, services.settings, numero_os,
         now)
-
-
-# --- GET scraping-status -----------------------------------------------------------------
-
-_ETAPA = re.compile(ETAPA_PATTERN)
-
-
-def _exception_text(info: object) -> str:
-    return str(info) if info is not None else ""
-
-
-def status_from_result(task_id: str, numero_os: str, meta: dict[str, Any] | None,
-                       failure: dict[str, str] | None) -> ScrapingStatus:
-    """The guide's status from Celery's decoded result meta (None: nothing stored yet)."""
-    task_state = meta.get("status", "PENDING") if meta else "PENDING"
-    info = meta.get("result") if meta else None
-    base = {"task_id": task_id, "numero_os": numero_os}
-    if task_state == "SUCCESS" and isinstance(info, dict):
-        return ScrapingStatus(**base, status="SUCCESS", progress=100,
-                          message="Scraping concluído com sucesso",
-                          result=ScrapeResult.model_validate(info))
-    if task_state == "FAILURE":
-        failure = failure or {"reason": Reason.INTERNAL_ERROR.value, "message": _exception_text(info)}
-        return ScrapingStatus(**base, status="FAILURE", progress=100, reason=failure["reason"],
-                          message=f"Scraping falhou ({failure['reason']}): {failure['message']}",
-                          evidencia_id=failure.get("evidencia_id"))
-    if task_state == "PROGRESS" and isinstance(info, dict):
-        step = info.get("step")
-        return ScrapingStatus(**base, status="PROGRESS", progress=int(info.get("progress", 0)),
-                          message=str(info.get("message", "Executando scraping externo...")),
-                          etapa=step if isinstance(step, str) and _ETAPA.match(step) else None)
-    if task_state == "STARTED":
-        return ScrapingStatus(**base, status="PROGRESS", progress=1,
-                          message="Scraping iniciado pelo worker", etapa="started")
-    if task_state == "RETRY":
-        return ScrapingStatus(**base, status="PROGRESS", progress=0,
-                          message="Falha temporária, nova tentativa agendada: "
-                                  f"{_exception_text(info)}", etapa="retrying")
-    return ScrapingStatus(**base, status="PENDING", progress=0, message="Aguardando na fila")
-
-
-class StatusAnswers:
-    """Per-process LRU: task id -> (the raw Redis values it was built from, encoded answer).
-
-    A finished task is polled until its caller stops; its answer (48 fields decoded,
-    validated and encoded again) is rebuilt only when one of the raw values it came from
-    changes, compared byte for byte. Event-loop only, so no lock."""
-
-    def __init__(self, max_entries: int = 4096) -> None:
-        self.max_entries = max_entries
-        self._answers: OrderedDict[str, tuple[tuple[Any, ...], bytes]] = OrderedDict()
-
-    def get(self, task_id: str, raw: tuple[Any, ...]) -> bytes | None:
-        cached = self._answers.get(task_id)
-        if cached is None or cached[0] != raw:
-            return None
-        self._answers.move_to_end(task_id)
-        return cached[1]
-
-    def put(self, task_id: str, raw: tuple[Any, ...], answer: bytes) -> None:
-        self._answers[task_id] = (raw, answer)
-        self._answers.move_to_end(task_id)
-        while len(self._answers) > self.max_entries:
-            self._answers.popitem(last=False)
-
-
-async def task_status(limiter: RateLimiter, celery: Celery, answers: StatusAnswers,
-                      caller: Caller, task_id: str) -> bytes:
-    """The encoded PENDING / PROGRESS / SUCCESS / FAILURE of a task this API created.
-
-    One round trip: the caller's limit, the API's task record, Celery's result meta
-    (read at the key Celery's own backend names, decoded by it) and the failure record.
-    """
-    backend = celery.backend
-    try:
-        raw = tuple(await limiter.admit_mget(
-            caller, [state.TASK_PREFIX + task_id, backend.get_key_for_task(task_id).decode(),
-                     state.FAILURE_PREFIX + task_id]))
-    except RedisError as exc:
-        log.warning("redis unavailable for scraping-status task_id=%s error=%s: %s",
-                    task_id, type(exc).__name__, exc)
-        raise StateUnavailable() from None
-    record_raw, meta_raw, failure_raw = raw
-    if record_raw is None:
-        raise UnknownTask(task_id)
-    cached = answers.get(task_id, raw)
-    if cached is not None:
-        return cached
-    try:
-        meta = backend.decode_result(meta_raw) if meta_raw else None
-    except Exception:  # noqa: BLE001 - a result this process cannot rebuild
-        meta = None
-    failure = json.loads(failure_raw) if failure_raw else None
-    answer = status_from_result(task_id, json.loads(record_raw)["numero_os"], meta, failure
-                                ).model_dump_json(exclude_none=True).encode()
-    answers.put(task_id, raw, answer)
-    return answer
-
-
-# --- GET queue-status ---------------------------------------------------------------------
-
-_UNAVAILABLE = QueueStatus(status="unavailable", celery_available=False,
-                           message="Redis indisponível: buscas usam o modo síncrono",
-                           queue_info=QueueInfo(active_tasks=0, scheduled_tasks=0,
-                                                total_queue=0, workers_online=0))
-
-
-def refresh_status(enabled: bool, lease_raw: bytes | None, status_raw: bytes | None,
-                   now: float) -> AtualizacaoAutomatica:
-    """``atualizacao_automatica`` from the scheduler's lease and last pass in Redis."""
-    status = SchedulerStatus.decode(status_raw)
-    if status is None:
-        return AtualizacaoAutomatica(habilitada=enabled, lider=holder_of(lease_raw))
-    return AtualizacaoAutomatica(
-        habilitada=enabled, lider=holder_of(lease_raw), ultima_execucao=status.last_run_iso(),
-        atualizacoes_em_andamento=status.in_flight, registros_abertos=status.open_records,
-        idade_mais_antiga_segundos=status.oldest_age_s(now))
-
-
-async def queue_status(limiter: RateLimiter, caller: Caller, *,
-                       refresh_enabled: bool = True) -> QueueStatus:
-    """Waiting and running tasks, live workers and the background refresh: the caller's
-    limit, the queue, the workers' heartbeats and the refresh scheduler's state in one
-    round trip."""
-    try:
-        lists, unacked_key = depth_keys(QUEUE_NAME)
-        reads = await limiter.admit_queue(
-            caller, lists, unacked_key, state.WORKERS_KEY,
-            state.HEARTBEAT_PREFIX, extra_keys=(LEASE_KEY, STATUS_KEY))
-    except RedisError:
-        return _UNAVAILABLE
-    n_workers, _slots, _dead = state.count_heartbeats(state.worker_names(reads.names),
-                                                      reads.heartbeats)
-    depth = QueueDepth.from_reads(reads.lengths, reads.unacked, QUEUE_NAME)
-    return QueueStatus(
-        status="success", celery_available=n_workers > 0,
-        queue_info=QueueInfo(active_tasks=depth.in_progress, scheduled_tasks=depth.waiting,
-                             total_queue=depth.total, workers_online=n_workers),
-        atualizacao_automatica=refresh_status(refresh_enabled, reads.extra[0], reads.extra[1],
-                                              time.time()))

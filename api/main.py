@@ -16,10 +16,10 @@ from registro.api import metrics
 from registro.api.deps import Services, make_async_redis, make_redis
 from registro.api.errors import install_error_handlers
 from registro.api.fallback import FallbackScrapers
-from registro.api.lookup import StatusAnswers
 from registro.api.routes import desenvolvimento, health
 from registro.api.security import ApiKeys, RateLimiter, document_bearer
 from registro.api.stored_records import StoredRecords
+from registro.api.task_status import StatusAnswers
 from registro.settings import Settings, get_settings
 from registro.worker.celery_app import make_celery
 

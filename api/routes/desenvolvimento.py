@@ -1,4 +1,5 @@
-"""The guide's three endpoints, under /api/desenvolvimento (logic in ``api/lookup.py``).
+"""The guide's three endpoints, under /api/desenvolvimento (logic in ``api/lookup.py``,
+``api/task_status.py`` and ``api/queue_status.py``).
 
 Routes are thin: input validated by the declared patterns, one use case called, the
 answer encoded once (pydantic's encoder; no second validation by ``response_model``,
@@ -14,7 +15,7 @@ from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 
 from registro import evidence as bundles
-from registro.api import evidence, history, lookup
+from registro.api import evidence, history, lookup, queue_status, task_status
 from registro.api.deps import ApiCallDep
 from registro.api.schemas import (
     BuscarOSResponse,
@@ -138,8 +139,8 @@ async def historico_os(
 )
 async def scraping_status(task_id: TaskId, call: ApiCallDep) -> Response:
     services = call.services
-    return _json(await lookup.task_status(services.limiter, services.celery,
-                                          services.status_answers, call.caller, task_id))
+    return _json(await task_status.task_status(services.limiter, services.celery,
+                                               services.status_answers, call.caller, task_id))
 
 
 @router.get(
@@ -149,10 +150,10 @@ async def scraping_status(task_id: TaskId, call: ApiCallDep) -> Response:
     summary="Tasks waiting and running, workers online",
     responses={401: COMMON_ERRORS[401], 413: COMMON_ERRORS[413], 429: COMMON_ERRORS[429]},
 )
-async def queue_status(call: ApiCallDep) -> Response:
+async def get_queue_status(call: ApiCallDep) -> Response:
     services = call.services
-    status = await lookup.queue_status(services.limiter, call.caller,
-                                       refresh_enabled=services.settings.refresh_enabled)
+    status = await queue_status.queue_status(services.limiter, call.caller,
+                                             refresh_enabled=services.settings.refresh_enabled)
     return _json(status.model_dump_json(exclude_none=True))
 
 

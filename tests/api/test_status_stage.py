@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from registro.api.lookup import status_from_result
+from registro.api.task_status import status_from_result
 
 pytestmark = [pytest.mark.fast]
 
