@@ -13,7 +13,6 @@ with the caller's limit, are ``api/task_status.py`` and ``api/queue_status.py``.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 import time
 from typing import TYPE_CHECKING
@@ -34,7 +33,7 @@ from registro.api.schemas import (
     Instructions,
 )
 from registro.api.security import Caller
-from registro.api.stored_records import StoredAnswer, StoredRecords
+from registro.api.stored_records import StoredAnswer
 from registro.errors import ScrapeError
 from registro.queue import (
     read_queue_depth,
@@ -162,51 +161,31 @@ def stale_json(found: StoredAnswer, client: redis.Redis, celery: Celery, setting
     return found.encode(now, stale=True, refresh=refresh(client, celery, settings, numero_os))
 
 
-def lookup_os(stored: StoredRecords, client: redis.Redis, celery: Celery, settings: Settings,
-              scrapers: FallbackScrapers, numero_os: str, *, forcar: bool,
-              max_idade: int | None = None) -> bytes:
-    """The encoded answer of POST buscar-os-async: the stored OS, else a queued task (or
-    the fallback). Synchronous, run in one threadpool hop: a miss goes on to its claim
-    without a second hop, so concurrent first askers reach the claim sooner.
+async def buscar_os(services: Services, caller: Caller, numero_os: str, *, forcar: bool,
+                    max_idade: int | None = None) -> bytes:
+    """POST buscar-os-async: count the caller's request, then the one decision for every
+    database: the stored OS (fresh: answered; older than ``max_idade`` seconds: answered
+    at once, ``desatualizado``, with the task refreshing it), else a queued task or the
+    fallback.
 
-    A stored OS older than ``max_idade`` seconds is answered at once, ``desatualizado``,
-    with the task refreshing it (stale-while-revalidate)."""
+    Only where the stored read runs depends on the database. SQLite (a local file in WAL
+    mode: readers never wait for the writer) is read on the event loop: a threadpool hop
+    costs more than the whole read (measured in-process: 0.79 ms of CPU per
+    found_existing through the threadpool, 0.42 ms on the loop). A networked database
+    must not block the loop: its read takes a hop. Publishing and the fallback are
+    synchronous (Celery's publisher, Selenium): always a hop."""
+    await services.limiter.admit_or_skip(caller)
+    stored, client, celery, settings = (services.stored_records, services.redis,
+                                        services.celery, services.settings)
     if not forcar:
-        found = stored.found_existing(numero_os)
+        found = (stored.found_existing(numero_os) if stored.reads_on_loop
+                 else await to_thread.run_sync(stored.found_existing, numero_os))
         if found is not None:
             metrics.FOUND_EXISTING.inc()
             now = dt.datetime.now(dt.UTC)
             if _is_fresh(found, now, max_idade):
                 return found.encode(now)
-            return stale_json(found, client, celery, settings, numero_os, now)
-    return queued_or_fallback_json(client, celery, settings, scrapers, numero_os)
-
-
-async def buscar_os(services: Services, caller: Caller, numero_os: str, *, forcar: bool,
-                    max_idade: int | None = None) -> bytes:
-    """POST buscar-os-async: count the caller's request, then ``lookup_os``.
-
-    On SQLite (a local file in WAL mode: readers never wait for the writer) the stored
-    answer is read on the event loop and only a miss or a stale record (publishing is
-    synchronous) goes to the threadpool: a hop costs more than the whole read (measured
-    in-process: 0.79 ms of CPU per found_existing through the threadpool, 0.42 ms on the
-    loop). A networked database must not block the loop: there the whole lookup takes
-    one hop, as before."""
-    await services.limiter.admit_or_skip(caller)
-    stored = services.stored_records
-    if forcar or not stored.reads_on_loop:
-        return await to_thread.run_sync(functools.partial(
-            lookup_os, stored, services.redis, services.celery, services.settings,
-            services.fallback, numero_os, forcar=forcar, max_idade=max_idade))
-    found = stored.found_existing(numero_os)
-    if found is None:
-        return await to_thread.run_sync(
-            queued_or_fallback_json, services.redis, services.celery, services.settings,
-            services.fallback, numero_os)
-    metrics.FOUND_EXISTING.inc()
-    now = dt.datetime.now(dt.UTC)
-    if _is_fresh(found, now, max_idade):
-        return found.encode(now)
-    return await to_thread.run_sync(
-        stale_json, found, services.redis, services.celery, services.settings, numero_os,
-        now)
+            return await to_thread.run_sync(stale_json, found, client, celery, settings,
+                                            numero_os, now)
+    return await to_thread.run_sync(queued_or_fallback_json, client, celery, settings,
+                                    services.fallback, numero_os)

@@ -1,5 +1,7 @@
 """The three endpoints in-process (the app over httpx's ASGI transport, no server) against
-a real Redis and a real SQLite file: the edit loop's tier (``make test-fast``). The live
+a real Redis and a real database, SQLite and PostgreSQL (each branch of the lookup on
+both: SQLite reads on the event loop, PostgreSQL in the threadpool): the edit loop's tier
+(``make test-fast``; PostgreSQL where installed, as in ``make test``). The live
 server, worker and fuzzer tests beside this file cover the same routes end to end.
 
 A worker is "online" here because its heartbeat is in Redis, written by the same
@@ -29,13 +31,20 @@ STORED, NEW = "4101", "4102"
 
 
 @pytest.fixture
-def call(redis_url, sqlite_url):
-    """``call(method, path)`` on a fresh app; one worker heartbeat in Redis."""
-    with session_scope(sqlite_url) as session:
+def worker_online():
+    return True
+
+
+@pytest.fixture
+def call(redis_url, db_url, worker_online):
+    """``call(method, path)`` on a fresh app; one worker heartbeat in Redis (unless
+    ``worker_online`` is overridden to False)."""
+    with session_scope(db_url) as session:
         save_scraped(session, expected_record(STORED))
     client = redis.Redis.from_url(redis_url)
-    state.heartbeat(client, "in-process@test", 1, 30, [])
-    settings = Settings(api_keys=KEY, redis_url=redis_url, database_url=sqlite_url,
+    if worker_online:
+        state.heartbeat(client, "in-process@test", 1, 30, [])
+    settings = Settings(api_keys=KEY, redis_url=redis_url, database_url=db_url,
                         fallback_max_browsers=0)
     app = create_app(settings)
     loop = asyncio.new_event_loop()  # one loop: the app's Redis clients belong to it
@@ -74,6 +83,32 @@ def test_new_os_is_queued_and_pending_then_counted_by_queue_status(call):
     assert queue["celery_available"] is True
     assert queue["queue_info"]["workers_online"] == 1
     assert queue["queue_info"]["total_queue"] >= 1
+
+
+def test_stale_os_is_answered_at_once_with_its_refresh_task(call):
+    answer = call("POST", f"{BASE}/buscar-os-async/{STORED}?max_idade=0")
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["status"], body["desatualizado"]) == ("found_existing", True), body
+    assert body["task_id"] == f"scraping_{STORED}", body
+    again = call("GET", f"{BASE}/scraping-status/scraping_{STORED}").json()
+    assert again["status"] == "PENDING"
+
+
+def test_forcar_queues_a_stored_os(call):
+    body = call("POST", f"{BASE}/buscar-os-async/{STORED}?forcar=true").json()
+    assert (body["status"], body["task_id"]) == ("queued", f"scraping_{STORED}"), body
+
+
+@pytest.mark.parametrize("worker_online", [False])
+def test_no_worker_the_fallback_answers_for_a_new_os_but_not_for_a_stored_one(call):
+    # No browser allowed here (fallback_max_browsers=0): the fallback's refusal shape.
+    refused = call("POST", f"{BASE}/buscar-os-async/{NEW}")
+    assert refused.status_code == 503, refused.text
+    assert refused.headers.get("Retry-After"), refused.headers
+    assert refused.json()["fallback_reason"] == "no_worker", refused.text
+    stored = call("POST", f"{BASE}/buscar-os-async/{STORED}")
+    assert stored.json()["status"] == "found_existing", stored.text
 
 
 @pytest.mark.parametrize("path", ["buscar-os-async/12ab", "buscar-os-async/1234567890123"])
