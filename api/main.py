@@ -20,8 +20,8 @@ from registro.api.routes import desenvolvimento, health
 from registro.api.security import ApiKeys, RateLimiter, document_bearer
 from registro.api.stored_records import StoredRecords
 from registro.api.task_status import StatusAnswers
+from registro.celery_config import make_celery
 from registro.settings import Settings, get_settings
-from registro.worker.celery_app import make_celery
 
 log = logging.getLogger("registro.api")
 

@@ -37,9 +37,9 @@ from devstack.stack import (
     wait_until,
 )
 from registro import publishing
+from registro.celery_config import make_celery
 from registro.queue import read_queue_depth
 from registro.settings import Settings
-from registro.worker.celery_app import make_celery
 
 POST = "/api/desenvolvimento/buscar-os-async/{}"
 STATUS = "/api/desenvolvimento/scraping-status/{}"

@@ -94,3 +94,17 @@ def test_the_scan_sees_an_upward_import():
     assert ("registro.worker", True) in found
     assert ("registro.api.main", False) in found
     assert ("devstack.up", False) in found
+
+
+def test_the_api_builds_no_worker_app_at_import():
+    """The API publishes with its own Celery app (registro/celery_config.py): importing it
+    loads neither the worker's app nor its tasks, and reads no settings."""
+    import subprocess
+    import sys
+
+    code = ("import sys, registro.api.main, registro.api.deps; "
+            "print(sorted(m for m in sys.modules if m.startswith('registro.worker.') "
+            "and m.rsplit('.', 1)[1] in ('celery_app', 'tasks', 'runtime')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

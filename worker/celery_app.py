@@ -1,92 +1,12 @@
-"""The Celery application: Redis as broker and result backend, the guide's settings.
-
-``celery -A registro.worker.celery_app worker`` runs a worker; the API imports
-``make_celery`` only to publish tasks and read results (it never imports the tasks
-module, so the worker-only metrics set-up stays out of the API process).
+"""The worker's Celery application: ``celery -A registro.worker.celery_app worker`` runs
+it. Its configuration and factory are ``registro/celery_config.py``, shared with the API
+(which never imports this module or the tasks, so the worker-only set-up stays out of
+the API process).
 """
 
 from __future__ import annotations
 
-import logging
-
-from celery import Celery
-
-from registro.queue import QUEUE_NAME, TASK_NAME
-from registro.settings import Settings, get_settings
-
-log = logging.getLogger(__name__)
-
-
-def celery_config(settings: Settings) -> dict:
-    if settings.broker_visibility_timeout_s <= settings.task_time_limit_s:
-        log.warning(
-            "broker_visibility_timeout_s=%s is not above task_time_limit_s=%s: a long task "
-            "may be redelivered while it still runs",
-            settings.broker_visibility_timeout_s, settings.task_time_limit_s,
-        )
-    timeout = settings.redis_socket_timeout_s
-    return {
-        "broker_url": settings.redis_url,
-        "result_backend": settings.redis_url,
-        "broker_transport_options": {
-            # Unacknowledged messages of a dead worker come back after this.
-            "visibility_timeout": settings.broker_visibility_timeout_s,
-            # kombu sweeps for such tasks every interval x throttle seconds (default
-            # 10 x 10); throttle 1 makes the interval the only knob. A worker killed
-            # while holding the sweep mutex blocks sweeps until the mutex expires.
-            "unacked_restore_interval": settings.broker_restore_interval_s,
-            "unacked_restore_throttle": 1,
-            "unacked_mutex_expire": 60,
-            "socket_connect_timeout": max(timeout, 1.0),
-        },
-        "broker_connection_retry_on_startup": True,
-        "redis_socket_connect_timeout": max(timeout, 1.0),
-        "redis_socket_timeout": 30.0,
-        "result_expires": 7 * 24 * 3600,
-        # A result (or a PROGRESS update) written while Redis restarts is retried
-        # instead of failing the task: up to ~20 s of back-off (Celery's defaults).
-        "result_backend_always_retry": True,
-        "result_backend_max_retries": 20,
-        "result_extended": True,
-        "task_serializer": "json",
-        "result_serializer": "json",
-        "accept_content": ["json"],
-        "task_default_queue": QUEUE_NAME,
-        "task_routes": {TASK_NAME: {"queue": QUEUE_NAME}},
-        "task_time_limit": settings.task_time_limit_s,
-        "task_soft_time_limit": settings.task_soft_time_limit_s,
-        # Nothing lost, nothing prefetched: ack after the task, requeue if the
-        # process running it dies, take one long task at a time.
-        "task_acks_late": True,
-        "task_reject_on_worker_lost": True,
-        "worker_prefetch_multiplier": 1,
-        "worker_concurrency": settings.worker_concurrency,
-        "task_track_started": True,
-        # Events for Flower (the guide's monitoring).
-        "worker_send_task_events": True,
-        "task_send_sent_event": True,
-        # Publishing must not hang an API request when Redis is gone.
-        "task_publish_retry": True,
-        "task_publish_retry_policy": {"max_retries": 1, "interval_start": 0,
-                                      "interval_step": 0.1, "interval_max": 0.2},
-        "worker_hijack_root_logger": True,
-        # key=value lines; task_id/numero_os are filled in by a filter (tasks.py)
-        # on every line logged while a task runs, "-" otherwise.
-        "worker_log_format": "ts=%(asctime)s level=%(levelname)s proc=%(processName)s "
-                             "task_id=%(task_id)s numero_os=%(numero_os)s "
-                             "logger=%(name)s msg=%(message)s",
-        "worker_task_log_format": "ts=%(asctime)s level=%(levelname)s proc=%(processName)s "
-                                  "task_id=%(task_id)s numero_os=%(numero_os)s "
-                                  "logger=%(name)s msg=%(message)s",
-    }
-
-
-def make_celery(settings: Settings | None = None, *, include_tasks: bool = False) -> Celery:
-    settings = settings or get_settings()
-    app = Celery("registro", include=["registro.worker.tasks"] if include_tasks else [])
-    app.conf.update(celery_config(settings))
-    return app
-
+from registro.celery_config import make_celery
 
 # The worker's app (``-A registro.worker.celery_app``): it loads the task module.
 app = make_celery(include_tasks=True)

@@ -14,10 +14,10 @@ import httpx
 import redis
 
 from registro import pipeline_state as state
+from registro.celery_config import make_celery
 from registro.legacy_demo.data import expected_record
 from registro.records import public_data
 from registro.settings import Settings
-from registro.worker.celery_app import make_celery
 
 BASE = "/api/desenvolvimento"
 

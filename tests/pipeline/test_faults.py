@@ -16,9 +16,9 @@ import pytest
 from devstack import processes
 from devstack.waits import wait_until
 from registro import pipeline_state as state
+from registro.celery_config import make_celery
 from registro.queue import TASK_NAME, read_queue_depth
 from registro.settings import Settings
-from registro.worker.celery_app import make_celery
 from tests.pipeline.harness import Api, Worker, wait_status
 
 pytestmark = [pytest.mark.redis, pytest.mark.browser]

@@ -10,9 +10,9 @@ import pytest
 import redis
 
 from registro import pipeline_state as state
+from registro.celery_config import make_celery
 from registro.queue import QUEUE_NAME, TASK_NAME, result_key, transport_task_ids
 from registro.settings import Settings
-from registro.worker.celery_app import make_celery
 from registro.worker.reconciler import Reconciler, Verdict, plan, verdict
 
 pytestmark = [pytest.mark.redis]
