@@ -41,19 +41,6 @@ def _images(cluster) -> None:
             cluster.import_image(images[name].archive)
 
 
-def _volumes(cluster) -> None:
-    for i in range(2):
-        d = cluster.workdir / "volumes" / f"up-pv{i}"
-        d.mkdir(parents=True, exist_ok=True)
-        d.chmod(0o777)
-        cluster.kubectl("apply", "-f", "-", input=json.dumps({
-            "apiVersion": "v1", "kind": "PersistentVolume",
-            "metadata": {"name": f"registro-up-pv{i}"},
-            "spec": {"capacity": {"storage": "10Gi"}, "accessModes": ["ReadWriteOnce"],
-                     "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "",
-                     "hostPath": {"path": str(d), "type": "Directory"}}}))
-
-
 def _api_key(cluster) -> str:
     secret = json.loads(cluster.kubectl("get", "secret", f"{REL}-secrets", "-n", NS,
                                         "-o", "json").stdout)
@@ -98,7 +85,7 @@ def test_upgrade_from_the_previous_chart_and_rollback_keep_the_data(node_cluster
                                                                      tmp_path):
     timings: dict[str, float] = {}
     _images(node_cluster)
-    _volumes(node_cluster)
+    release.storage_stand_in(node_cluster, name="up")
     archive = subprocess.run(["git", "-C", str(REPO), "archive", PREVIOUS, "charts/registro"],
                              capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(tmp_path)], input=archive, check=True)
@@ -117,6 +104,15 @@ def test_upgrade_from_the_previous_chart_and_rollback_keep_the_data(node_cluster
         return release.ForwardedClient(node_cluster, NS, f"svc/{REL}-api", 80,
                                        headers={"Authorization": f"Bearer {key}"})
 
+    def step(name: str, *helm_args: str) -> release.ForwardedClient:
+        """A helm step, timed until every pod is Ready; then a new forward."""
+        t = time.monotonic()
+        helm(*helm_args, "--wait", "--timeout", "10m")
+        wait_until(lambda: _all_ready(node_cluster), 300, 2, what=f"{name}: release Ready")
+        timings[name] = time.monotonic() - t
+        client.close()
+        return forward()
+
     client = forward()
     try:
         rng = random.Random()
@@ -125,12 +121,7 @@ def test_upgrade_from_the_previous_chart_and_rollback_keep_the_data(node_cluster
             _lookup(client, n)
         before = _stored(client, numeros)
 
-        t = time.monotonic()
-        helm("upgrade", REL, str(CHART), "-n", NS, *VALUES, "--wait", "--timeout", "10m")
-        wait_until(lambda: _all_ready(node_cluster), 300, 2, what="upgraded release Ready")
-        timings["upgrade"] = time.monotonic() - t
-        client.close()
-        client = forward()
+        client = step("upgrade", "upgrade", REL, str(CHART), "-n", NS, *VALUES)
         assert _api_key(node_cluster) == key  # the generated key was kept
         jobs = json.loads(node_cluster.kubectl("get", "jobs", "-n", NS, "-o", "json").stdout)
         migrate = [j for j in jobs["items"] if "-migrate-" in j["metadata"]["name"]]
@@ -143,23 +134,13 @@ def test_upgrade_from_the_previous_chart_and_rollback_keep_the_data(node_cluster
         fresh = existing_os_number(rng)
         assert _lookup(client, fresh)["status"] == "SUCCESS"
 
-        t = time.monotonic()
-        helm("rollback", REL, "1", "-n", NS, "--wait", "--timeout", "10m")
-        wait_until(lambda: _all_ready(node_cluster), 300, 2, what="rolled back release Ready")
-        timings["rollback"] = time.monotonic() - t
-        client.close()
-        client = forward()
+        client = step("rollback", "rollback", REL, "1", "-n", NS)
         assert _api_key(node_cluster) == key
         assert _stored(client, numeros) == before
         assert _stored(client, [fresh])
 
         # forward again, then uninstall with this chart's hook
-        t = time.monotonic()
-        helm("upgrade", REL, str(CHART), "-n", NS, *VALUES, "--wait", "--timeout", "10m")
-        wait_until(lambda: _all_ready(node_cluster), 300, 2, what="release Ready again")
-        timings["upgrade again"] = time.monotonic() - t
-        client.close()
-        client = forward()
+        client = step("upgrade again", "upgrade", REL, str(CHART), "-n", NS, *VALUES)
         assert _stored(client, numeros) == before
     finally:
         client.close()

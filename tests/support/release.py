@@ -73,16 +73,17 @@ class Helm:
         return proc
 
 
-def storage_stand_in(cluster, count: int = 2) -> None:
+def storage_stand_in(cluster, count: int = 2, name: str = "test") -> None:
     """hostPath PersistentVolumes in the cluster's work directory: the stand-in for a
-    storage provisioner (this cluster has none) for Redis' and PostgreSQL's PVCs."""
+    storage provisioner (this cluster has none) for Redis' and PostgreSQL's PVCs
+    (``registro-<name>-pv<i>``)."""
     for i in range(count):
-        d = cluster.workdir / "volumes" / f"pv{i}"
+        d = cluster.workdir / "volumes" / (f"pv{i}" if name == "test" else f"{name}-pv{i}")
         d.mkdir(parents=True, exist_ok=True)
         d.chmod(0o777)  # hostPath ignores fsGroup; the pods run as their own UIDs
         cluster.kubectl("apply", "-f", "-", input=json.dumps({
             "apiVersion": "v1", "kind": "PersistentVolume",
-            "metadata": {"name": f"registro-test-pv{i}"},
+            "metadata": {"name": f"registro-{name}-pv{i}"},
             "spec": {"capacity": {"storage": "10Gi"}, "accessModes": ["ReadWriteOnce"],
                      "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "",
                      "hostPath": {"path": str(d), "type": "Directory"}}}))
