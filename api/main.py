@@ -88,6 +88,12 @@ def _too_large(limit: int) -> JSONResponse:
                         content={"detail": f"request body larger than {limit} bytes"})
 
 
+DESCRIPTION = ("Looks up service orders (OS): from the local database, else by a queued "
+               "scrape of the legacy system (synchronous fallback when the queue is down). "
+               "Every endpoint but health, docs and metrics needs "
+               "`Authorization: Bearer <key>`.")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     api_keys = settings.api_key_list()
@@ -110,14 +116,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.redis.close()
         await app.state.async_redis.aclose()
 
-    app = FastAPI(
-        title="Registro API",
-        description="Looks up service orders (OS): from the local database, else by a "
-                    "queued scrape of the legacy system (synchronous fallback when the "
-                    "queue is down). Every endpoint but health, docs and metrics needs "
-                    "`Authorization: Bearer <key>`.",
-        version="0.1.0", lifespan=lifespan,
-    )
+    app = FastAPI(title="Registro API", description=DESCRIPTION, version="0.1.0",
+                  lifespan=lifespan)
     app.state.settings = settings
     app.state.api_keys = ApiKeys(api_keys)
     app.state.redis = make_redis(settings)
@@ -143,15 +143,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(BodyLimitAndMetrics, max_body=settings.api_max_body_bytes)
-    origins = settings.cors_origin_list()
+    _allow_origins(app, settings.cors_origin_list())
+    return app
+
+
+def _allow_origins(app: FastAPI, origins: list[str]) -> None:
+    """CORS, outermost, so 401/413/429/503 answers carry its headers too and a page can
+    read their Retry-After. No cookies: the key travels in Authorization."""
     if origins:
-        # Outermost, so 401/413/429/503 answers carry the CORS headers too and a page
-        # can read their Retry-After. No cookies: the key travels in Authorization.
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_credentials=False,
                            allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type"],
                            expose_headers=["Retry-After"], max_age=600)
-    return app
 
 
 def app_factory() -> FastAPI:

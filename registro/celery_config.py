@@ -17,6 +17,11 @@ from registro.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
+# key=value lines; task_id/numero_os are filled in by the worker's log filter on every
+# line logged while a task runs, "-" otherwise.
+LOG_FORMAT = ("ts=%(asctime)s level=%(levelname)s proc=%(processName)s "
+              "task_id=%(task_id)s numero_os=%(numero_os)s logger=%(name)s msg=%(message)s")
+
 
 def celery_config(settings: Settings) -> dict:
     if settings.broker_visibility_timeout_s <= settings.task_time_limit_s:
@@ -71,14 +76,8 @@ def celery_config(settings: Settings) -> dict:
         "task_publish_retry_policy": {"max_retries": 1, "interval_start": 0,
                                       "interval_step": 0.1, "interval_max": 0.2},
         "worker_hijack_root_logger": True,
-        # key=value lines; task_id/numero_os are filled in by a filter (tasks.py)
-        # on every line logged while a task runs, "-" otherwise.
-        "worker_log_format": "ts=%(asctime)s level=%(levelname)s proc=%(processName)s "
-                             "task_id=%(task_id)s numero_os=%(numero_os)s "
-                             "logger=%(name)s msg=%(message)s",
-        "worker_task_log_format": "ts=%(asctime)s level=%(levelname)s proc=%(processName)s "
-                                  "task_id=%(task_id)s numero_os=%(numero_os)s "
-                                  "logger=%(name)s msg=%(message)s",
+        "worker_log_format": LOG_FORMAT,
+        "worker_task_log_format": LOG_FORMAT,
     }
 
 
