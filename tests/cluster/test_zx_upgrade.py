@@ -90,6 +90,13 @@ def test_upgrade_from_the_previous_chart_and_rollback_keep_the_data(node_cluster
                              capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(tmp_path)], input=archive, check=True)
     previous = tmp_path / "charts" / "registro"
+    # The previous chart ran its demo from the API image; this version's API image holds
+    # no demo (issue 23), and both charts here use one tag. Its demo takes the demo image.
+    demo = previous / "templates" / "legacy-demo.yaml"
+    old_image = '(dict "ctx" . "image" .Values.api.image)'
+    assert old_image in demo.read_text()
+    demo.write_text(demo.read_text().replace(
+        old_image, '(dict "ctx" . "image" (dict "repository" "registro-demo"))'))
     node_cluster.kubectl("create", "namespace", NS, check=False)
 
     t = time.monotonic()
