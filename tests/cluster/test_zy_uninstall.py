@@ -24,7 +24,8 @@ def test_uninstall_with_the_operator_running_leaves_nothing(node_cluster, regist
                                                             api_client):
     helm = registro_release["helm"]
     # A release in use: a lookup scraped and stored.
-    queued = api_client.post(f"{BASE}/buscar-os-async/{existing_os_number(random.Random())}")
+    queued = api_client.post(f"{BASE}/buscar-os-async/{existing_os_number(random.Random())}",
+                             idempotent=True)
     assert queued.status_code in (200, 202), queued.text
     if queued.json()["status"] == "queued":
         wait_success(api_client, queued.json()["task_id"])

@@ -217,7 +217,9 @@ class ForwardedClient:
     one pod: when that pod is replaced (a rolled Deployment, a restart), the forward ends
     and requests fail. The client then forwards again, to a pod that is there now, and
     sends the request once more: any request that never reached the server, and GETs
-    whatever broke (a POST that may have been served is not sent twice)."""
+    whatever broke (a POST that may have been served is not sent twice, unless the caller
+    says it is idempotent: a lookup of one OS is, its claim gives a second POST the same
+    task)."""
 
     def __init__(self, cluster, namespace: str, target: str, port: int,
                  headers: dict[str, str]):
@@ -236,7 +238,7 @@ class ForwardedClient:
         self.close()
         self._open()
 
-    def request(self, method: str, url: str, **kwargs):
+    def request(self, method: str, url: str, *, idempotent: bool = False, **kwargs):
         import httpx
 
         if self.forward.proc.poll() is not None:  # the forward already ended
@@ -244,7 +246,7 @@ class ForwardedClient:
         try:
             return self.client.request(method, url, **kwargs)
         except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
-            if method != "GET" and not isinstance(exc, httpx.ConnectError):
+            if not (method == "GET" or idempotent or isinstance(exc, httpx.ConnectError)):
                 raise
             self._reopen()
             return self.client.request(method, url, **kwargs)
@@ -252,8 +254,8 @@ class ForwardedClient:
     def get(self, url: str, **kwargs):
         return self.request("GET", url, **kwargs)
 
-    def post(self, url: str, **kwargs):
-        return self.request("POST", url, **kwargs)
+    def post(self, url: str, *, idempotent: bool = False, **kwargs):
+        return self.request("POST", url, idempotent=idempotent, **kwargs)
 
     def close(self) -> None:
         self.client.close()
