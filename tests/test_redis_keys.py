@@ -16,9 +16,9 @@ REPO = Path(__file__).resolve().parents[1]
 SHIPPED = ("registro", "api", "worker", "legacy_demo", "operator/registro_operator")
 OWNERS = {"registro/pipeline_state.py", "registro/refresh_state.py", "registro/queue.py",
           "worker/ratelimit.py", "api/security.py"}
-# The API's status and queue-status Lua scripts read these keys by the owner's names
-# (a script is given its keys): reads only. That file is reworked by issue 22, item 3.
-READERS = {"api/lookup.py"}
+# The API's status and queue-status reads (one round trip each, with the caller's limit)
+# are given these keys by the owners' names: reads only.
+READERS = {"api/task_status.py", "api/queue_status.py"}
 KEY_NAME = re.compile(r"\b(?:state|pipeline_state|refresh_state)\.([A-Z_]+(?:_KEY|_PREFIX))\b"
                       r"|from registro\.(?:pipeline_state|refresh_state) import [^\n]*?"
                       r"\b([A-Z_]+(?:_KEY|_PREFIX))\b")
