@@ -51,6 +51,19 @@ def start_api(env: dict[str, str], log_path: Path) -> processes.ManagedProcess:
     return processes.start_api(env, log_path=log_path, timeout=60)
 
 
+def api_env(workdir: Path, db_url: str, api_keys: str, **redis_url: str) -> dict[str, str]:
+    """The environment of the live API and its held worker: no fallback browser, no limit
+    in the way, a fast heartbeat; the Redis URL as ``REGISTRO_REDIS_URL=`` or
+    ``REDIS_URL=`` (the chart's spelling)."""
+    env = {**os.environ, "REGISTRO_DATABASE_URL": db_url, "REGISTRO_API_KEYS": api_keys,
+           "REGISTRO_API_RATE_LIMIT_PER_MINUTE": "1000000",
+           "REGISTRO_FALLBACK_MAX_BROWSERS": "0", "REGISTRO_WORKER_HEARTBEAT_S": "0.5",
+           "REGISTRO_WORKER_METRICS_PORT": "0", "REGISTRO_ARTIFACTS_DIR": str(workdir)}
+    for name in ("REGISTRO_REDIS_URL", "REDIS_URL", "PROMETHEUS_MULTIPROC_DIR"):
+        env.pop(name, None)
+    return {**env, **redis_url}
+
+
 @pytest.fixture(scope="session")
 def live_api(tmp_path_factory) -> Iterator[LiveApi]:
     require(shutil.which("redis-server") is not None, "redis-server")
@@ -61,12 +74,8 @@ def live_api(tmp_path_factory) -> Iterator[LiveApi]:
     with session_scope(db_url) as session:
         save_scraped(session, expected_record(STORED_OS))
     key = secrets.token_urlsafe(24)
-    env = {**os.environ, "REGISTRO_REDIS_URL": srv.url, "REGISTRO_DATABASE_URL": db_url,
-           "REGISTRO_API_KEYS": f"{key},{secrets.token_urlsafe(24)}",
-           "REGISTRO_API_RATE_LIMIT_PER_MINUTE": "1000000",
-           "REGISTRO_FALLBACK_MAX_BROWSERS": "0", "REGISTRO_WORKER_HEARTBEAT_S": "0.5",
-           "REGISTRO_WORKER_METRICS_PORT": "0", "REGISTRO_ARTIFACTS_DIR": str(workdir)}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env = api_env(workdir, db_url, f"{key},{secrets.token_urlsafe(24)}",
+                  REGISTRO_REDIS_URL=srv.url)
     hostname = "contract@test"
     worker = processes.start_worker(env, hostname=hostname, pool="solo",
                                     queues="held-by-contract-tests",

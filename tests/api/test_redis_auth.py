@@ -8,7 +8,6 @@ that it recovers once memory is freed (charts/registro/README.md, "Redis")."""
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ from registro.db import session_scope, upgrade
 from registro.legacy_demo.data import expected_record
 from registro.records import save_scraped
 from registro_operator.metrics_source import MetricsSource
-from tests.api.conftest import start_api
+from tests.api.conftest import api_env, start_api
 from tests.conftest import require
 
 STORED_OS = "1201"
@@ -45,12 +44,7 @@ def stack(tmp_path_factory) -> Iterator[dict]:
     with session_scope(db_url) as session:
         save_scraped(session, expected_record(STORED_OS))
     key = secrets.token_urlsafe(24)
-    env = {**os.environ, "REDIS_URL": url, "REGISTRO_DATABASE_URL": db_url,
-           "REGISTRO_API_KEYS": key, "REGISTRO_API_RATE_LIMIT_PER_MINUTE": "1000000",
-           "REGISTRO_FALLBACK_MAX_BROWSERS": "0", "REGISTRO_WORKER_HEARTBEAT_S": "0.5",
-           "REGISTRO_WORKER_METRICS_PORT": "0", "REGISTRO_ARTIFACTS_DIR": str(workdir)}
-    env.pop("REGISTRO_REDIS_URL", None)
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env = api_env(workdir, db_url, key, REDIS_URL=url)
     hostname = "auth@test"
     # The worker consumes another queue: lookups stay queued (no browser needed here).
     worker = processes.start_worker(env, hostname=hostname, pool="solo",
