@@ -3,10 +3,11 @@
 # - foreground: every module but the ones below on PYTEST_WORKERS xdist processes, each
 #   module whole on one of them with its own services;
 # - background, one after the other: ruff and mypy (`make lint`), the web package's unit
-#   tests and tarball check (npm test, npm run check:package), the container images (`make images`), the
-#   real-pods tier (tests/cluster: one cluster, its tests in file order, test_zz_stop
-#   last), then the image tests and the web consumer apps' builds (they need the images,
-#   or balance the lanes: measured, the cluster tier takes 10 of the xdist lane's 14 min).
+#   tests and tarball check (npm test, npm run check:package), the container images
+#   (`make images`), the real-pods tier (tests/cluster: one cluster, its tests in file
+#   order, test_zz_stop last), then the image tests and the web consumer apps' builds
+#   (they need the images, or balance the lanes: measured, 900-917 s against the xdist
+#   lane's 898-925 s).
 # Both lanes mostly wait (pods, browsers, Redis, Prometheus), so on two cores they
 # overlap. The background's output follows the foreground's; the last line sums all.
 set -uo pipefail
