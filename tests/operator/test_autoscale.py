@@ -181,8 +181,10 @@ def test_target_deleted_and_recreated_recovers(apis, operator_kubeconfig, namesp
         polls_seen(custom, namespace, 2)  # polls keep running, no crash loop
         apps.create_namespaced_deployment(namespace, deployment("workers", 1))
         wait_until(lambda: replicas(apps, namespace) == 3, 30, what="recovered and scaled")
-        status = pool_status(custom, namespace)
-        assert condition(status, "TargetFound")["status"] == "True"
+        # The scale and the status are two writes of one tick: the status follows.
+        wait_until(lambda: condition(pool_status(custom, namespace), "TargetFound").get(
+            "status") == "True", 10, what="TargetFound=True again")
+        assert condition(pool_status(custom, namespace), "TargetFound")["status"] == "True"
         assert [e for e in events(core, namespace) if e.reason == "TargetFound"]
     assert runner.exception is None
     assert runner.exit_code == 0
