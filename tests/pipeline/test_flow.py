@@ -93,7 +93,7 @@ def test_not_found_is_a_clear_failure(worker, client):
 def test_hundred_concurrent_posts_start_one_scrape(stack, worker, client, api):
     numero = "1302"
     stack.demo.reset()
-    stack.demo.faults(latency_ms=100)
+    stack.demo.faults(latency_ms=100, slow_os_ms=2000)
     try:
         with httpx.Client(base_url=api.url, headers=api.headers, timeout=60,
                           limits=httpx.Limits(max_connections=100)) as c:
@@ -104,11 +104,14 @@ def test_hundred_concurrent_posts_start_one_scrape(stack, worker, client, api):
                 answers = list(pool.map(post, range(100)))
         assert all(a.status_code == 200 for a in answers), {a.status_code for a in answers}
         bodies = [a.json() for a in answers]
-        assert {b["task_id"] for b in bodies} == {f"scraping_{numero}"}
-        assert sum(1 for b in bodies if b["status"] == "queued" and not b["already_queued"]) == 1
+        # A post that a loaded machine delays past the stored record rightly answers
+        # found_existing (seen once in CI); every other one joins the one task.
+        queued = [b for b in bodies if b["status"] != "found_existing"]
+        assert queued and {b["task_id"] for b in queued} == {f"scraping_{numero}"}, bodies
+        assert sum(1 for b in queued if not b["already_queued"]) == 1
         done = wait_status(client, f"scraping_{numero}", {"SUCCESS", "FAILURE"})
     finally:
-        stack.demo.faults(latency_ms=0)
+        stack.demo.faults(latency_ms=0, slow_os_ms=0)
     assert done["status"] == "SUCCESS", done
     stats = stack.demo.stats()
     assert stats["searches"] == 1 and stats["os_pages"] == 1, stats
