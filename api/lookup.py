@@ -39,7 +39,7 @@ from registro.queue import (
     read_queue_depth,
     task_id_for,
 )
-from registro.records import public_data
+from registro.records import scrape_result
 from registro.settings import Settings
 
 if TYPE_CHECKING:
@@ -103,10 +103,8 @@ def fallback(scrapers: FallbackScrapers, numero_os: str, cause: str) -> BuscarOS
         metrics.FALLBACK_IN_USE.inc(time.monotonic() - started)
     metrics.FALLBACKS.labels(cause, "success").inc()
     return BuscarOSSyncScraped(
+        **dict(scrape_result(scraped, ids)), fallback_reason=cause,
         message=f"OS {numero_os} obtida diretamente do sistema legado",
-        data=public_data(scraped), cliente_id=ids.cliente_id,
-        equipamento_id=ids.equipamento_id, scraped_fields=scraped.field_count(),
-        lido_em=ids.lido_em, fallback_reason=cause,
     )
 
 

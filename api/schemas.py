@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from registro.evidence import ID_PATTERN as EVIDENCIA_ID_PATTERN
+from registro.schemas import ScrapeResult
 
 GUIDE_DATA = {"numero_os": "12345", "cliente": "...", "equipamento": "..."}
 
@@ -72,20 +73,6 @@ class BuscarOSQueued(BaseModel):
     via: Literal["fila"] = "fila"
     already_queued: bool = Field(False, description="True when the OS was already queued or "
                                                     "running: no second scrape was started.")
-
-
-class ScrapeResult(BaseModel):
-    model_config = _example(status="success", data=GUIDE_DATA, cliente_id=123,
-                            equipamento_id=456, scraped_fields=45)
-
-    status: Literal["success"] = "success"
-    data: dict[str, Any]
-    cliente_id: int
-    equipamento_id: int
-    scraped_fields: int
-    lido_em: dt.datetime | None = Field(None, description="When this read was saved (UTC): "
-                                        "the lido_em of later found_existing answers. Absent "
-                                        "from results of workers older than this field.")
 
 
 class BuscarOSSyncScraped(ScrapeResult):

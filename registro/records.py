@@ -13,7 +13,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from registro.models import Cliente, Equipamento, OrdemServico, OsAlteracao
-from registro.schemas import ClienteData, EquipamentoData, OrdemServicoData, ScrapedOS
+from registro.schemas import (
+    ClienteData,
+    EquipamentoData,
+    OrdemServicoData,
+    ScrapedOS,
+    ScrapeResult,
+)
 
 # The answers' section names (``public_data``) and the metric's, per part of a record.
 SECTIONS = (("ordem_servico", "os", "ordem_servico"),
@@ -206,3 +212,10 @@ def history_page(session: Session, numero_os: str, limit: int,
     more = len(rows) > limit
     rows = rows[:limit]
     return HistoryPage(total=total, changes=rows, next_before=rows[-1].id if more else None)
+
+
+def scrape_result(scraped: ScrapedOS, ids: SavedIds) -> ScrapeResult:
+    """What a saved scrape answers: the task's result, the fallback's body."""
+    return ScrapeResult(data=public_data(scraped), cliente_id=ids.cliente_id,
+                        equipamento_id=ids.equipamento_id,
+                        scraped_fields=scraped.field_count(), lido_em=ids.lido_em)

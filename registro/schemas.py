@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -106,6 +107,25 @@ class ScrapedOS(_Record):
             for k, v in getattr(self, section).model_dump().items():
                 out[f"{section}.{k}"] = v
         return out
+
+
+class ScrapeResult(BaseModel):
+    """One scrape saved: a task's SUCCESS result and the body of the API's synchronous
+    answer. Built by ``registro.records.scrape_result``."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "status": "success", "data": {"numero_os": "12345", "cliente": "...",
+                                      "equipamento": "..."},
+        "cliente_id": 123, "equipamento_id": 456, "scraped_fields": 45}]})
+
+    status: Literal["success"] = "success"
+    data: dict[str, Any]
+    cliente_id: int
+    equipamento_id: int
+    scraped_fields: int
+    lido_em: dt.datetime | None = Field(None, description="When this read was saved (UTC): "
+                                        "the lido_em of later found_existing answers. Absent "
+                                        "from results of workers older than this field.")
 
 
 SECTIONS: dict[str, type[_Record]] = {

@@ -30,7 +30,7 @@ from celery.exceptions import Ignore, Retry, SoftTimeLimitExceeded, TimeLimitExc
 from registro import pipeline_state as state
 from registro.errors import PermanentScrapeError, Reason, ScrapeError, TransientScrapeError
 from registro.queue import TASK_NAME
-from registro.records import public_data
+from registro.records import scrape_result
 from registro.settings import get_settings
 from registro.worker import metrics, webdriver_sessions
 from registro.worker.celery_app import app
@@ -282,16 +282,9 @@ def scrape_os(self: ScrapeTask, numero_os: str, claim_token: str | None = None,
         raise PermanentScrapeError(
             Reason.TIME_LIMIT, f"time limit of {settings.task_soft_time_limit_s}s reached"
         ) from None
-    return {
-        "status": "success",
-        "numero_os": numero_os,
-        "data": public_data(scraped),
-        "cliente_id": ids.cliente_id,
-        "equipamento_id": ids.equipamento_id,
-        "os_id": ids.os_id,
-        "scraped_fields": scraped.field_count(),
-        "lido_em": ids.lido_em.isoformat(),  # when this read was saved: the record's age
-    }
+    # numero_os and os_id ride along for Flower and the logs; the API reads ScrapeResult.
+    return {**scrape_result(scraped, ids).model_dump(mode="json"),
+            "numero_os": numero_os, "os_id": ids.os_id}
 
 
 @signals.task_failure.connect
