@@ -4,10 +4,12 @@ No HTTP here: functions take injected clients, return the guide's answer models 
 encoded ``found_existing`` answer) and raise the domain errors of ``api/errors.py``,
 which ``install_error_handlers`` maps to statuses in one place.
 
-The stored answer is read on the loop (SQLite) or in one threadpool hop; publishing a
-task and the synchronous fallback stay synchronous (Celery's publisher, Selenium) and
-run in the threadpool. The other two routes' hot reads, each one pipelined round trip
-with the caller's limit, are ``api/task_status.py`` and ``api/queue_status.py``.
+The stored answer is read on the loop (SQLite) or in one threadpool hop. Queueing is one
+Lua script on the event loop (``registro.publishing.claim_and_publish``: workers online,
+claim, record, push and the estimate's reads in one round trip); only the synchronous
+fallback (Selenium) runs in the threadpool. The other two routes' hot reads, each one
+round trip with the caller's limit, are ``api/task_status.py`` and
+``api/queue_status.py``.
 """
 
 from __future__ import annotations
@@ -17,10 +19,8 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-import redis
 from anyio import to_thread
-from celery import Celery
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from registro import pipeline_state as state
 from registro import publishing
@@ -35,12 +35,8 @@ from registro.api.schemas import (
 from registro.api.security import Caller
 from registro.api.stored_records import StoredAnswer
 from registro.errors import ScrapeError
-from registro.queue import (
-    read_queue_depth,
-    task_id_for,
-)
+from registro.queue import task_id_for
 from registro.records import scrape_result
-from registro.settings import Settings
 
 if TYPE_CHECKING:
     from registro.api.deps import Services
@@ -52,34 +48,30 @@ STATUS_PATH = "/api/desenvolvimento/scraping-status/{task_id}"
 
 # --- POST buscar-os-async: the queue path (stored OS: api/stored_records.py) -----------
 
-def estimated_time(client: redis.Redis, slots: int) -> str:
-    depth = read_queue_depth(client).total
-    best, worst = state.estimate_seconds(depth, slots, state.recent_mean_duration(client))
-    return state.humanize_range(best, worst)
-
-
-def _queued(numero_os: str, task_id: str, eta: str, *, already: bool) -> BuscarOSQueued:
-    message = (f"OS {numero_os} já está na fila de processamento" if already
-               else f"OS {numero_os} adicionada à fila de processamento")
-    return BuscarOSQueued(message=message, task_id=task_id, estimated_time=eta, already_queued=already,
-                  instructions=Instructions(check_status=STATUS_PATH.format(task_id=task_id)))
-
-
-def enqueue(client: redis.Redis, celery: Celery, settings: Settings, numero_os: str,
-            slots: int) -> BuscarOSQueued:
-    """Claim the OS atomically (SET NX) and publish one task; a second caller gets the
-    same task. Raises on Redis/broker errors (the caller falls back)."""
+def _queued(numero_os: str, done: state.Enqueued) -> BuscarOSQueued:
     task_id = task_id_for(numero_os)
-    token = publishing.claim(client, settings, numero_os)
-    if token is None:  # a lookup or a background refresh holds it: the same task
+    already = done.outcome == "already"
+    if already:  # a lookup or a background refresh holds the claim: the same task
         metrics.DEDUPE_HITS.inc()
-        return _queued(numero_os, task_id, estimated_time(client, slots), already=True)
-    eta = estimated_time(client, slots)
-    publishing.publish_claimed(client, celery, numero_os, token,
-                               priority=publishing.USER_PRIORITY)
-    metrics.ENQUEUED.inc()
-    log.info("queued numero_os=%s task_id=%s", numero_os, task_id)
-    return _queued(numero_os, task_id, eta, already=False)
+        message = f"OS {numero_os} já está na fila de processamento"
+    else:
+        metrics.ENQUEUED.inc()
+        log.info("queued numero_os=%s task_id=%s", numero_os, task_id)
+        message = f"OS {numero_os} adicionada à fila de processamento"
+    best, worst = state.estimate_seconds(done.depth.total, done.slots, done.mean_duration_s)
+    return BuscarOSQueued(message=message, task_id=task_id, already_queued=already,
+                          estimated_time=state.humanize_range(best, worst),
+                          instructions=Instructions(
+                              check_status=STATUS_PATH.format(task_id=task_id)))
+
+
+async def enqueue(services: Services, numero_os: str) -> BuscarOSQueued | None:
+    """Claim the OS and publish its one task in one round trip on the event loop; a
+    second caller gets the same task. None when no worker is online; raises on Redis
+    errors (the caller falls back)."""
+    done = await publishing.claim_and_publish(services.limiter.client, services.celery,
+                                              services.settings, numero_os)
+    return None if done.outcome == "no_worker" else _queued(numero_os, done)
 
 
 def fallback(scrapers: FallbackScrapers, numero_os: str, cause: str) -> BuscarOSSyncScraped:
@@ -108,55 +100,44 @@ def fallback(scrapers: FallbackScrapers, numero_os: str, cause: str) -> BuscarOS
     )
 
 
-def queue_or_fallback(client: redis.Redis, celery: Celery, settings: Settings,
-                      scrapers: FallbackScrapers, numero_os: str) -> BuscarOSQueued | BuscarOSSyncScraped:
-    """The queue path when Redis and a worker are up; otherwise the bounded fallback."""
+async def queue_or_fallback(services: Services, numero_os: str) -> bytes:
+    """The queue path when Redis and a worker are up; otherwise the bounded fallback
+    (synchronous Selenium: in the threadpool)."""
     try:
-        n_workers, slots = state.workers_online(client)
+        queued = await enqueue(services, numero_os)
+    except ResponseError as exc:  # Redis answered but refused: full (OOM), read-only
+        log.warning("redis refused the task, synchronous fallback numero_os=%s error=%s",
+                    numero_os, exc)
+        cause = "publish_failed"
     except RedisError as exc:
         log.warning("redis unavailable, synchronous fallback numero_os=%s error=%s",
                     numero_os, type(exc).__name__)
-        return fallback(scrapers, numero_os, "redis_unavailable")
-    if n_workers == 0:
-        return fallback(scrapers, numero_os, "no_worker")
-    try:
-        return enqueue(client, celery, settings, numero_os, slots)
-    except Exception as exc:  # noqa: BLE001 - Redis lost mid-way or publishing failed
+        cause = "redis_unavailable"
+    except Exception as exc:  # noqa: BLE001 - building or publishing the task failed
         log.warning("enqueue failed, synchronous fallback numero_os=%s error=%s",
                     numero_os, type(exc).__name__)
-        return fallback(scrapers, numero_os, "publish_failed")
+        cause = "publish_failed"
+    else:
+        if queued is not None:
+            return queued.model_dump_json().encode()
+        cause = "no_worker"
+    answer = await to_thread.run_sync(fallback, services.fallback, numero_os, cause)
+    return answer.model_dump_json().encode()
 
 
-def refresh(client: redis.Redis, celery: Celery, settings: Settings,
-            numero_os: str) -> BuscarOSQueued | None:
+async def refresh(services: Services, numero_os: str) -> BuscarOSQueued | None:
     """Queue the refresh of a stale record through the same claim as any lookup (100
     stale callers, one task); None when the queue cannot take it (Redis down, no worker
     online): the stale record is answered anyway, never scraped synchronously."""
     try:
-        n_workers, slots = state.workers_online(client)
-        if n_workers == 0:
-            return None
-        return enqueue(client, celery, settings, numero_os, slots)
+        return await enqueue(services, numero_os)
     except Exception as exc:  # noqa: BLE001 - Redis lost or publishing failed
         log.warning("refresh not queued numero_os=%s error=%s", numero_os, type(exc).__name__)
         return None
 
 
-def queued_or_fallback_json(client: redis.Redis, celery: Celery, settings: Settings,
-                            scrapers: FallbackScrapers, numero_os: str) -> bytes:
-    return queue_or_fallback(client, celery, settings, scrapers, numero_os
-                             ).model_dump_json().encode()
-
-
 def _is_fresh(found: StoredAnswer, now: dt.datetime, max_idade: int | None) -> bool:
     return max_idade is None or found.age_s(now) <= max_idade
-
-
-def stale_json(found: StoredAnswer, client: redis.Redis, celery: Celery, settings: Settings,
-               numero_os: str, now: dt.datetime) -> bytes:
-    """The stored record, ``desatualizado``, with the task refreshing it."""
-    metrics.STALE_ANSWERS.inc()
-    return found.encode(now, stale=True, refresh=refresh(client, celery, settings, numero_os))
 
 
 async def buscar_os(services: Services, caller: Caller, numero_os: str, *, forcar: bool,
@@ -170,11 +151,10 @@ async def buscar_os(services: Services, caller: Caller, numero_os: str, *, forca
     mode: readers never wait for the writer) is read on the event loop: a threadpool hop
     costs more than the whole read (measured in-process: 0.79 ms of CPU per
     found_existing through the threadpool, 0.42 ms on the loop). A networked database
-    must not block the loop: its read takes a hop. Publishing and the fallback are
-    synchronous (Celery's publisher, Selenium): always a hop."""
+    must not block the loop: its read takes a hop. Queueing runs on the loop; the
+    fallback (Selenium) takes a hop."""
     await services.limiter.admit_or_skip(caller)
-    stored, client, celery, settings = (services.stored_records, services.redis,
-                                        services.celery, services.settings)
+    stored = services.stored_records
     if not forcar:
         found = (stored.found_existing(numero_os) if stored.reads_on_loop
                  else await to_thread.run_sync(stored.found_existing, numero_os))
@@ -183,7 +163,6 @@ async def buscar_os(services: Services, caller: Caller, numero_os: str, *, forca
             now = dt.datetime.now(dt.UTC)
             if _is_fresh(found, now, max_idade):
                 return found.encode(now)
-            return await to_thread.run_sync(stale_json, found, client, celery, settings,
-                                            numero_os, now)
-    return await to_thread.run_sync(queued_or_fallback_json, client, celery, settings,
-                                    services.fallback, numero_os)
+            metrics.STALE_ANSWERS.inc()  # answered now, refreshed by the task
+            return found.encode(now, stale=True, refresh=await refresh(services, numero_os))
+    return await queue_or_fallback(services, numero_os)

@@ -29,8 +29,12 @@ import math
 import secrets
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import redis
+import redis.asyncio as aioredis
+
+from registro.queue import QueueDepth, depth_keys
 
 CLAIM_PREFIX = "registro:claim:"
 TASK_PREFIX = "registro:task:"
@@ -144,20 +148,109 @@ def clear_failure(client: redis.Redis, task_id: str) -> None:
     client.delete(FAILURE_PREFIX + task_id)
 
 
+def _task_record(numero_os: str, now: float, claim_token: str | None, priority: int,
+                 refresh: bool) -> str:
+    return json.dumps({"numero_os": numero_os, "created_at": now, "claim_token": claim_token,
+                       "priority": priority, "refresh": refresh})
+
+
 def record_task(client: redis.Redis, task_id: str, numero_os: str,
                 claim_token: str | None = None, *, priority: int = 0,
                 refresh: bool = False) -> None:
     """Record a task about to be published, and mark it open until it finishes.
     ``priority`` and ``refresh`` are kept so that a task published again keeps its path."""
     now = time.time()
-    payload = json.dumps({"numero_os": numero_os, "created_at": now,
-                          "claim_token": claim_token, "priority": priority,
-                          "refresh": refresh})
+    payload = _task_record(numero_os, now, claim_token, priority, refresh)
     pipe = client.pipeline(transaction=True)
     pipe.set(TASK_PREFIX + task_id, payload, ex=TASK_RECORD_TTL_S)
     pipe.zadd(OPEN_TASKS_KEY, {task_id: now})
     pipe.hdel(SUSPECT_KEY, task_id)
     pipe.execute()
+
+
+# Claim, record and publish a task in one round trip, atomically: a crash can leave no
+# claim without its task. ARGV[10] "claim": only with a live worker (else "no_worker"),
+# and only if the claim is free (else "already"); "held": the caller holds the claim.
+# The queue's depth is read before the push (the estimate counts the tasks ahead).
+# KEYS: 1 workers set, 2 claim, 3 task record, 4 open tasks, 5 suspects, 6 failure,
+# 7 result, 8 the message's list, 9 durations, 10 unacked hash, 11.. priority lists.
+# ARGV: 1 heartbeat prefix, 2 token, 3 claim TTL, 4 record, 5 record TTL, 6 now,
+# 7 task id, 8 message, 9 durations kept, 10 mode.
+_ENQUEUE = """
+local names = redis.call('SMEMBERS', KEYS[1])
+local beats, live = {}, 0
+for i, name in ipairs(names) do
+  beats[i] = redis.call('GET', ARGV[1] .. name)
+  if beats[i] then live = live + 1 else redis.call('SREM', KEYS[1], name) end
+end
+local lengths = {}
+for i = 11, #KEYS do lengths[#lengths + 1] = redis.call('LLEN', KEYS[i]) end
+local reads = {names, beats, lengths, redis.call('HVALS', KEYS[10]),
+               redis.call('LRANGE', KEYS[9], 0, tonumber(ARGV[9]) - 1)}
+if ARGV[10] == 'claim' then
+  if live == 0 then return {'no_worker', reads} end
+  if not redis.call('SET', KEYS[2], ARGV[2], 'NX', 'EX', ARGV[3]) then
+    return {'already', reads}
+  end
+end
+redis.call('DEL', KEYS[6], KEYS[7])
+redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[5])
+redis.call('ZADD', KEYS[4], ARGV[6], ARGV[7])
+redis.call('HDEL', KEYS[5], ARGV[7])
+redis.call('LPUSH', KEYS[8], ARGV[8])
+return {'queued', reads}
+"""
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    """What the enqueue script did and saw: ``outcome`` is "queued", "already" (the
+    claim was taken: the same task) or "no_worker"."""
+
+    outcome: str
+    workers: int
+    slots: int  # parallel scrapes of the live workers
+    depth: QueueDepth  # before this task was pushed
+    mean_duration_s: float
+
+
+@dataclass(frozen=True)
+class EnqueueCall:
+    """The script's keys and arguments: run it with ``.run`` or ``.run_async``."""
+
+    keys: list[str]
+    args: list
+
+    def run(self, client: redis.Redis) -> Enqueued:
+        return _enqueued(client.register_script(_ENQUEUE)(keys=self.keys, args=self.args))
+
+    async def run_async(self, client: aioredis.Redis) -> Enqueued:
+        script = client.register_script(_ENQUEUE)
+        return _enqueued(await script(keys=self.keys, args=self.args))
+
+
+def enqueue_call(numero_os: str, task_id: str, token: str, *, claim: bool, claim_ttl_s: int,
+                 message_key: str, message: str, result_key: str, priority: int,
+                 refresh: bool) -> EnqueueCall:
+    """``claim``: take the OS's claim with ``token`` (else the caller holds it)."""
+    now = time.time()
+    record = _task_record(numero_os, now, token, priority, refresh)
+    lists, unacked_key = depth_keys()
+    keys = [WORKERS_KEY, CLAIM_PREFIX + numero_os, TASK_PREFIX + task_id, OPEN_TASKS_KEY,
+            SUSPECT_KEY, FAILURE_PREFIX + task_id, result_key, message_key, DURATIONS_KEY,
+            unacked_key, *lists]
+    args = [HEARTBEAT_PREFIX, token, claim_ttl_s, record, TASK_RECORD_TTL_S, now, task_id,
+            message, DURATIONS_KEPT, "claim" if claim else "held"]
+    return EnqueueCall(keys, args)
+
+
+def _enqueued(reply: list) -> Enqueued:
+    outcome, (names, beats, lengths, unacked, durations) = reply
+    workers, slots, _dead = count_heartbeats(worker_names(names), beats)
+    values = [float(v) for v in durations]
+    return Enqueued(outcome.decode() if isinstance(outcome, bytes) else outcome,
+                    workers, slots, QueueDepth.from_reads(lengths, unacked),
+                    sum(values) / len(values) if values else DEFAULT_DURATION_S)
 
 
 def finish_task(client: redis.Redis, task_id: str) -> None:

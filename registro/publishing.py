@@ -15,10 +15,11 @@ from __future__ import annotations
 import secrets
 
 import redis
+import redis.asyncio as aioredis
 from celery import Celery
 
 from registro import pipeline_state as state
-from registro.queue import TASK_NAME, task_id_for
+from registro.queue import result_key, task_id_for, task_message
 from registro.settings import Settings
 
 USER_PRIORITY = 0
@@ -41,18 +42,38 @@ def task_kwargs(numero_os: str, claim_token: str | None, *, refresh: bool) -> di
     return kwargs
 
 
+def _enqueue_call(celery: Celery, numero_os: str, token: str, *, claim_ttl_s: int | None,
+                  priority: int, refresh: bool) -> state.EnqueueCall:
+    """``claim_ttl_s``: take the claim for that long (None: the caller holds it)."""
+    task_id = task_id_for(numero_os)
+    message_key, message = task_message(
+        celery, task_id, task_kwargs(numero_os, token, refresh=refresh), priority)
+    return state.enqueue_call(
+        numero_os, task_id, token, claim=claim_ttl_s is not None,
+        claim_ttl_s=claim_ttl_s or 0, message_key=message_key, message=message,
+        result_key=result_key(celery.backend, task_id), priority=priority, refresh=refresh)
+
+
+async def claim_and_publish(client: aioredis.Redis, celery: Celery, settings: Settings,
+                            numero_os: str, *, priority: int = USER_PRIORITY,
+                            refresh: bool = False) -> state.Enqueued:
+    """A lookup's one round trip: with a live worker, take the OS's claim and publish
+    its task, or find the task already there (``Enqueued.outcome``). Raises
+    ``redis.RedisError`` when Redis cannot be reached."""
+    ttl = state.claim_ttl_s(settings.task_time_limit_s, settings.task_max_retries)
+    call = _enqueue_call(celery, numero_os, secrets.token_hex(16), claim_ttl_s=ttl,
+                         priority=priority, refresh=refresh)
+    return await call.run_async(client)
+
+
 def publish_claimed(client: redis.Redis, celery: Celery, numero_os: str, token: str, *,
                     priority: int, refresh: bool = False) -> str:
     """Record and publish the task of an OS whose claim ``token`` the caller holds; its
-    task id. On a publishing error the claim is released and the error raised."""
-    task_id = task_id_for(numero_os)
-    celery.AsyncResult(task_id).forget()  # a previous run's result must not show
-    state.clear_failure(client, task_id)
-    state.record_task(client, task_id, numero_os, token, priority=priority, refresh=refresh)
+    task id. On an error the claim is released and the error raised."""
     try:
-        celery.send_task(TASK_NAME, kwargs=task_kwargs(numero_os, token, refresh=refresh),
-                         task_id=task_id, priority=priority)
+        _enqueue_call(celery, numero_os, token, claim_ttl_s=None, priority=priority,
+                      refresh=refresh).run(client)
     except Exception:
         state.release_claim(client, numero_os, token)
         raise
-    return task_id
+    return task_id_for(numero_os)

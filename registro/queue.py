@@ -13,8 +13,10 @@ The one place that knows kombu's and Celery's layout in Redis: the queue lists, 
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,6 +122,37 @@ def transport_task_ids(client: redis.Redis, queue: str = QUEUE_NAME) -> set[str]
     messages = [raw for items in lists for raw in items]
     messages += [e[0] for e in map(_unacked_entry, unacked) if e is not None]
     return {t for t in map(message_task_id, messages) if t}
+
+
+def priority_queue_key(priority: int, queue: str = QUEUE_NAME) -> str:
+    """The list a message of ``priority`` goes to: the highest step not above it."""
+    step = max(s for s in PRIORITY_STEPS if s <= max(priority, 0))
+    return queue if step == 0 else f"{queue}{PRIORITY_SEP}{step}"
+
+
+def task_message(celery: Any, task_id: str, kwargs: dict, priority: int) -> tuple[str, str]:
+    """(list key, message) of one scrape task, byte for byte what ``send_task`` would
+    push through kombu's Redis transport (Celery's protocol 2 from Celery itself, in the
+    transport's envelope), built without I/O so that a Lua script can push it in the
+    same round trip as the claim. tests/pipeline/test_publishing.py compares the two."""
+    from kombu.serialization import dumps as kombu_dumps  # the operator's image has no kombu
+
+    headers, properties, body, _sent = celery.amqp.as_task_v2(
+        task_id, TASK_NAME, args=(), kwargs=kwargs, ignore_result=None)
+    content_type, encoding, data = kombu_dumps(body, serializer="json")
+    envelope = {
+        "body": base64.b64encode(data.encode() if isinstance(data, str) else data).decode(),
+        "content-encoding": encoding,
+        "content-type": content_type,
+        "headers": headers,
+        "properties": {
+            **properties, "delivery_mode": 2,
+            "delivery_info": {"exchange": "", "routing_key": QUEUE_NAME},
+            "priority": priority, "body_encoding": "base64",
+            "delivery_tag": str(uuid.uuid4()),
+        },
+    }
+    return priority_queue_key(priority), json.dumps(envelope)
 
 
 def result_key(backend: Any, task_id: str) -> str:

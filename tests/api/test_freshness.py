@@ -10,10 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
+import anyio
 import httpx
 import pytest
 import redis
+import redis.asyncio as aioredis
 from celery import Celery
 
 from devstack.processes import free_port
@@ -105,15 +108,24 @@ def test_stale_record_is_answered_without_a_task_when_the_queue_cannot_take_it(r
     """No worker online, or no Redis: the stale record, no task, no synchronous scrape."""
     settings = Settings(redis_url=redis_url, api_keys="k")
     celery = Celery(broker=redis_url, backend=redis_url)
-    no_workers = redis.Redis.from_url(redis_url)
-    no_redis = redis.Redis(port=free_port(), socket_connect_timeout=0.5)
-    try:
-        assert lookup.refresh(no_workers, celery, settings, "1503") is None
-        assert lookup.refresh(no_redis, celery, settings, "1503") is None
-        assert no_workers.keys("*") == []  # nothing claimed, nothing published
-    finally:
-        no_workers.close()
-        no_redis.close()
+
+    async def refresh_with(client: aioredis.Redis) -> object:
+        services = SimpleNamespace(limiter=SimpleNamespace(client=client), celery=celery,
+                                   settings=settings)
+        return await lookup.refresh(services, "1503")
+
+    async def both() -> None:
+        no_workers = aioredis.Redis.from_url(redis_url)
+        no_redis = aioredis.Redis(port=free_port(), socket_connect_timeout=0.5)
+        try:
+            assert await refresh_with(no_workers) is None
+            assert await refresh_with(no_redis) is None
+            assert await no_workers.keys("*") == []  # nothing claimed, nothing published
+        finally:
+            await no_workers.aclose()
+            await no_redis.aclose()
+
+    anyio.run(both)
 
 
 def test_history_endpoint_pages_newest_first(live_api):
