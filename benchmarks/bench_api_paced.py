@@ -19,11 +19,17 @@ installed, else aiohttp (``--client aiohttp`` forces it): both run on the same t
 cores as the API, and the Go client takes a fraction of aiohttp's CPU per request. Latency is measured from the
 scheduled send time (a late client does not hide queueing). Routes, in the same run:
 ``GET /healthz`` (the bare floor), ``GET scraping-status`` of the finished task, ``POST
-buscar-os-async`` of the stored OS and ``GET queue-status``. Printed: p50, p99,
-achieved rate and errors (non-2xx, timeouts over 10 s, connection errors).
+buscar-os-async`` of the stored OS, ``POST buscar-os-async`` of a new OS each request
+(the queued path: claim, record and publish) and ``GET queue-status``. Printed: p50, p99,
+p99 as a multiple of ``/healthz``'s at the same user count, achieved rate and errors
+(non-2xx, timeouts over 10 s, connection errors). For the new-OS route a worker must be
+online (else the API scrapes synchronously): the benchmark keeps the heartbeat of a
+worker that consumes nothing (``registro.pipeline_state.heartbeat``), so the queue just
+grows; the count of queued tasks is checked at the end.
 
 Closed loop: wrk with ``--connections`` connections for ``--closed-s`` seconds per route,
-against the same routes and a bare route that does one Redis GET
+against the same routes (new OS numbers from a counter in wrk's script) and a bare
+route that does one Redis GET
 (``/_bench/redis-get``, added only to this benchmark's app instance). Printed:
 requests/s, p50, p99, errors, and each route's throughput as a fraction of the bare
 Redis route's.
@@ -44,6 +50,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -57,6 +64,7 @@ from devstack.stack import Stack, wait_status
 BASE = "/api/desenvolvimento"
 NUMERO_OS = "1201"
 BARE_REDIS_ROUTE = "/_bench/redis-get"
+FIRST_NEW_OS = 10**9  # new OS numbers from here: none is stored or queued
 
 
 def app_with_bare_redis_route():
@@ -121,6 +129,38 @@ class ApiServer:
         self.managed.stop(timeout=30)
 
 
+class IdleWorker:
+    """The heartbeat of a worker that consumes nothing: the API counts a worker online
+    and queues new OS (instead of scraping them itself), and the queue only grows."""
+
+    def __init__(self, redis_url: str) -> None:
+        import redis
+
+        self.client = redis.Redis.from_url(redis_url)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._beat, daemon=True)
+
+    def _beat(self) -> None:
+        from registro import pipeline_state as state
+
+        while not self.stopping.is_set():
+            state.heartbeat(self.client, "bench-idle-worker", concurrency=1, ttl_s=10)
+            self.stopping.wait(2)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def queued(self) -> int:
+        from registro.queue import read_queue_depth
+
+        return read_queue_depth(self.client).waiting
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=5)
+        self.client.close()
+
+
 # --- open loop ------------------------------------------------------------------------
 
 def _percentile(sorted_values: list[float], q: float) -> float:
@@ -131,8 +171,12 @@ def _percentile(sorted_values: list[float], q: float) -> float:
 
 
 async def paced_step(url: str, method: str, path: str, keys: list[str], seconds: float,
-                     timeout_s: float = 10.0) -> dict:
+                     timeout_s: float = 10.0, first: int = 0) -> dict:
+    import itertools
+
     import aiohttp
+
+    numbers = itertools.count(first)
 
     users = len(keys)
     latencies: list[float] = []
@@ -155,7 +199,8 @@ async def paced_step(url: str, method: str, path: str, keys: list[str], seconds:
             await asyncio.sleep(delay)
         send_lags.append(loop.time() - due)
         try:
-            async with session.request(method, path) as response:
+            async with session.request(method, path.replace("{n}", str(next(numbers)))
+                                       ) as response:
                 await response.read()
                 status = response.status
                 ok = 200 <= status < 300
@@ -216,10 +261,10 @@ def build_loadgen() -> Path | None:
 
 
 def paced_step_go(loadgen: Path, keys_file: Path, url: str, method: str, path: str,
-                  users: int, seconds: float) -> dict:
+                  users: int, seconds: float, first: int = 0) -> dict:
     out = subprocess.run(
         [str(loadgen), "-url", url, "-method", method, "-path", path, "-keys", str(keys_file),
-         "-users", str(users), "-seconds", str(int(seconds))],
+         "-users", str(users), "-seconds", str(int(seconds)), "-first", str(first)],
         capture_output=True, text=True, check=True).stdout
     result = json.loads(out)
     for field in ("p50", "p99", "client_lag_p99"):
@@ -241,9 +286,17 @@ def run_async(coro: Any) -> Any:
 WRK_LUA = """
 local keys = {%(keys)s}
 local i = 0
+local first = %(first)d
+local threads = 0
+id = 0
+setup = function(thread)  -- wrk's 2 threads (-t2) each get their own new OS numbers
+  thread:set("id", threads)
+  threads = threads + 1
+end
 request = function()
   i = i + 1
-  return wrk.format("%(method)s", "%(path)s",
+  local path = string.gsub("%(path)s", "{n}", tostring(first + i * 2 + id))
+  return wrk.format("%(method)s", path,
                     {["Authorization"] = "Bearer " .. keys[(i %% #keys) + 1]})
 end
 """
@@ -317,14 +370,19 @@ def main() -> None:
     stack.start_redis()
     env = {"REGISTRO_REDIS_MAX_CONNECTIONS": 4000, "REGISTRO_API_RATE_LIMIT_PER_MINUTE": 10**9,
            "REGISTRO_BROKER_VISIBILITY_TIMEOUT_S": 900, "REGISTRO_WORKER_HEARTBEAT_S": 2}
-    api = None
+    api = idle_worker = None
     try:
         api = ApiServer(stack, args.api_processes, workdir, **env)
         task_id = prepare(stack, api.url, keys[0])
         routes = [("GET /healthz (floor)", "GET", "/healthz"),
                   ("GET scraping-status", "GET", f"{BASE}/scraping-status/{task_id}"),
                   ("POST found_existing", "POST", f"{BASE}/buscar-os-async/{NUMERO_OS}"),
+                  ("POST new OS (queued)", "POST", f"{BASE}/buscar-os-async/{{n}}"),
                   ("GET queue-status", "GET", f"{BASE}/queue-status")]
+        idle_worker = IdleWorker(stack.redis_url)
+        idle_worker.start()
+        new_os_sent = 0
+        next_new_os = FIRST_NEW_OS
         print(f"API: {args.api_processes} uvicorn process(es), {len(keys)} API keys, "
               f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}", flush=True)
         if not args.skip_paced:
@@ -336,24 +394,34 @@ def main() -> None:
             client = "Go (benchmarks/loadgen)" if loadgen else "aiohttp"
             print(f"\nOpen loop: each user 1 request/s, own key, arrivals spread over 1 s, "
                   f"{args.step_s:.0f} s per step, {client} client on the same machine")
-            print(f"  {'route':24} {'users':>6} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>7} "
-                  f"{'sent':>6} {'errors':>6} {'client lag p99':>14} {'API CPU/req':>11}")
+            print(f"  {'route':24} {'users':>6} {'p50 ms':>8} {'p99 ms':>8} {'x floor':>7} "
+                  f"{'req/s':>7} {'sent':>6} {'errors':>6} {'client lag p99':>14} "
+                  f"{'API CPU/req':>11}")
             for users in user_counts:
+                floor_p99 = None
                 for label, method, path in routes:
                     api.wait_idle()
                     cpu = api.cpu_seconds()
                     if loadgen is not None:
                         r = paced_step_go(loadgen, keys_file, api.url, method, path, users,
-                                          args.step_s)
+                                          args.step_s, first=next_new_os)
                     else:
                         r = run_async(paced_step(api.url, method, path, keys[:users],
-                                                 args.step_s))
+                                                 args.step_s, first=next_new_os))
+                    if "{n}" in path:
+                        next_new_os += r["sent"]
+                        new_os_sent += r["ok"]
+                    floor_p99 = floor_p99 or r["p99"]
                     cpu_ms = (api.cpu_seconds() - cpu) * 1000 / max(r["sent"], 1)
                     kinds = {k: v for k, v in r["error_kinds"].items() if v}
                     print(f"  {label:24} {users:6d} {r['p50']:8.1f} {r['p99']:8.1f} "
+                          f"{r['p99'] / floor_p99:7.1f} "
                           f"{r['rate']:7.0f} {r['sent']:6d} {r['errors']:6d} "
                           f"{r['client_lag_p99']:11.1f} ms {cpu_ms:8.2f} ms"
                           + (f"  {kinds}" if kinds else ""), flush=True)
+            queued = idle_worker.queued()
+            print(f"  new OS answered 2xx: {new_os_sent}; tasks in the queue: {queued} (each "
+                  f"a new task: {'yes' if queued == new_os_sent else 'NO'})")
         if not args.skip_closed:
             print(f"\nClosed loop: wrk, {args.connections} connections, {args.closed_s:.0f} s "
                   f"per route, load average {os.getloadavg()[0]:.1f}")
@@ -365,7 +433,8 @@ def main() -> None:
                 script = Path(tempfile.mkstemp(suffix=".lua", dir=workdir)[1])
                 script.write_text(WRK_LUA % {
                     "keys": ",".join(f'"{k}"' for k in keys[:args.connections]),
-                    "method": method, "path": path})
+                    "method": method, "path": path, "first": next_new_os})
+                next_new_os += 10**7  # more than wrk can send in one run
                 run_wrk(api.url, script, args.connections, 3)  # warm-up: pools, connections
                 api.wait_idle()
                 cpu = api.cpu_seconds()
@@ -377,6 +446,8 @@ def main() -> None:
                       + (f"  (socket {r['socket_errors']}, non-2xx {r['non2xx']})"
                          if r["errors"] else ""), flush=True)
     finally:
+        if idle_worker is not None:
+            idle_worker.stop()
         if api is not None:
             api.stop()
         stack.close()

@@ -101,7 +101,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def run_clients(api: Api, numeros: list[str], clients: int) -> dict:
-    post_lat, poll_lat, outcomes = [], [], {}
+    post_lat, poll_lat, probe_lat, outcomes = [], [], [], {}
     per_client = [numeros[i::clients] for i in range(clients)]
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=api.url, headers=api.headers, timeout=120,
@@ -135,8 +135,21 @@ async def run_clients(api: Api, numeros: list[str], clients: int) -> dict:
                 status = f"http_{r.status_code}"
             return status
 
+        async def probe(done: asyncio.Event) -> None:
+            """/healthz ten times a second on its own connection: the loop's floor."""
+            async with httpx.AsyncClient(base_url=api.url, timeout=120) as own:
+                while not done.is_set():
+                    t = time.perf_counter()
+                    await own.get("/healthz")
+                    probe_lat.append(time.perf_counter() - t)
+                    await asyncio.sleep(0.1)
+
+        done = asyncio.Event()
+        probing = asyncio.create_task(probe(done))
         await asyncio.gather(*(one_client(m) for m in per_client))
-    return {"post": post_lat, "poll": poll_lat, "outcomes": outcomes}
+        done.set()
+        await probing
+    return {"post": post_lat, "poll": poll_lat, "probe": probe_lat, "outcomes": outcomes}
 
 
 def main() -> None:
@@ -205,10 +218,16 @@ def main() -> None:
         print(f"  status latency      p50 {pct(result['poll'], .5) * 1000:.0f} ms  "
               f"p99 {pct(result['poll'], .99) * 1000:.0f} ms  "
               f"({len(result['poll'])} polls, mean {statistics.mean(result['poll']) * 1000:.0f} ms)")
+    print(f"  /healthz probe      (client-side, 10/s) p50 {pct(result['probe'], .5) * 1000:.0f} ms"
+          f"  p99 {pct(result['probe'], .99) * 1000:.0f} ms")
     for route, (count, p50, p99) in sorted(server.items()):
         if count:
             print(f"  API server-side     {route}: {count} requests, p50 {p50 * 1000:.0f} ms, "
                   f"p99 {p99 * 1000:.0f} ms (its own histogram, without client overhead)")
+    post = server.get("POST /api/desenvolvimento/buscar-os-async/{numero_os}")
+    if post and post[0] and result["probe"]:
+        print(f"  POST p99 server-side / /healthz p99 probe: "
+              f"{post[2] / pct(result['probe'], .99):.1f}x")
     print(f"  peak memory (PSS)   {sampler.peak_bytes / 2**20:.0f} MiB over "
           f"{sampler.peak_procs} processes (API, Redis, demo, workers, chromedriver, Chromium)")
 

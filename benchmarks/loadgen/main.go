@@ -5,6 +5,7 @@
 // request is sent at its scheduled time whatever happened to the previous ones (open
 // loop), and its latency is measured from that time, so a late client does not hide
 // queueing. It prints one JSON object with the same fields as the Python client.
+// A "{n}" in -path becomes -first, -first+1, ... (one new OS per request).
 //
 // Why Go: the load generator shares the API's two cores. The aiohttp client cost about
 // as much CPU per request as the API's bare route; this one a fraction of it.
@@ -23,8 +24,10 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -84,7 +87,16 @@ func main() {
 	users := flag.Int("users", 100, "simulated users")
 	seconds := flag.Int("seconds", 15, "seconds per step")
 	timeout := flag.Duration("timeout", 10*time.Second, "per-request timeout")
+	first := flag.Int64("first", 0, "first number for a {n} in -path (each request the next)")
 	flag.Parse()
+	var sequence atomic.Int64
+	requestPath := func() string {
+		if !strings.Contains(*path, "{n}") {
+			return *path
+		}
+		n := *first + sequence.Add(1) - 1
+		return strings.Replace(*path, "{n}", strconv.FormatInt(n, 10), 1)
+	}
 
 	keys, err := readKeys(*keysFile, *users)
 	if err != nil {
@@ -131,7 +143,7 @@ func main() {
 				time.Sleep(time.Until(due))
 				go func() {
 					lag := time.Since(due).Seconds()
-					status, err := do(i, *method, *path)
+					status, err := do(i, *method, requestPath())
 					now := time.Now()
 					r := result{latency: now.Sub(due).Seconds(), lag: lag, done: now}
 					switch {
