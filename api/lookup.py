@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import time
 from typing import TYPE_CHECKING
 
@@ -48,6 +49,24 @@ STATUS_PATH = "/api/desenvolvimento/scraping-status/{task_id}"
 
 # --- POST buscar-os-async: the queue path (stored OS: api/stored_records.py) -----------
 
+def estimate_seconds(depth: int, slots: int, mean_duration_s: float) -> tuple[float, float]:
+    """Best and worst case until a new task finishes: it waits for ``depth`` tasks
+    spread over ``slots`` parallel scrapes, then runs for one duration."""
+    slots = max(slots, 1)
+    rounds_ahead = depth / slots
+    best = mean_duration_s * (1 + math.floor(rounds_ahead))
+    worst = mean_duration_s * (1 + math.ceil(rounds_ahead)) * 1.5
+    return best, worst
+
+
+def humanize_range(best_s: float, worst_s: float) -> str:
+    """Portuguese, like the guide's "2-5 minutos"."""
+    if worst_s < 90:
+        return f"{max(1, round(best_s))}-{max(2, round(worst_s))} segundos"
+    lo, hi = max(1, round(best_s / 60)), max(2, math.ceil(worst_s / 60))
+    return f"{lo}-{max(hi, lo + 1)} minutos"
+
+
 def _queued(numero_os: str, done: state.Enqueued) -> BuscarOSQueued:
     task_id = task_id_for(numero_os)
     already = done.outcome == "already"
@@ -58,9 +77,9 @@ def _queued(numero_os: str, done: state.Enqueued) -> BuscarOSQueued:
         metrics.ENQUEUED.inc()
         log.info("queued numero_os=%s task_id=%s", numero_os, task_id)
         message = f"OS {numero_os} adicionada à fila de processamento"
-    best, worst = state.estimate_seconds(done.depth.total, done.slots, done.mean_duration_s)
+    best, worst = estimate_seconds(done.depth.total, done.slots, done.mean_duration_s)
     return BuscarOSQueued(message=message, task_id=task_id, already_queued=already,
-                          estimated_time=state.humanize_range(best, worst),
+                          estimated_time=humanize_range(best, worst),
                           instructions=Instructions(
                               check_status=STATUS_PATH.format(task_id=task_id)))
 

@@ -186,7 +186,7 @@ class Worker:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"worker exited: {self.log_path.read_text()[-3000:]}")
-            if state.is_online(client, self.hostname):
+            if self.hostname in state.live_worker_tasks(client):
                 return
             time.sleep(0.1)
         raise TimeoutError(f"worker {self.hostname} not online: "

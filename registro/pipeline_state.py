@@ -14,7 +14,8 @@
   their names in the set ``registro:workers`` (read without SCAN).
 - suspects ``registro:tasks:suspect``: open tasks nothing held at the reconciler's last
   look, and since when; ``registro:tasks:republished`` counts the ones published again.
-- the reconciler's lease ``registro:reconciler:lock`` (a ``Lease``: one pass at a time).
+- the reconciler's lease ``registro:reconciler:lock`` (a ``registro.leases.Lease``: one
+  pass at a time).
 
 Callers use the operations below, never the keys: this module is the one writer of
 every ``registro:`` key but the refresh scheduler's (``refresh_state``), the rate
@@ -25,8 +26,6 @@ which read these keys by the names given here.
 from __future__ import annotations
 
 import json
-import math
-import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from dataclasses import dataclass
 import redis
 import redis.asyncio as aioredis
 
+from registro.leases import Lease, release_if_owner
 from registro.queue import QueueDepth, depth_keys
 
 CLAIM_PREFIX = "registro:claim:"
@@ -61,24 +61,6 @@ def try_claim(client: redis.Redis, numero_os: str, token: str, ttl_s: int) -> bo
     return bool(client.set(CLAIM_PREFIX + numero_os, token, nx=True, ex=ttl_s))
 
 
-# The one "delete if still mine" script: claims and leases.
-_RELEASE_IF_OWNER = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-_HOLD_IF_FREE_OR_OWNER = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2]); return 1
-end
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-return 0
-"""
-
-
-def release_if_owner(client: redis.Redis, key: str, token: str) -> bool:
-    return bool(client.eval(_RELEASE_IF_OWNER, 1, key, token))
-
-
 def release_claim(client: redis.Redis, numero_os: str, token: str | None) -> bool:
     """Release a claim only if it is still the one taken with ``token``."""
     if token is None:
@@ -90,34 +72,6 @@ def retake_claim(client: redis.Redis, numero_os: str, token: str, ttl_s: int) ->
     """A task published again keeps its claim: taken again with its token if it expired
     meanwhile (False: someone else's claim holds the OS now)."""
     return bool(client.set(CLAIM_PREFIX + numero_os, token, nx=True, ex=ttl_s))
-
-
-class Lease:
-    """A Redis lease with a token: ``hold()`` takes it if free or renews it if ours (one
-    atomic script), so at most one holder acts at a time, and a dead holder's lease
-    expires ``ttl_s`` after its last renewal. The value is ``"<holder> <random>"``."""
-
-    def __init__(self, client: redis.Redis, holder: str, ttl_s: float, key: str) -> None:
-        self.client = client
-        self.holder = holder
-        self.key = key
-        self.ttl_ms = int(ttl_s * 1000)
-        self.token = f"{holder} {secrets.token_hex(8)}"
-        self._hold = client.register_script(_HOLD_IF_FREE_OR_OWNER)
-
-    def hold(self) -> bool:
-        return bool(self._hold(keys=[self.key], args=[self.token, self.ttl_ms]))
-
-    def release(self) -> bool:
-        return release_if_owner(self.client, self.key, self.token)
-
-
-def holder_of(raw: bytes | str | None) -> str | None:
-    """The holder's name from a lease's value (None: nobody holds it)."""
-    if raw is None:
-        return None
-    text = raw.decode() if isinstance(raw, bytes) else raw
-    return text.rsplit(" ", 1)[0]
 
 
 def reconciler_lease(client: redis.Redis, holder: str, ttl_s: float) -> Lease:
@@ -168,10 +122,9 @@ def record_task(client: redis.Redis, task_id: str, numero_os: str,
     pipe.execute()
 
 
-# Claim, record and publish a task in one round trip, atomically: a crash can leave no
-# claim without its task. ARGV[10] "claim": only with a live worker (else "no_worker"),
-# and only if the claim is free (else "already"); "held": the caller holds the claim.
-# The queue's depth is read before the push (the estimate counts the tasks ahead).
+# Claim, record and publish a task in one round trip, atomically (no claim without its
+# task). ARGV[10] "claim": only with a live worker (else "no_worker") and a free claim
+# (else "already"); "held": the caller holds it. Depth is read before the push.
 # KEYS: 1 workers set, 2 claim, 3 task record, 4 open tasks, 5 suspects, 6 failure,
 # 7 result, 8 the message's list, 9 durations, 10 unacked hash, 11.. priority lists.
 # ARGV: 1 heartbeat prefix, 2 token, 3 claim TTL, 4 record, 5 record TTL, 6 now,
@@ -337,11 +290,6 @@ def record_duration(client: redis.Redis, seconds: float) -> None:
     pipe.execute()
 
 
-def recent_mean_duration(client: redis.Redis) -> float:
-    values = [float(v) for v in client.lrange(DURATIONS_KEY, 0, DURATIONS_KEPT - 1)]
-    return sum(values) / len(values) if values else DEFAULT_DURATION_S
-
-
 def heartbeat(client: redis.Redis, hostname: str, concurrency: int, ttl_s: float,
               tasks: list[str] | None = None) -> None:
     """``tasks``: ids of the tasks this worker holds (reserved or running)."""
@@ -353,11 +301,6 @@ def heartbeat(client: redis.Redis, hostname: str, concurrency: int, ttl_s: float
     pipe.execute()
 
 
-def is_online(client: redis.Redis, hostname: str) -> bool:
-    """The worker's heartbeat is live."""
-    return bool(client.exists(HEARTBEAT_PREFIX + hostname))
-
-
 def forget_worker(client: redis.Redis, hostname: str) -> None:
     pipe = client.pipeline(transaction=False)
     pipe.delete(HEARTBEAT_PREFIX + hostname)
@@ -365,13 +308,15 @@ def forget_worker(client: redis.Redis, hostname: str) -> None:
     pipe.execute()
 
 
-def workers_online(client: redis.Redis) -> tuple[int, int]:
-    """(workers, total concurrency) from live heartbeat keys: two round trips, no SCAN."""
+def _heartbeats(client: redis.Redis) -> tuple[list[str], list]:
+    """The names in the workers set and their heartbeats (None: expired): 2 round trips."""
     names = worker_names(client.smembers(WORKERS_KEY))
-    if not names:
-        return 0, 0
-    workers, slots, dead = count_heartbeats(
-        names, client.mget([HEARTBEAT_PREFIX + n for n in names]))
+    return names, (client.mget([HEARTBEAT_PREFIX + n for n in names]) if names else [])
+
+
+def workers_online(client: redis.Redis) -> tuple[int, int]:
+    """(workers, total concurrency) from live heartbeat keys, no SCAN."""
+    workers, slots, dead = count_heartbeats(*_heartbeats(client))
     if dead:
         client.srem(WORKERS_KEY, *dead)
     return workers, slots
@@ -395,35 +340,10 @@ def count_heartbeats(names: list[str], heartbeats: list) -> tuple[int, int, list
 
 def live_worker_tasks(client: redis.Redis) -> dict[str, list[str]]:
     """Each live worker (its heartbeat has not expired) and the task ids it holds."""
-    names = worker_names(client.smembers(WORKERS_KEY))
-    if not names:
-        return {}
-    held: dict[str, list[str]] = {}
-    for name, raw in zip(names, client.mget([HEARTBEAT_PREFIX + n for n in names]),
-                         strict=True):
-        if raw is not None:
-            held[name] = list(json.loads(raw).get("tasks", []))
-    return held
+    return {name: list(json.loads(raw).get("tasks", []))
+            for name, raw in zip(*_heartbeats(client), strict=True) if raw is not None}
 
 
 def tasks_held_by_live_workers(client: redis.Redis) -> set[str]:
     """Task ids that live workers report holding in their heartbeats."""
     return {t for tasks in live_worker_tasks(client).values() for t in tasks}
-
-
-def estimate_seconds(depth: int, slots: int, mean_duration_s: float) -> tuple[float, float]:
-    """Best and worst case until a new task finishes: it waits for ``depth`` tasks
-    spread over ``slots`` parallel scrapes, then runs for one duration."""
-    slots = max(slots, 1)
-    rounds_ahead = depth / slots
-    best = mean_duration_s * (1 + math.floor(rounds_ahead))
-    worst = mean_duration_s * (1 + math.ceil(rounds_ahead)) * 1.5
-    return best, worst
-
-
-def humanize_range(best_s: float, worst_s: float) -> str:
-    """Portuguese, like the guide's "2-5 minutos"."""
-    if worst_s < 90:
-        return f"{max(1, round(best_s))}-{max(2, round(worst_s))} segundos"
-    lo, hi = max(1, round(best_s / 60)), max(2, math.ceil(worst_s / 60))
-    return f"{lo}-{max(hi, lo + 1)} minutos"

@@ -1,6 +1,6 @@
 """The background refresh's state in Redis, shared by the scheduler and the API.
 
-- lease ``registro:refresh:leader``: a ``pipeline_state.Lease`` held by the one
+- lease ``registro:refresh:leader``: a ``registro.leases.Lease`` held by the one
   scheduler allowed to act, renewed by it (only while the value is still its own) every
   third of the TTL. A holder that dies stops renewing: the lease expires within the TTL
   and the next worker to try takes it.
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import redis
 
 # holder_of: read by the API's queue-status from its own round trip
-from registro.pipeline_state import Lease, holder_of
+from registro.leases import Lease, holder_of
 
 LEASE_KEY = "registro:refresh:leader"
 STATUS_KEY = "registro:refresh:status"
@@ -33,7 +33,7 @@ STATUS_TTL_S = 7 * 24 * 3600
 
 
 def refresh_lease(client: redis.Redis, holder: str, ttl_s: float) -> Lease:
-    """The one scheduler's lease (``pipeline_state.Lease``)."""
+    """The one scheduler's lease (``registro.leases.Lease``)."""
     return Lease(client, holder, ttl_s, LEASE_KEY)
 
 

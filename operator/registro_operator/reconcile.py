@@ -127,26 +127,11 @@ def plan(obs: Observation, spec: dict, status: dict, conditions: list[dict],
     pool = PoolSpec.from_spec(spec)
     base = {"observedGeneration": obs.generation, "lastPollTime": iso(obs.now),
             "paused": pool.paused}
-    target = obs.target
-
-    # 1. the target Deployment's scale
-    if obs.replicas is None:
-        if obs.target_missing:
-            message = f"Deployment {target!r} not found"
-            if _status_of(b.before, "TargetFound") != "False":
-                b.event("Warning", "TargetNotFound", f"{message} in its namespace")
-            b.cond("TargetFound", False, "NotFound", message)
-            b.conditions = set_condition(b.conditions, "Ready", False, "TargetNotFound",
-                                         message, obs.generation, obs.now)
-            return Plan(status={**base, "currentReplicas": None, "conditions": b.conditions},
-                        events=tuple(b.events))
-        message = f"reading Deployment {target!r} scale: {obs.target_error}"
-        b.cond("TargetFound", False, "ReadFailed", message)
-        b.ready(False, "TargetReadFailed", message)
-        return Plan(status={**base, "conditions": b.conditions}, events=tuple(b.events))
+    if obs.replicas is None:  # 1. the target Deployment's scale
+        return _target_unread(b, obs, base)
     if _status_of(b.before, "TargetFound") == "False":
-        b.event("Normal", "TargetFound", f"Deployment {target!r} is back")
-    b.cond("TargetFound", True, "Found", f"Deployment {target!r}")
+        b.event("Normal", "TargetFound", f"Deployment {obs.target!r} is back")
+    b.cond("TargetFound", True, "Found", f"Deployment {obs.target!r}")
     current = obs.replicas
 
     # 2. the paused switch, announced once each way
@@ -155,22 +140,9 @@ def plan(obs: Observation, spec: dict, status: dict, conditions: list[dict],
     if not pool.paused and status.get("paused"):
         b.event("Normal", "Resumed", "spec.paused cleared: scaling from the queue again")
 
-    # 3. busy and idle workers
-    idle: int | None = None
-    busy: int | None = None
-    removable: int | None = None
-    if obs.pods is not None:
-        idle = sum(1 for p in obs.pods if p.busy is False)
-        busy = sum(1 for p in obs.pods if p.busy is True)
-        # Pods beyond the replicas are already on their way out (the ReplicaSet has not
-        # caught up): they take idle ones with them, which must not be counted twice.
-        # Replicas with no pod yet hold no task: they may go.
-        removable = max(0, idle - max(0, len(obs.pods) - current)
-                        + max(0, current - len(obs.pods)))
-
-    # 4. the decision
+    # 3. busy and idle workers, 4. the decision
+    idle, busy, removable = _worker_counts(obs, current)
     decision = decide(obs.depth, current, pool, state, obs.now, idle=removable)
-    failed = decision.state.failed_reads
     if obs.depth is None:
         message = f"queue depth unavailable: {obs.depth_error}; {decision.message}"
         if _status_of(b.before, "MetricsAvailable") != "False":
@@ -178,7 +150,6 @@ def plan(obs: Observation, spec: dict, status: dict, conditions: list[dict],
         b.cond("MetricsAvailable", False, "ReadFailed", message)
     else:
         b.cond("MetricsAvailable", True, "ReadOk", f"read {obs.source}")
-
     fields: dict = {**base, "desiredReplicas": decision.desired, "currentReplicas": current,
                     "policy": decision.state.to_status(), "idleWorkers": idle,
                     "busyWorkers": busy}
@@ -187,40 +158,87 @@ def plan(obs: Observation, spec: dict, status: dict, conditions: list[dict],
 
     # 5. act: pod costs first, so that the ReplicaSet removes idle pods
     scale_to = decision.desired if decision.scales(current) else None
+    costs = _pod_costs(obs, current, scale_to)
+    _scaling_conditions(b, decision, pool, current, scale_to, fields)
+    _ready_condition(b, decision, pool, obs)  # 6. Ready: the pool is served as its spec says
+    fields["conditions"] = b.conditions
+    return Plan(status=fields, events=tuple(b.events), scale_to=scale_to, pod_costs=costs,
+                decision=decision)
+
+
+def _target_unread(b: _Builder, obs: Observation, base: dict) -> Plan:
+    """The target's scale could not be read: missing, or the read failed."""
+    if obs.target_missing:
+        message = f"Deployment {obs.target!r} not found"
+        if _status_of(b.before, "TargetFound") != "False":
+            b.event("Warning", "TargetNotFound", f"{message} in its namespace")
+        b.cond("TargetFound", False, "NotFound", message)
+        b.conditions = set_condition(b.conditions, "Ready", False, "TargetNotFound",
+                                     message, obs.generation, obs.now)
+        return Plan(status={**base, "currentReplicas": None, "conditions": b.conditions},
+                    events=tuple(b.events))
+    message = f"reading Deployment {obs.target!r} scale: {obs.target_error}"
+    b.cond("TargetFound", False, "ReadFailed", message)
+    b.ready(False, "TargetReadFailed", message)
+    return Plan(status={**base, "conditions": b.conditions}, events=tuple(b.events))
+
+
+def _worker_counts(obs: Observation, current: int
+                   ) -> tuple[int | None, int | None, int | None]:
+    """(idle, busy, removable) workers; None without a pod reading."""
+    if obs.pods is None:
+        return None, None, None
+    idle = sum(1 for p in obs.pods if p.busy is False)
+    busy = sum(1 for p in obs.pods if p.busy is True)
+    # Pods beyond the replicas are already on their way out (the ReplicaSet has not
+    # caught up): they take idle ones with them, which must not be counted twice.
+    # Replicas with no pod yet hold no task: they may go.
+    removable = max(0, idle - max(0, len(obs.pods) - current)
+                    + max(0, current - len(obs.pods)))
+    return idle, busy, removable
+
+
+def _pod_costs(obs: Observation, current: int, scale_to: int | None) -> dict[str, str]:
+    """Deletion costs to set before a scale-in, so that idle pods go first."""
     costs: dict[str, str] = {}
-    if scale_to is not None and scale_to < current and obs.pods is not None:
-        for p in obs.pods:
-            if p.busy is None:  # no heartbeat: unknown, left alone
-                continue
-            wanted = BUSY_COST if p.busy else IDLE_COST
-            if p.cost != wanted:
-                costs[p.name] = wanted
+    if scale_to is None or scale_to >= current or obs.pods is None:
+        return costs
+    for p in obs.pods:
+        if p.busy is None:  # no heartbeat: unknown, left alone
+            continue
+        wanted = BUSY_COST if p.busy else IDLE_COST
+        if p.cost != wanted:
+            costs[p.name] = wanted
+    return costs
+
+
+def _scaling_conditions(b: _Builder, decision: Decision, pool: PoolSpec, current: int,
+                        scale_to: int | None, fields: dict) -> None:
     if scale_to is not None:
         message = f"{current} → {scale_to}: {decision.message}"
         b.event("Normal", decision.reason, message)
-        fields.update(currentReplicas=scale_to, lastScaleTime=iso(obs.now),
+        fields.update(currentReplicas=scale_to, lastScaleTime=iso(b.obs.now),
                       lastScaleReason=message)
         b.cond("Scaling", True, decision.reason, message)
         b.cond("Stable", False, decision.reason, message)
-    else:
-        scaling = decision.reason in ("Stabilizing", "WaitingForIdle")
-        b.cond("Scaling", scaling, decision.reason, decision.message)
-        # without a reading, whether the replicas fit the queue is unknown: not Stable
-        stable = not scaling and decision.raw is not None and not pool.paused
-        b.cond("Stable", stable, decision.reason, decision.message)
+        return
+    scaling = decision.reason in ("Stabilizing", "WaitingForIdle")
+    b.cond("Scaling", scaling, decision.reason, decision.message)
+    # without a reading, whether the replicas fit the queue is unknown: not Stable
+    stable = not scaling and decision.raw is not None and not pool.paused
+    b.cond("Stable", stable, decision.reason, decision.message)
 
-    # 6. Ready: the pool is served as its spec says
+
+def _ready_condition(b: _Builder, decision: Decision, pool: PoolSpec,
+                     obs: Observation) -> None:
     if decision.reason == "Fallback":
         b.ready(False, "FallbackActive", decision.message)
-    elif obs.depth is None and failed >= pool.failure_threshold:
+    elif obs.depth is None and decision.state.failed_reads >= pool.failure_threshold:
         b.ready(False, "ReadsFailing", decision.message)
     elif pool.paused:
         b.ready(True, "Paused", decision.message)
     else:
         b.ready(True, "Reconciled", decision.message)
-    fields["conditions"] = b.conditions
-    return Plan(status=fields, events=tuple(b.events), scale_to=scale_to, pod_costs=costs,
-                decision=decision)
 
 
 def scale_failed(p: Plan, obs: Observation, error: str) -> Plan:

@@ -83,7 +83,7 @@ def live_api(tmp_path_factory) -> Iterator[LiveApi]:
     api = None
     try:
         client = redis.Redis.from_url(srv.url)
-        wait_until(lambda: worker.proc.poll() is not None or state.is_online(client, hostname),
+        wait_until(lambda: worker.proc.poll() is not None or hostname in state.live_worker_tasks(client),
                    60, what="the worker's heartbeat")
         assert worker.proc.poll() is None, (workdir / "worker.log").read_text()[-3000:]
         api = start_api(env, workdir / "api.log")
