@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import itertools
 import os
 import pstats
 import secrets
@@ -42,7 +43,9 @@ ROUTES = {
     "scraping-status": ("GET", f"{BASE}/scraping-status/{TASK_ID}"),
     "queue-status": ("GET", f"{BASE}/queue-status"),
     "found_existing": ("POST", f"{BASE}/buscar-os-async/{NUMERO_OS}"),
+    "queued (new OS)": ("POST", f"{BASE}/buscar-os-async/{{n}}"),
 }
+NEW_OS = itertools.count(10**9)  # "{n}": a new OS each call, none stored or queued
 
 
 def prepare(redis_url: str, db_url: str, key: str) -> Any:
@@ -63,7 +66,11 @@ def prepare(redis_url: str, db_url: str, key: str) -> Any:
     with session_scope(db_url) as session:
         ids = save_scraped(session, record)
     app = create_app()
-    state.record_task(redis.Redis.from_url(redis_url), TASK_ID, NUMERO_OS, "bench")
+    client = redis.Redis.from_url(redis_url)
+    state.record_task(client, TASK_ID, NUMERO_OS, "bench")
+    # A worker online (its heartbeat, for the whole run), so new OS are queued; nothing
+    # consumes them.
+    state.heartbeat(client, "bench-idle-worker", concurrency=1, ttl_s=24 * 3600)
     app.state.celery.backend.store_result(
         TASK_ID, {"status": "success", "data": public_data(record), "cliente_id": ids.cliente_id,
                   "equipamento_id": ids.equipamento_id, "scraped_fields": record.field_count()},
@@ -72,6 +79,7 @@ def prepare(redis_url: str, db_url: str, key: str) -> Any:
 
 
 async def call(app: Any, method: str, path: str, key: str) -> int:
+    path = path.replace("{n}", str(next(NEW_OS)))
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
              "method": method, "scheme": "http", "path": path, "raw_path": path.encode(),
              "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1),
