@@ -5,9 +5,9 @@ encoded ``found_existing`` answer) and raise the domain errors of ``api/errors.p
 which ``install_error_handlers`` maps to statuses in one place.
 
 The stored answer is read on the loop (SQLite) or in one threadpool hop. Queueing is one
-Lua script on the event loop (``registro.publishing.claim_and_publish``: workers online,
-claim, record, push and the estimate's reads in one round trip); only the synchronous
-fallback (Selenium) runs in the threadpool. The other two routes' hot reads, each one
+Lua script on the event loop (``registro.publishing.new_task_call``: the caller's count,
+workers online, claim, record, push and the estimate's reads in one round trip); only
+the synchronous fallback (Selenium) runs in the threadpool. The other two routes' hot reads, each one
 round trip with the caller's limit, are ``api/task_status.py`` and
 ``api/queue_status.py``.
 """
@@ -26,7 +26,7 @@ from redis.exceptions import RedisError, ResponseError
 from registro import pipeline_state as state
 from registro import publishing
 from registro.api import metrics
-from registro.api.errors import FallbackFailed, FallbackRejected
+from registro.api.errors import FallbackFailed, FallbackRejected, RateLimited
 from registro.api.fallback import FallbackBusy, FallbackScrapers
 from registro.api.schemas import (
     BuscarOSQueued,
@@ -84,12 +84,16 @@ def _queued(numero_os: str, done: state.Enqueued) -> BuscarOSQueued:
                               check_status=STATUS_PATH.format(task_id=task_id)))
 
 
-async def enqueue(services: Services, numero_os: str) -> BuscarOSQueued | None:
-    """Claim the OS and publish its one task in one round trip on the event loop; a
-    second caller gets the same task. None when no worker is online; raises on Redis
-    errors (the caller falls back)."""
-    done = await publishing.claim_and_publish(services.limiter.client, services.celery,
-                                              services.settings, numero_os)
+async def enqueue(services: Services, numero_os: str, caller: Caller | None = None
+                  ) -> BuscarOSQueued | None:
+    """Claim the OS and publish its one task in one round trip on the event loop, with
+    the ``caller``'s count when given (``RateLimited`` beyond it); a second caller gets
+    the same task. None when no worker is online; raises on Redis errors (the caller
+    falls back)."""
+    call = publishing.new_task_call(services.celery, services.settings, numero_os)
+    limiter = services.limiter
+    done = (await limiter.admit_enqueue(caller, call) if caller is not None
+            else await call.run_async(limiter.client))
     return None if done.outcome == "no_worker" else _queued(numero_os, done)
 
 
@@ -119,11 +123,14 @@ def fallback(scrapers: FallbackScrapers, numero_os: str, cause: str) -> BuscarOS
     )
 
 
-async def queue_or_fallback(services: Services, numero_os: str) -> bytes:
+async def queue_or_fallback(services: Services, caller: Caller, numero_os: str) -> bytes:
     """The queue path when Redis and a worker are up; otherwise the bounded fallback
-    (synchronous Selenium: in the threadpool)."""
+    (synchronous Selenium: in the threadpool). The caller is counted by the queue's
+    script (without Redis the limit is not enforced: the fallback has its own bound)."""
     try:
-        queued = await enqueue(services, numero_os)
+        queued = await enqueue(services, numero_os, caller)
+    except RateLimited:
+        raise
     except ResponseError as exc:  # Redis answered but refused: full (OOM), read-only
         log.warning("redis refused the task, synchronous fallback numero_os=%s error=%s",
                     numero_os, exc)
@@ -161,10 +168,11 @@ def _is_fresh(found: StoredAnswer, now: dt.datetime, max_idade: int | None) -> b
 
 async def buscar_os(services: Services, caller: Caller, numero_os: str, *, forcar: bool,
                     max_idade: int | None = None) -> bytes:
-    """POST buscar-os-async: count the caller's request, then the one decision for every
-    database: the stored OS (fresh: answered; older than ``max_idade`` seconds: answered
-    at once, ``desatualizado``, with the task refreshing it), else a queued task or the
-    fallback.
+    """POST buscar-os-async: the one decision for every database: the stored OS (fresh:
+    answered; older than ``max_idade`` seconds: answered at once, ``desatualizado``, with
+    the task refreshing it), else a queued task or the fallback. The caller is counted
+    in the same round trip as the rest: a stored OS's count after its read (a
+    rate-limited caller costs one indexed read), a new OS's in the queue's script.
 
     Only where the stored read runs depends on the database. SQLite (a local file in WAL
     mode: readers never wait for the writer) is read on the event loop: a threadpool hop
@@ -172,16 +180,16 @@ async def buscar_os(services: Services, caller: Caller, numero_os: str, *, forca
     found_existing through the threadpool, 0.42 ms on the loop). A networked database
     must not block the loop: its read takes a hop. Queueing runs on the loop; the
     fallback (Selenium) takes a hop."""
-    await services.limiter.admit_or_skip(caller)
     stored = services.stored_records
     if not forcar:
         found = (stored.found_existing(numero_os) if stored.reads_on_loop
                  else await to_thread.run_sync(stored.found_existing, numero_os))
         if found is not None:
+            await services.limiter.admit_or_skip(caller)
             metrics.FOUND_EXISTING.inc()
             now = dt.datetime.now(dt.UTC)
             if _is_fresh(found, now, max_idade):
                 return found.encode(now)
             metrics.STALE_ANSWERS.inc()  # answered now, refreshed by the task
             return found.encode(now, stale=True, refresh=await refresh(services, numero_os))
-    return await queue_or_fallback(services, numero_os)
+    return await queue_or_fallback(services, caller, numero_os)

@@ -23,6 +23,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.security import HTTPBearer
 from redis.exceptions import RedisError
 
+from registro import pipeline_state as state
 from registro.api.errors import RateLimited, Unauthorized
 
 RATE_PREFIX = "registro:apirate:"
@@ -93,6 +94,14 @@ return {n, lengths, unacked, names, beats, extra}
 """
 
 
+# A new OS: the count, then (within the limit) the claim-and-publish script of
+# ``registro.pipeline_state`` on the remaining keys and arguments. ARGV[2]: the limit.
+_COUNT_AND_ENQUEUE = _COUNT + """
+if n > tonumber(ARGV[2]) then return {'rate_limited', n} end
+local K, A = {unpack(KEYS, 2)}, {unpack(ARGV, 3)}
+""" + state.ENQUEUE_BODY
+
+
 @dataclass(frozen=True)
 class QueueReads:
     lengths: list[int]  # of each priority list
@@ -112,6 +121,7 @@ class RateLimiter:
         self._count = client.register_script(_COUNT + "return n")
         self._count_and_mget = client.register_script(_COUNT_AND_MGET)
         self._count_and_queue = client.register_script(_COUNT_AND_QUEUE)
+        self._count_and_enqueue = client.register_script(_COUNT_AND_ENQUEUE)
 
     def _window_key(self, caller: Caller) -> tuple[str, float]:
         now = time.time()
@@ -147,6 +157,17 @@ class RateLimiter:
         self._check(int(count), now)
         return QueueReads(lengths=lengths, unacked=unacked, names=names,
                           heartbeats=[b or None for b in beats], extra=extra)
+
+    async def admit_enqueue(self, caller: Caller, call: state.EnqueueCall) -> state.Enqueued:
+        """Count the request and, within the limit, run ``call`` (claim and publish a
+        new OS's task): one round trip. Raises ``RateLimited`` beyond the limit (nothing
+        claimed), and ``redis.RedisError`` when Redis cannot be reached."""
+        key, now = self._window_key(caller)
+        reply = await self._count_and_enqueue(keys=[key, *call.keys],
+                                              args=[RATE_WINDOW_S + 1, self.limit, *call.args])
+        if reply[0] in (b"rate_limited", "rate_limited"):
+            self._check(int(reply[1]), now)
+        return state.enqueued(reply)
 
     async def admit_or_skip(self, caller: Caller) -> None:
         """Count the request; without Redis the limit is not enforced (by design: the

@@ -123,36 +123,35 @@ def record_task(client: redis.Redis, task_id: str, numero_os: str,
 
 
 # Claim, record and publish a task in one round trip, atomically (no claim without its
-# task). ARGV[10] "claim": only with a live worker (else "no_worker") and a free claim
+# task). A[10] "claim": only with a live worker (else "no_worker") and a free claim
 # (else "already"); "held": the caller holds it. Depth is read before the push.
-# KEYS: 1 workers set, 2 claim, 3 task record, 4 open tasks, 5 suspects, 6 failure,
+# K (keys): 1 workers set, 2 claim, 3 task record, 4 open tasks, 5 suspects, 6 failure,
 # 7 result, 8 the message's list, 9 durations, 10 unacked hash, 11.. priority lists.
-# ARGV: 1 heartbeat prefix, 2 token, 3 claim TTL, 4 record, 5 record TTL, 6 now,
-# 7 task id, 8 message, 9 durations kept, 10 mode.
-_ENQUEUE = """
-local names = redis.call('SMEMBERS', KEYS[1])
+# A (args): 1 heartbeat prefix, 2 token, 3 claim TTL, 4 record, 5 record TTL, 6 now,
+# 7 task id, 8 message, 9 durations kept, 10 mode. The API's limiter runs it after its count.
+ENQUEUE_BODY = """
+local names = redis.call('SMEMBERS', K[1])
 local beats, live = {}, 0
 for i, name in ipairs(names) do
-  beats[i] = redis.call('GET', ARGV[1] .. name)
-  if beats[i] then live = live + 1 else redis.call('SREM', KEYS[1], name) end
+  beats[i] = redis.call('GET', A[1] .. name)
+  if beats[i] then live = live + 1 else redis.call('SREM', K[1], name) end
 end
 local lengths = {}
-for i = 11, #KEYS do lengths[#lengths + 1] = redis.call('LLEN', KEYS[i]) end
-local reads = {names, beats, lengths, redis.call('HVALS', KEYS[10]),
-               redis.call('LRANGE', KEYS[9], 0, tonumber(ARGV[9]) - 1)}
-if ARGV[10] == 'claim' then
+for i = 11, #K do lengths[#lengths + 1] = redis.call('LLEN', K[i]) end
+local reads = {names, beats, lengths, redis.call('HVALS', K[10]),
+               redis.call('LRANGE', K[9], 0, tonumber(A[9]) - 1)}
+if A[10] == 'claim' then
   if live == 0 then return {'no_worker', reads} end
-  if not redis.call('SET', KEYS[2], ARGV[2], 'NX', 'EX', ARGV[3]) then
-    return {'already', reads}
-  end
+  if not redis.call('SET', K[2], A[2], 'NX', 'EX', A[3]) then return {'already', reads} end
 end
-redis.call('DEL', KEYS[6], KEYS[7])
-redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[5])
-redis.call('ZADD', KEYS[4], ARGV[6], ARGV[7])
-redis.call('HDEL', KEYS[5], ARGV[7])
-redis.call('LPUSH', KEYS[8], ARGV[8])
+redis.call('DEL', K[6], K[7])
+redis.call('SET', K[3], A[4], 'EX', A[5])
+redis.call('ZADD', K[4], A[6], A[7])
+redis.call('HDEL', K[5], A[7])
+redis.call('LPUSH', K[8], A[8])
 return {'queued', reads}
 """
+_ENQUEUE = "local K, A = KEYS, ARGV\n" + ENQUEUE_BODY
 
 
 @dataclass(frozen=True)
@@ -175,11 +174,11 @@ class EnqueueCall:
     args: list
 
     def run(self, client: redis.Redis) -> Enqueued:
-        return _enqueued(client.register_script(_ENQUEUE)(keys=self.keys, args=self.args))
+        return enqueued(client.register_script(_ENQUEUE)(keys=self.keys, args=self.args))
 
     async def run_async(self, client: aioredis.Redis) -> Enqueued:
         script = client.register_script(_ENQUEUE)
-        return _enqueued(await script(keys=self.keys, args=self.args))
+        return enqueued(await script(keys=self.keys, args=self.args))
 
 
 def enqueue_call(numero_os: str, task_id: str, token: str, *, claim: bool, claim_ttl_s: int,
@@ -197,7 +196,8 @@ def enqueue_call(numero_os: str, task_id: str, token: str, *, claim: bool, claim
     return EnqueueCall(keys, args)
 
 
-def _enqueued(reply: list) -> Enqueued:
+def enqueued(reply: list) -> Enqueued:
+    """The script's reply, read."""
     outcome, (names, beats, lengths, unacked, durations) = reply
     workers, slots, _dead = count_heartbeats(worker_names(names), beats)
     values = [float(v) for v in durations]

@@ -15,7 +15,6 @@ from __future__ import annotations
 import secrets
 
 import redis
-import redis.asyncio as aioredis
 from celery import Celery
 
 from registro import pipeline_state as state
@@ -54,16 +53,14 @@ def _enqueue_call(celery: Celery, numero_os: str, token: str, *, claim_ttl_s: in
         result_key=result_key(celery.backend, task_id), priority=priority, refresh=refresh)
 
 
-async def claim_and_publish(client: aioredis.Redis, celery: Celery, settings: Settings,
-                            numero_os: str, *, priority: int = USER_PRIORITY,
-                            refresh: bool = False) -> state.Enqueued:
-    """A lookup's one round trip: with a live worker, take the OS's claim and publish
-    its task, or find the task already there (``Enqueued.outcome``). Raises
-    ``redis.RedisError`` when Redis cannot be reached."""
+def new_task_call(celery: Celery, settings: Settings, numero_os: str, *,
+                  priority: int = USER_PRIORITY, refresh: bool = False) -> state.EnqueueCall:
+    """A lookup's one round trip, to run (``.run_async``) or to hand to the API's rate
+    limiter: with a live worker, take the OS's claim and publish its task, or find the
+    task already there (``Enqueued.outcome``)."""
     ttl = state.claim_ttl_s(settings.task_time_limit_s, settings.task_max_retries)
-    call = _enqueue_call(celery, numero_os, secrets.token_hex(16), claim_ttl_s=ttl,
+    return _enqueue_call(celery, numero_os, secrets.token_hex(16), claim_ttl_s=ttl,
                          priority=priority, refresh=refresh)
-    return await call.run_async(client)
 
 
 def publish_claimed(client: redis.Redis, celery: Celery, numero_os: str, token: str, *,

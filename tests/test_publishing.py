@@ -59,8 +59,8 @@ def _claim(redis_url: str, celery, numero_os: str) -> state.Enqueued:
     async def run() -> state.Enqueued:
         client = aioredis.Redis.from_url(redis_url)
         try:
-            return await publishing.claim_and_publish(
-                client, celery, Settings(redis_url=redis_url), numero_os)
+            return await publishing.new_task_call(
+                celery, Settings(redis_url=redis_url), numero_os).run_async(client)
         finally:
             await client.aclose()
     return anyio.run(run)

@@ -36,7 +36,12 @@ def worker_online():
 
 
 @pytest.fixture
-def call(redis_url, db_url, worker_online):
+def rate_limit():
+    return 10_000
+
+
+@pytest.fixture
+def call(redis_url, db_url, worker_online, rate_limit):
     """``call(method, path)`` on a fresh app; one worker heartbeat in Redis (unless
     ``worker_online`` is overridden to False)."""
     with session_scope(db_url) as session:
@@ -45,7 +50,7 @@ def call(redis_url, db_url, worker_online):
     if worker_online:
         state.heartbeat(client, "in-process@test", 1, 30, [])
     settings = Settings(api_keys=KEY, redis_url=redis_url, database_url=db_url,
-                        fallback_max_browsers=0)
+                        fallback_max_browsers=0, api_rate_limit_per_minute=rate_limit)
     app = create_app(settings)
     loop = asyncio.new_event_loop()  # one loop: the app's Redis clients belong to it
     lifespan = app.router.lifespan_context(app)
@@ -109,6 +114,23 @@ def test_no_worker_the_fallback_answers_for_a_new_os_but_not_for_a_stored_one(ca
     assert refused.json()["fallback_reason"] == "no_worker", refused.text
     stored = call("POST", f"{BASE}/buscar-os-async/{STORED}")
     assert stored.json()["status"] == "found_existing", stored.text
+
+
+@pytest.mark.parametrize("rate_limit", [3])
+def test_the_key_limit_counts_every_lookup_and_a_refused_one_claims_nothing(call, redis_url):
+    assert call("POST", f"{BASE}/buscar-os-async/{STORED}").status_code == 200  # 1
+    assert call("POST", f"{BASE}/buscar-os-async/{NEW}").json()["status"] == "queued"  # 2
+    assert call("POST", f"{BASE}/buscar-os-async/{STORED}?forcar=true").status_code == 200
+    refused = call("POST", f"{BASE}/buscar-os-async/4103")  # the 4th in this minute
+    assert refused.status_code == 429, refused.text
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert call("POST", f"{BASE}/buscar-os-async/{STORED}").status_code == 429
+    client = redis.Redis.from_url(redis_url)
+    try:
+        assert state.claim_holder(client, "4103") is None  # nothing claimed or queued
+        assert set(state.open_tasks(client)) == {f"scraping_{NEW}", f"scraping_{STORED}"}
+    finally:
+        client.close()
 
 
 @pytest.mark.parametrize("path", ["buscar-os-async/12ab", "buscar-os-async/1234567890123"])
