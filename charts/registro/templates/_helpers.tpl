@@ -89,17 +89,27 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
 {{/* Sentinel mode, shell: SELF (this pod's headless DNS name) and MASTER (the master
-another pod's Sentinel names; pod 0 when none answers, i.e. a first install). */}}
+another pod's Sentinel names; pod 0 when none answers, i.e. a first install). A pod the
+Sentinels still name master is restarting before they noticed: it waits for their
+failover rather than come back as a master, possibly empty, that the replicas would copy. */}}
 {{- define "registro.redisFindMaster" -}}
 {{- $fullname := include "registro.fullname" . -}}
+{{- $tries := div (add (div .Values.redis.sentinel.downAfterMilliseconds 1000) 30) 2 -}}
 HEADLESS={{ printf "%s-redis-headless.%s.svc" $fullname .Release.Namespace }}
 SELF="$HOSTNAME.$HEADLESS"
-MASTER=""
-for i in 0 1 2; do
-  PEER="{{ $fullname }}-redis-$i.$HEADLESS"
-  [ "$PEER" = "$SELF" ] && continue
-  MASTER=$(timeout 3 redis-cli -h "$PEER" -p 26379 sentinel get-master-addr-by-name {{ .Values.redis.sentinel.masterName }} 2>/dev/null | head -n 1)
-  case "$MASTER" in *".$HEADLESS") break ;; *) MASTER="" ;; esac
+named() {
+  for i in 0 1 2; do
+    PEER="{{ $fullname }}-redis-$i.$HEADLESS"
+    [ "$PEER" = "$SELF" ] && continue
+    M=$(timeout 3 redis-cli -h "$PEER" -p 26379 sentinel get-master-addr-by-name {{ .Values.redis.sentinel.masterName }} 2>/dev/null | head -n 1)
+    case "$M" in *".$HEADLESS") echo "$M"; return ;; esac
+  done
+}
+for attempt in $(seq {{ $tries }}); do
+  MASTER=$(named)
+  [ "$MASTER" = "$SELF" ] || break
+  echo "the Sentinels still name this pod the master: waiting for their failover"
+  sleep 2
 done
 [ -n "$MASTER" ] || MASTER="{{ $fullname }}-redis-0.$HEADLESS"
 echo "this pod: $SELF, master: $MASTER"
