@@ -93,22 +93,62 @@ def answer(response) -> str:
     return f"{response.status_code} {detail}".strip()
 
 
+def start_lookups(api_client, admin) -> tuple[dict[str, str], int]:
+    """Slow the demo (``admin``: its admin API), queue LOOKUPS new OS and return once
+    the first reached the legacy system: ``({numero: task_id}, searches before)``."""
+    numeros = sorted({existing_os_number(random.Random()) for _ in range(LOOKUPS)})
+    admin("/_demo/faults", "POST", {"slow_os_ms": SLOW_OS_MS})
+    searches0 = admin("/_demo/stats")["searches"]
+    tasks = {}
+    for numero in numeros:
+        r = api_client.post(f"{BASE}/buscar-os-async/{numero}", idempotent=True)
+        assert r.status_code == 200 and r.json()["status"] == "queued", r.text
+        tasks[numero] = r.json()["task_id"]
+    wait_until(lambda: admin("/_demo/stats")["searches"] > searches0, 180, 0.5,
+               what="the first lookup reached the legacy system")
+    return tasks, searches0
+
+
+def tally(api_client, tasks: dict[str, str], during: collections.Counter[str],
+          post: str | None = None) -> None:
+    """Count what the API answers now for each task's status (and a POST of ``post``)."""
+    for task_id in tasks.values():
+        during[answer(api_client.get(f"{BASE}/scraping-status/{task_id}"))] += 1
+    if post is not None:
+        r = api_client.post(f"{BASE}/buscar-os-async/{post}", idempotent=True)
+        during[f"POST {answer(r)}"] += 1
+
+
+def until_success(api_client, tasks: dict[str, str], lost: dict[str, str],
+                  reposted: dict[str, str]) -> None:
+    """Every task to SUCCESS. A 404 (its record is gone) or a FAILURE goes to ``lost``
+    and the lookup is posted again, as a client would (``reposted``: the answer)."""
+    def finished(numero: str) -> bool:
+        r = api_client.get(f"{BASE}/scraping-status/{tasks[numero]}")
+        status = r.json().get("status") if r.status_code == 200 else None
+        if r.status_code == 404 or status == "FAILURE":
+            lost[numero] = answer(r)
+            again = api_client.post(f"{BASE}/buscar-os-async/{numero}", idempotent=True)
+            reposted[numero] = answer(again)
+            if again.json().get("status") == "found_existing":
+                return True
+            tasks[numero] = again.json()["task_id"]
+            return False
+        return status == "SUCCESS"
+
+    for numero in list(tasks):
+        wait_until(lambda n=numero: finished(n), 600, 1,
+                   what=f"OS {numero} ({tasks[numero]}) SUCCESS")
+
+
 def scenario(cluster, api_client, *, mode: str) -> dict:
-    rng = random.Random()
-    numeros = sorted({existing_os_number(rng) for _ in range(LOOKUPS)})
-    demo_admin(cluster, "/_demo/faults", "POST", {"slow_os_ms": SLOW_OS_MS})
-    searches0 = demo_admin(cluster, "/_demo/stats")["searches"]
-    tasks: dict[str, str] = {}
     during: collections.Counter[str] = collections.Counter()
     reposted: dict[str, str] = {}
     lost: dict[str, str] = {}
     try:
-        for numero in numeros:
-            r = api_client.post(f"{BASE}/buscar-os-async/{numero}", idempotent=True)
-            assert r.status_code == 200 and r.json()["status"] == "queued", r.text
-            tasks[numero] = r.json()["task_id"]
-        wait_until(lambda: demo_admin(cluster, "/_demo/stats")["searches"] > searches0,
-                   180, 0.5, what="the first lookup reached the legacy system")
+        tasks, searches0 = start_lookups(
+            api_client, lambda *a: demo_admin(cluster, *a))
+        numeros = sorted(tasks)
         uid, restarts = redis_pod_uid(cluster), redis_restarts(cluster)
         t0 = time.monotonic()
         if mode == "killed":
@@ -125,10 +165,7 @@ def scenario(cluster, api_client, *, mode: str) -> dict:
             return redis_pod_uid(cluster) not in (None, uid)
 
         def back() -> bool:
-            for task_id in tasks.values():
-                during[answer(api_client.get(f"{BASE}/scraping-status/{task_id}"))] += 1
-            r = api_client.post(f"{BASE}/buscar-os-async/{numeros[-1]}", idempotent=True)
-            during[f"POST {answer(r)}"] += 1
+            tally(api_client, tasks, during, post=numeros[-1])
             if not redis_writable(cluster):
                 first_failure[:] = first_failure or [time.monotonic() - t0]
                 return False
@@ -138,23 +175,7 @@ def scenario(cluster, api_client, *, mode: str) -> dict:
         wait_until(back, 300, 0.3, what="Redis writable again through its Service")
         unwritable_s = time.monotonic() - t0
 
-        def finished(numero: str) -> bool:
-            r = api_client.get(f"{BASE}/scraping-status/{tasks[numero]}")
-            status = r.json().get("status") if r.status_code == 200 else None
-            if r.status_code == 404 or status == "FAILURE":
-                # the task's record or its run is gone: post again, as a client would
-                lost[numero] = answer(r)
-                again = api_client.post(f"{BASE}/buscar-os-async/{numero}", idempotent=True)
-                reposted[numero] = answer(again)
-                if again.json().get("status") == "found_existing":
-                    return True
-                tasks[numero] = again.json()["task_id"]
-                return False
-            return status == "SUCCESS"
-
-        for numero in numeros:
-            wait_until(lambda n=numero: finished(n), 600, 1,
-                       what=f"OS {numero} ({tasks[numero]}) SUCCESS")
+        until_success(api_client, tasks, lost, reposted)
         done_s = time.monotonic() - t0
     finally:
         demo_admin(cluster, "/_demo/faults", "POST", {"slow_os_ms": 0})
