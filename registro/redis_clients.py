@@ -4,9 +4,10 @@ Celery broker and result backend's URLs and options.
 ``REDIS_URL`` alone: one Redis server. With ``REGISTRO_REDIS_SENTINELS`` set
 (``host:port,host:port,...``) the master of ``REGISTRO_REDIS_MASTER_NAME`` is asked of
 the Sentinels instead, on every new connection: after a failover the next command
-reconnects to the promoted replica. ``REDIS_URL`` then still gives the password, the
-database number and TLS (``rediss://``); its host is not used. The Sentinels take the
-same password (the chart sets ``requirepass`` on them too).
+reconnects to the promoted replica. ``REDIS_URL`` then still gives the password and the
+database number; its host is not used. The Sentinels take the same password (the chart
+sets ``requirepass`` on them too). TLS (``rediss://``) is refused in this mode: Celery's
+``sentinel://`` transport would not carry it.
 """
 
 from __future__ import annotations
@@ -35,13 +36,17 @@ class _AsyncBlockingSentinelPool(AsyncSentinelPool, aioredis.BlockingConnectionP
 
 
 def sentinel_hosts(settings: Settings) -> list[tuple[str, int]]:
+    """``REGISTRO_REDIS_SENTINELS`` as (host, port) pairs; [] when unset."""
     hosts = []
     for item in (settings.redis_sentinels or "").split(","):
-        item = item.strip()
-        if not item:
-            continue
-        host, _, port = item.rpartition(":") if ":" in item else (item, "", "")
-        hosts.append((host, int(port) if port else DEFAULT_SENTINEL_PORT))
+        host, sep, port = item.strip().rpartition(":")
+        if not sep:
+            host, port = item.strip(), ""
+        if host:
+            hosts.append((host, int(port) if port else DEFAULT_SENTINEL_PORT))
+    if hosts and settings.redis_url.startswith("rediss://"):
+        raise ValueError("REGISTRO_REDIS_SENTINELS with a rediss:// REDIS_URL: TLS is not "
+                         "supported in Sentinel mode")
     return hosts
 
 
@@ -57,8 +62,6 @@ def _url_params(settings: Settings) -> dict[str, Any]:
         params["password"] = unquote(url.password)
     if url.username:
         params["username"] = unquote(url.username)
-    if url.scheme == "rediss":
-        params["ssl"] = True
     return params
 
 
@@ -66,7 +69,7 @@ def _sentinel_kwargs(settings: Settings, timeout_s: float) -> dict[str, Any]:
     params = _url_params(settings)
     kwargs: dict[str, Any] = {"socket_timeout": timeout_s,
                               "socket_connect_timeout": timeout_s}
-    for key in ("password", "username", "ssl"):
+    for key in ("password", "username"):
         if key in params:
             kwargs[key] = params[key]
     return kwargs

@@ -206,3 +206,17 @@ def test_celery_publishes_and_stores_results_across_a_killed_master(sentinel_set
     assert app.AsyncResult("sentinel-before").result == {"ok": 1}
     assert app.AsyncResult("sentinel-after").result == {"ok": 2}
     assert app.AsyncResult("sentinel-after").state == "SUCCESS"
+
+
+def test_sentinel_settings_are_parsed_and_tls_refused():
+    settings = Settings(redis_url="redis://:pw@ignored:6379/2",
+                        redis_sentinels=" a:1, b ,c:26380,")
+    assert redis_clients.sentinel_hosts(settings) == [("a", 1), ("b", 26379), ("c", 26380)]
+    broker, backend = redis_clients.celery_urls(settings)
+    assert broker == backend == ("sentinel://:pw@a:1/2;sentinel://:pw@b:26379/2;"
+                                 "sentinel://:pw@c:26380/2")
+    assert redis_clients.celery_urls(Settings(redis_url="redis://x:6379/0")) == (
+        "redis://x:6379/0", "redis://x:6379/0")
+    with pytest.raises(ValueError, match="TLS"):
+        redis_clients.sentinel_hosts(Settings(redis_url="rediss://x:6380/0",
+                                              redis_sentinels="a:1"))
