@@ -12,6 +12,7 @@ import logging
 
 from celery import Celery
 
+from registro import redis_clients
 from registro.queue import QUEUE_NAME, TASK_NAME
 from registro.settings import Settings, get_settings
 
@@ -31,10 +32,14 @@ def celery_config(settings: Settings) -> dict:
             settings.broker_visibility_timeout_s, settings.task_time_limit_s,
         )
     timeout = settings.redis_socket_timeout_s
+    broker_url, result_backend = redis_clients.celery_urls(settings)
+    sentinel = redis_clients.celery_sentinel_options(settings, max(timeout, 1.0))
     return {
-        "broker_url": settings.redis_url,
-        "result_backend": settings.redis_url,
+        "broker_url": broker_url,
+        "result_backend": result_backend,
+        "result_backend_transport_options": sentinel,
         "broker_transport_options": {
+            **sentinel,
             # Unacknowledged messages of a dead worker come back after this.
             "visibility_timeout": settings.broker_visibility_timeout_s,
             # kombu sweeps for such tasks every interval x throttle seconds (default

@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     )
     redis_url: str = Field("redis://127.0.0.1:6379/0",
                            validation_alias=_conventional("REDIS_URL"))
+    redis_sentinels: str | None = Field(
+        None,
+        description="Redis Sentinels, `host:port,host:port,...`: the master of "
+        "REDIS_MASTER_NAME is asked of them (followed across a failover); REDIS_URL then "
+        "gives only the password, database and TLS. Unset: REDIS_URL's server.",
+    )
+    redis_master_name: str = Field(
+        "registro", description="The master's name in the Sentinels' configuration.")
 
     # --- the legacy site and the browser ---------------------------------
     site_profile: Path | None = Field(

@@ -15,6 +15,7 @@ import time
 
 import redis
 
+from registro import redis_clients
 from registro.settings import Settings
 
 BUCKET_KEY = "registro:ratelimit:legacy"
@@ -94,8 +95,7 @@ def draw_if_reachable(settings: Settings, max_wait_s: float, on_wait=None) -> bo
     """One token of the global budget for a process without a Redis client of its own
     (``registro scrape``): True once taken; False, at once, when Redis cannot be reached
     (no budget to draw from). Raises ``BudgetExhausted`` past ``max_wait_s``."""
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=2,
-                                  socket_connect_timeout=2)
+    client = redis_clients.sync_client(settings, socket_timeout=2, socket_connect_timeout=2)
     try:
         legacy_limiter(client, settings).acquire(max_wait_s, on_wait)
         return True

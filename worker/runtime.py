@@ -18,7 +18,7 @@ from celery import Celery, signals
 from celery.worker import state as worker_state
 
 from registro import pipeline_state as state
-from registro import publishing
+from registro import publishing, redis_clients
 from registro.queue import TASK_NAME, result_key
 from registro.settings import Settings, get_settings
 from registro.worker import metrics
@@ -40,8 +40,8 @@ def redis_client() -> redis.Redis:
     """This process's Redis client (the parent's stays referenced, never touched)."""
     client = _clients.get(os.getpid())
     if client is None:
-        client = _clients[os.getpid()] = redis.Redis.from_url(
-            get_settings().redis_url, socket_timeout=10, socket_connect_timeout=5,
+        client = _clients[os.getpid()] = redis_clients.sync_client(
+            get_settings(), socket_timeout=10, socket_connect_timeout=5,
             health_check_interval=30)
     return client
 

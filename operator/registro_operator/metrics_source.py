@@ -18,8 +18,9 @@ import httpx
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from registro import pipeline_state
+from registro import pipeline_state, redis_clients
 from registro.queue import QUEUE_NAME, read_queue_depth
+from registro.settings import get_settings
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 
@@ -57,8 +58,10 @@ class MetricsSource:
         return f"{self.kind} {self.url} ({self.query})"
 
     def redis(self) -> redis.Redis:
-        return redis.Redis.from_url(self.url, socket_timeout=self.timeout_s,
-                                    socket_connect_timeout=self.timeout_s)
+        # the spec's URL; the Sentinels, when set, from the operator's settings
+        settings = get_settings().model_copy(update={"redis_url": self.url})
+        return redis_clients.sync_client(settings, socket_timeout=self.timeout_s,
+                                         socket_connect_timeout=self.timeout_s)
 
     def read(self, client: httpx.Client | None = None) -> float:
         if self.kind == "redis":

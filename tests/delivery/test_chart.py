@@ -53,6 +53,7 @@ VALUE_SETS = {
         "--set", "legacy.url=http://registro-legacy-demo:8080",
         "--set", "legacy.username=demo", "--set", "legacy.password=demo",
     ],
+    "redis-sentinel": ["--set", "redis.sentinel.enabled=true"],
 }
 
 
@@ -94,6 +95,12 @@ def test_helm_lint_strict(helm):
     (["--set-string", "legacy.siteProfile=name: x", "--set", "legacy.siteProfileConfigMap=p"],
      "not both"),
     (["--set", "legacy.siteProfileConfigMap=Not_A_Name"], "siteProfileConfigMap"),
+    (["--set", "redis.sentinel.enabled=true", "--set", "redis.auth.enabled=false"],
+     "needs redis.auth.enabled"),
+    (["--set", "redis.sentinel.enabled=true", "--set", "flower.enabled=true"],
+     "disable flower.enabled"),
+    (["--set", "redis.sentinel.enabled=true", "--set", "redis.sentinel.quorum=3"],
+     "quorum must be 1 or 2"),
 ])
 def test_schema_and_checks_reject_bad_values(helm, bad, message):
     proc = subprocess.run([helm, "template", "r", str(CHART), *bad],
@@ -544,3 +551,32 @@ def test_egress_policies_allow_exactly_what_each_component_calls(helm):
     api = next(d for d in external if d["kind"] == "NetworkPolicy"
                and d["metadata"]["name"].endswith("-api"))
     assert _egress(api) == dns | {("0.0.0.0/0", 6379), ("0.0.0.0/0", 5432)}
+
+
+def test_redis_sentinel_mode_renders_three_pods_and_sentinel_clients(helm):
+    docs = kinds(documents(helm_template(helm, *VALUE_SETS["redis-sentinel"])))
+    (redis,) = [d for d in docs["StatefulSet"] if d["metadata"]["name"] == "registro-redis"]
+    spec = redis["spec"]["template"]["spec"]
+    assert redis["spec"]["replicas"] == 3
+    assert [c["name"] for c in spec["containers"]] == ["redis", "sentinel"]
+    script = spec["containers"][0]["args"][0]
+    for part in ("masterauth", "--replica-announce-ip \"$SELF\"", "--replicaof \"$MASTER\"",
+                 "--min-replicas-to-write 1", "exec redis-server"):
+        assert part in script, part
+    sentinel = spec["containers"][1]["args"][0]
+    for part in ("sentinel monitor registro $MASTER 6379 2", "sentinel auth-pass registro",
+                 "requirepass", "sentinel resolve-hostnames yes"):
+        assert part in sentinel, part
+    hosts = ",".join(f"registro-redis-{i}.registro-redis-headless.registro.svc:26379"
+                     for i in range(3))
+    for d in docs["Deployment"]:
+        if d["metadata"]["name"].endswith(("-api", "-worker", "-operator")):
+            env = {e["name"]: e.get("value") for c in d["spec"]["template"]["spec"]["containers"]
+                   for e in c.get("env", [])}
+            assert env["REGISTRO_REDIS_SENTINELS"] == hosts, d["metadata"]["name"]
+            assert env["REGISTRO_REDIS_MASTER_NAME"] == "registro"
+    assert any(d["metadata"]["name"] == "registro-redis" for d in docs["PodDisruptionBudget"])
+    policies = {d["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"]: d
+                for d in docs["NetworkPolicy"]}
+    assert _egress(policies["redis"]) == {("dns", 53), ("redis", 6379), ("redis", 26379)}
+    assert {("redis", 26379), ("redis", 6379)} <= _egress(policies["worker"])

@@ -69,6 +69,13 @@ app.kubernetes.io/component: {{ .component }}
 # (broker, results, claims, limits, Flower, the operator) authenticates.
 - name: REDIS_URL
   value: {{ printf "redis://:$(REDIS_PASSWORD)@%s-redis:6379/0" (include "registro.fullname" .) | quote }}
+{{- if .Values.redis.sentinel.enabled }}
+# Sentinel mode: the master is asked of the Sentinels; REDIS_URL gives the password.
+- name: REGISTRO_REDIS_SENTINELS
+  value: {{ include "registro.redisSentinels" . | quote }}
+- name: REGISTRO_REDIS_MASTER_NAME
+  value: {{ .Values.redis.sentinel.masterName | quote }}
+{{- end }}
 {{- else if .Values.redis.enabled }}
 - name: REDIS_URL
   value: {{ printf "redis://%s-redis:6379/0" (include "registro.fullname" .) | quote }}
@@ -79,6 +86,43 @@ app.kubernetes.io/component: {{ .component }}
       name: {{ default (include "registro.secretName" .) .Values.redis.existingSecret }}
       key: {{ .Values.redis.existingSecretKey }}
 {{- end }}
+{{- end }}
+
+{{/* Sentinel mode, shell: SELF (this pod's headless DNS name) and MASTER (the master
+another pod's Sentinel names; pod 0 when none answers, i.e. a first install). A pod the
+Sentinels still name master is restarting before they noticed: it waits for their
+failover rather than come back as a master, possibly empty, that the replicas would copy. */}}
+{{- define "registro.redisFindMaster" -}}
+{{- $fullname := include "registro.fullname" . -}}
+{{- $tries := div (add (div .Values.redis.sentinel.downAfterMilliseconds 1000) 30) 2 -}}
+HEADLESS={{ printf "%s-redis-headless.%s.svc" $fullname .Release.Namespace }}
+SELF="$HOSTNAME.$HEADLESS"
+named() {
+  for i in 0 1 2; do
+    PEER="{{ $fullname }}-redis-$i.$HEADLESS"
+    [ "$PEER" = "$SELF" ] && continue
+    M=$(timeout 3 redis-cli -h "$PEER" -p 26379 sentinel get-master-addr-by-name {{ .Values.redis.sentinel.masterName }} 2>/dev/null | head -n 1)
+    case "$M" in *".$HEADLESS") echo "$M"; return ;; esac
+  done
+}
+for attempt in $(seq {{ $tries }}); do
+  MASTER=$(named)
+  [ "$MASTER" = "$SELF" ] || break
+  echo "the Sentinels still name this pod the master: waiting for their failover"
+  sleep 2
+done
+[ -n "$MASTER" ] || MASTER="{{ $fullname }}-redis-0.$HEADLESS"
+echo "this pod: $SELF, master: $MASTER"
+{{- end }}
+
+{{/* Sentinel mode: the three Sentinels, for REGISTRO_REDIS_SENTINELS. */}}
+{{- define "registro.redisSentinels" -}}
+{{- $fullname := include "registro.fullname" . }}
+{{- $hosts := list }}
+{{- range $i := until 3 }}
+{{- $hosts = append $hosts (printf "%s-redis-%d.%s-redis-headless.%s.svc:26379" $fullname $i $fullname $.Release.Namespace) }}
+{{- end }}
+{{- join "," $hosts }}
 {{- end }}
 
 {{/* The in-cluster Redis' password (redis.auth), from the chart's Secret or yours. */}}
@@ -255,6 +299,9 @@ chromedriver image) has nothing to copy. */}}
           {{- include "registro.selectorLabels" (dict "ctx" . "component" "redis") | nindent 10 }}
   ports:
     - {port: 6379, protocol: TCP}
+    {{- if .Values.redis.sentinel.enabled }}
+    - {port: 26379, protocol: TCP}
+    {{- end }}
 {{- else }}
 - to:
     {{- range .Values.networkPolicy.externalRedis.cidrs }}
