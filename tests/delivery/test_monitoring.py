@@ -116,10 +116,8 @@ class Prometheus:
             "--storage.tsdb.retention.time=1h", "--log.level=warn",
         ], stdout=self.log, stderr=subprocess.STDOUT)
         wait_for_port(self.port, timeout=30, proc=self.proc)
-        deadline = time.monotonic() + 30
-        while httpx.get(f"{self.url}/-/ready", timeout=2).status_code != 200:
-            assert time.monotonic() < deadline, "prometheus not ready"
-            time.sleep(0.2)
+        wait_until(lambda: httpx.get(f"{self.url}/-/ready", timeout=2).status_code == 200,
+                   30, what="prometheus ready")
 
     def query(self, expr: str) -> dict:
         r = httpx.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=10)
