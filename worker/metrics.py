@@ -77,8 +77,6 @@ class _DeferredValue:
     else in memory. Unlabelled metrics make their values at import, before the worker
     has a directory."""
 
-    _multiprocess = True
-
     def __init__(self, *args: Any, **kwargs: Any):
         self._args, self._kwargs = args, kwargs
         self._value: Any = None
