@@ -15,7 +15,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from registro.api import metrics
-from registro.api.fallback import FallbackBusy
 from registro.errors import Reason, ScrapeError
 
 
@@ -151,7 +150,6 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(status_code=502, content=body)
 
 
-
-__all__ = ["ApiError", "FallbackBusy", "FallbackFailed", "FallbackRejected",
+__all__ = ["ApiError", "FallbackFailed", "FallbackRejected",
            "RateLimited", "StateUnavailable", "Unauthorized", "UnknownEvidence", "UnknownOS",
            "UnknownTask", "install_error_handlers"]

@@ -34,8 +34,8 @@ from devstack.stack import (
     open_numeros,
     read_times,
     seed_records,
-    wait_until,
 )
+from devstack.waits import wait_until
 from registro import publishing
 from registro.celery_config import make_celery
 from registro.queue import read_queue_depth
@@ -53,8 +53,8 @@ def users_wait(client: httpx.Client, numeros: list[str], timeout: float) -> list
         body = client.post(POST.format(n)).json()
         assert body["status"] == "queued", body
     done: dict[str, float] = {}
-    deadline = time.monotonic() + timeout
-    while len(done) < len(numeros) and time.monotonic() < deadline:
+
+    def all_done() -> bool:
         for n in numeros:
             if n in done:
                 continue
@@ -63,9 +63,10 @@ def users_wait(client: httpx.Client, numeros: list[str], timeout: float) -> list
                 done[n] = time.monotonic() - started[n]
             elif status == "FAILURE":
                 raise RuntimeError(f"lookup of {n} failed")
-        time.sleep(0.05)
-    if len(done) < len(numeros):
-        raise TimeoutError(f"lookups unfinished after {timeout}s: {sorted(set(numeros) - set(done))}")
+        return len(done) == len(numeros)
+
+    wait_until(all_done, timeout, interval=0.05, what="every lookup to succeed",
+               diagnose=lambda: f"unfinished: {sorted(set(numeros) - set(done))}")
     return [done[n] for n in numeros]
 
 

@@ -26,6 +26,7 @@ import psutil
 import redis
 
 from devstack import processes
+from devstack.waits import wait_until
 from registro import pipeline_state as state
 from registro.db import upgrade
 
@@ -182,15 +183,14 @@ class Worker:
 
     def wait_online(self, timeout: float = 60) -> None:
         client = self.stack.redis()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def online() -> bool:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"worker exited: {self.log_path.read_text()[-3000:]}")
-            if self.hostname in state.live_worker_tasks(client):
-                return
-            time.sleep(0.1)
-        raise TimeoutError(f"worker {self.hostname} not online: "
-                           f"{self.log_path.read_text()[-3000:]}")
+            return self.hostname in state.live_worker_tasks(client)
+
+        wait_until(online, timeout, interval=0.1, what=f"worker {self.hostname} online",
+                   diagnose=lambda: self.log_path.read_text()[-3000:])
 
     def kill(self) -> None:
         """SIGKILL the whole group: main process, pool child, its browser."""
@@ -259,15 +259,15 @@ def make_workdir() -> Path:
 def wait_status(client: httpx.Client, task_id: str, until: set[str], timeout: float = 120,
                 seen: list | None = None) -> dict:
     """Poll scraping-status until one of ``until``; records every answer in ``seen``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    answers = seen if seen is not None else []
+
+    def answer() -> dict:
         body = client.get(f"/api/desenvolvimento/scraping-status/{task_id}").json()
-        if seen is not None:
-            seen.append(body)
-        if body.get("status") in until:
-            return body
-        time.sleep(0.05)
-    raise TimeoutError(f"{task_id} not in {until} after {timeout}s (last: {body})")
+        answers.append(body)
+        return body if body.get("status") in until else {}  # {}: falsy, poll again
+
+    return wait_until(answer, timeout, interval=0.05, what=f"{task_id} in {until}",
+                      diagnose=lambda: f"last answer: {answers[-1] if answers else None}")
 
 
 # --- stored records for the background refresh's tests and benchmark -------------------

@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -21,6 +20,7 @@ import psutil
 import pytest
 
 from devstack.processes import free_port, port_is_free, wait_for_port
+from devstack.waits import wait_until
 
 REGISTRO = Path(sys.executable).parent / "registro"
 
@@ -49,13 +49,15 @@ def _api(tmp_path: Path, port: int) -> httpx.Client:
 def _scrape(api: httpx.Client, numero: str) -> dict:
     first = api.post(f"/api/desenvolvimento/buscar-os-async/{numero}").json()
     assert first["status"] == "queued" and first["task_id"] == f"scraping_{numero}", first
-    deadline, seen = time.monotonic() + 120, []
-    while time.monotonic() < deadline:
+    seen: list[str] = []
+
+    def finished() -> dict | None:
         status = api.get(first["instructions"]["check_status"]).json()
         seen.append(status["status"])
-        if status["status"] in {"SUCCESS", "FAILURE"}:
-            break
-        time.sleep(0.2)
+        return status if status["status"] in {"SUCCESS", "FAILURE"} else None
+
+    status = wait_until(finished, 120, what=f"the scrape of {numero} to finish",
+                        diagnose=lambda: f"statuses seen: {seen}")
     assert status["status"] == "SUCCESS", (seen, status)
     return status
 

@@ -4,36 +4,25 @@ Each pool process writes its samples to files in ``PROMETHEUS_MULTIPROC_DIR``
 (prometheus-client's multiprocess mode); the worker's main process serves them
 all on ``REGISTRO_WORKER_METRICS_PORT``, next to the Kubernetes probes: ``/healthz``
 (liveness: the main process answers, nothing else is checked) and ``/readyz``
-(readiness: the check set with ``set_readiness``). prometheus_client picks its value class
-when first imported, and Celery's CLI may import it before us (Flower's command
-plugin does), so this module sets the directory, then re-selects the value class.
-The API never imports this module.
+(readiness: the check set with ``set_readiness``).
+
+The directory: one already set (the chart sets one) is used as is; otherwise
+``start()`` makes a private one when the worker starts (``worker_init``, in the main
+process before the pool forks, so the pool inherits it) and ``stop()`` removes it at
+shutdown. Importing this module makes nothing: each sample opens its file at first use,
+in the directory set by then, and stays in memory if none is (task code run outside a
+worker). The API never imports this module.
 """
 
 from __future__ import annotations
 
-import atexit
 import os
 import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterable
+from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
-
-
-def _remove_own_dir(path: str, creator: int) -> None:
-    """At exit of the process that made the directory (its forked pool processes run
-    this too, when they exit through atexit: they must leave it)."""
-    if os.getpid() == creator:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    # No directory given (the chart gives one): a private one, removed at exit.
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="registro-worker-prom-")
-    atexit.register(_remove_own_dir, os.environ["PROMETHEUS_MULTIPROC_DIR"], os.getpid())
-MULTIPROC_DIR = os.environ["PROMETHEUS_MULTIPROC_DIR"]
-os.makedirs(MULTIPROC_DIR, exist_ok=True)
 
 from prometheus_client import (
     CollectorRegistry,
@@ -48,9 +37,77 @@ from prometheus_client.exposition import ThreadingWSGIServer
 
 from registro.field_fill import FieldCounters
 
-# Already imported by someone else (e.g. Flower's Celery command plugin)? Then it
-# chose in-memory values: switch to the multiprocess ones before creating metrics.
-values.ValueClass = values.get_value_class()
+_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_own_dir: tuple[str, int] | None = None  # (path, pid of its maker) if start() made it
+# One file set per process (the class tracks the pid and reopens after a fork).
+_mmaped = values.MultiProcessValue()
+
+
+def multiproc_dir() -> str | None:
+    return os.environ.get(_ENV) or None
+
+
+def start() -> str:
+    """The directory the pool writes to: the one set, else a new private one."""
+    global _own_dir
+    path = multiproc_dir()
+    if path is None:
+        path = tempfile.mkdtemp(prefix="registro-worker-prom-")
+        os.environ[_ENV] = path  # the pool processes, forked later, inherit it
+        _own_dir = (path, os.getpid())
+    os.makedirs(path, exist_ok=True)
+    for value in _defined:  # so /metrics shows every unlabelled metric from the start, at 0
+        value.open()
+    return path
+
+
+def stop() -> None:
+    """Remove the directory ``start()`` made (only in the process that made it)."""
+    global _own_dir
+    if _own_dir is not None and _own_dir[1] == os.getpid():
+        shutil.rmtree(_own_dir[0], ignore_errors=True)
+        if os.environ.get(_ENV) == _own_dir[0]:
+            del os.environ[_ENV]
+        _own_dir = None
+
+
+class _DeferredValue:
+    """prometheus_client's value of one sample, opened at first use rather than when the
+    metric is defined: mmapped in ``PROMETHEUS_MULTIPROC_DIR`` if one is set by then,
+    else in memory. Unlabelled metrics make their values at import, before the worker
+    has a directory."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        self._args, self._kwargs = args, kwargs
+        self._value: Any = None
+        _defined.append(self)
+
+    def open(self) -> Any:
+        if self._value is None:
+            cls = _mmaped if multiproc_dir() else values.MutexValue
+            self._value = cls(*self._args, **self._kwargs)
+        return self._value
+
+    def inc(self, amount: float) -> None:
+        self.open().inc(amount)
+
+    def set(self, value: float, timestamp: float | None = None) -> None:
+        self.open().set(value, timestamp)
+
+    def set_exemplar(self, exemplar: Any) -> None:
+        self.open().set_exemplar(exemplar)
+
+    def get(self) -> float:
+        return float(self.open().get())
+
+    def get_exemplar(self) -> Any:
+        return self.open().get_exemplar()
+
+
+_defined: list[_DeferredValue] = []
+# Replaces what prometheus_client chose when first imported (Celery's CLI may import it
+# before us: Flower's command plugin does), before any metric is defined.
+values.ValueClass = _DeferredValue
 
 TASK_DURATION = Histogram(
     "registro_task_duration_seconds", "Wall time of one scrape task try, by outcome.",
@@ -146,7 +203,7 @@ def serve(port: int) -> object | None:
     if port <= 0:
         return None
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry, path=MULTIPROC_DIR)
+    multiprocess.MultiProcessCollector(registry, path=start())
     # all interfaces: Prometheus and the kubelet probe the pod from outside it
     server = make_server("0.0.0.0", port,  # noqa: S104
                          probes_and_metrics_app(make_wsgi_app(registry)),
@@ -157,4 +214,6 @@ def serve(port: int) -> object | None:
 
 
 def process_exited(pid: int) -> None:
-    multiprocess.mark_process_dead(pid, MULTIPROC_DIR)
+    path = multiproc_dir()
+    if path is not None:
+        multiprocess.mark_process_dead(pid, path)

@@ -1,7 +1,8 @@
 """The worker's runtime in its main process, beside the tasks: the heartbeat, the
 reconciler, the refresh scheduler and the probe/metrics server. One ``WorkerRuntime``,
 its settings injected, started by Celery's ``worker_ready`` signal and stopped by
-``worker_shutting_down``. Also this process's Redis client and the log filter that puts
+``worker_shutting_down``; the metrics directory is made at ``worker_init`` and removed
+at ``worker_shutdown``. Also this process's Redis client and the log filter that puts
 the task id and OS number on every line.
 """
 
@@ -131,6 +132,11 @@ class WorkerRuntime:
 _runtime: WorkerRuntime | None = None
 
 
+@signals.worker_init.connect
+def _on_worker_init(**_kwargs: Any) -> None:
+    metrics.start()  # before the pool forks: its processes inherit the directory
+
+
 @signals.worker_ready.connect
 def _on_worker_ready(sender: Any = None, **_kwargs: Any) -> None:
     global _runtime
@@ -146,6 +152,11 @@ def _on_worker_ready(sender: Any = None, **_kwargs: Any) -> None:
 def _on_worker_shutting_down(**_kwargs: Any) -> None:
     if _runtime is not None:
         _runtime.stop()
+
+
+@signals.worker_shutdown.connect
+def _on_worker_shutdown(**_kwargs: Any) -> None:
+    metrics.stop()  # after the pool stopped: nothing writes there any more
 
 
 # --- structured logs: task id and OS number on every line ----------------------------

@@ -257,12 +257,15 @@ def test_site_profile_is_linted_before_the_pods_start(helm):
         volume = next(v for v in pod["spec"]["volumes"] if v["name"] == "site-profile")
         assert volume["configMap"] == {"name": "erp-profile", "items": [
             {"key": "erp.yaml", "path": "site-profile.yaml"}]}, name
-    # no profile (the image's demo profile) or lint turned off: no init container
-    for args in ([], ["--set-string", f"legacy.siteProfile={PROFILE_A}",
-                      "--set", "legacy.lintSiteProfile=false"]):
+    # no profile (the image's demo profile) or lint turned off: no init container; with
+    # lint off the profile is still mounted, so only the flag removed the lint
+    for args, mounted in (([], False), (["--set-string", f"legacy.siteProfile={PROFILE_A}",
+                                         "--set", "legacy.lintSiteProfile=false"], True)):
         for name, pod in _pods(helm, *args).items():
             names = [c["name"] for c in pod["spec"].get("initContainers", [])]
             assert "profile-lint" not in names, (args, name)
+            volumes = [v["name"] for v in pod["spec"]["volumes"]]
+            assert ("site-profile" in volumes) is mounted, (args, name, volumes)
 
 
 def test_a_profile_change_rolls_the_workers_and_the_api(helm):

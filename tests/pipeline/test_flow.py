@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 
+from devstack.waits import wait_until
 from registro.db import session_scope
 from registro.legacy_demo.data import expected_record
 from registro.models import Cliente, Equipamento, OrdemServico
@@ -121,11 +121,8 @@ def test_hundred_concurrent_posts_start_one_scrape(stack, worker, client, api):
 def _wait_search_submitted(stack) -> None:
     """The demo counted the search (reset before): the scrape is past it, on the slow OS
     page."""
-    deadline = time.monotonic() + 60
-    while stack.demo.stats()["searches"] < 1:
-        if time.monotonic() > deadline:
-            raise TimeoutError("the scrape never reached the search")
-        time.sleep(0.05)
+    wait_until(lambda: stack.demo.stats()["searches"] >= 1, 60, interval=0.05,
+               what="the scrape to reach the search")
 
 
 def test_sigkilled_worker_task_is_redelivered_and_completes_once(private_stack, private_client):

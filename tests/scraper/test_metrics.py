@@ -23,7 +23,7 @@ CHILD = textwrap.dedent("""
 
     def sample(name):
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry, path=metrics.MULTIPROC_DIR)
+        multiprocess.MultiProcessCollector(registry, path=metrics.multiproc_dir())
         return registry.get_sample_value(name) or 0
 
     def counts():

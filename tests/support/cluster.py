@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from devstack.processes import free_port, wait_for_port
+from devstack.waits import wait_until
 from tests.support.kube import (
     CACHE_ROOT,
     K8S_VERSION,
@@ -862,29 +863,24 @@ disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.tracing.processor
                                       "--v=1"])
 
         # -- wait for a Ready node and the DNS server --
-        deadline = time.monotonic() + 180
-        while True:
+        def node_ready() -> bool:
             for name, proc in cluster.named.items():
                 if proc.poll() is not None:
                     raise RuntimeError(f"{name} exited ({proc.returncode}):\n"
                                        + cluster.log_tail(name))
-            out = cluster.kubectl("get", "node", NODE_NAME, "-o",
-                                  "jsonpath={.status.conditions[?(@.type=='Ready')].status}",
-                                  check=False).stdout
-            if out == "True":
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError("node not Ready:\n" + cluster.log_tail("kubelet"))
-            time.sleep(0.5)
+            return cluster.kubectl("get", "node", NODE_NAME, "-o",
+                                   "jsonpath={.status.conditions[?(@.type=='Ready')].status}",
+                                   check=False).stdout == "True"
+
+        wait_until(node_ready, 180, interval=0.5, what=f"node {NODE_NAME} Ready",
+                   diagnose=lambda: cluster.log_tail("kubelet"))
         wait_for_port(dns_ready, proc=coredns, timeout=60)
         cluster.timings["node_ready_s"] = time.monotonic() - t0
         # ServiceAccount "default" exists once the controller manager runs
-        deadline = time.monotonic() + 60
-        while cluster.kubectl("get", "serviceaccount", "default", check=False).returncode:
-            if time.monotonic() > deadline:
-                raise TimeoutError("no default ServiceAccount:\n"
-                                   + cluster.log_tail("kube-controller-manager"))
-            time.sleep(0.5)
+        wait_until(lambda: cluster.kubectl("get", "serviceaccount", "default",
+                                           check=False).returncode == 0,
+                   60, interval=0.5, what="the default ServiceAccount",
+                   diagnose=lambda: cluster.log_tail("kube-controller-manager"))
         cluster.guard.sysctl_changed_by_cluster = sysctl_diff(guard.sysctl_before)
         cluster.timings["ready_s"] = time.monotonic() - t0
         return cluster

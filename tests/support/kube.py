@@ -16,7 +16,6 @@ import shutil
 import ssl
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from devstack.processes import free_port, wait_for_port
+from devstack.waits import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE_ROOT = Path(os.environ.get("REGISTRO_TOOLS_CACHE", "/root/.cache/registro-tools"))
@@ -202,24 +202,25 @@ class KubeCluster:
 
 def _wait_ready(server: str, pki: dict[str, Path], proc: subprocess.Popen, log: Path,
                 timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
     last = ""
     tls = ssl.create_default_context(cafile=str(pki["ca.crt"]))
     tls.load_cert_chain(str(pki["admin.crt"]), str(pki["admin.key"]))
     with httpx.Client(verify=tls, timeout=2) as c:
-        while time.monotonic() < deadline:
+        def ready() -> bool:
+            nonlocal last
             if proc.poll() is not None:
                 raise RuntimeError(f"kube-apiserver exited ({proc.returncode}):\n"
                                    + log.read_text()[-3000:])
             try:
                 r = c.get(f"{server}/readyz")
-                if r.status_code == 200:
-                    return
-                last = r.text
             except httpx.HTTPError as e:
                 last = repr(e)
-            time.sleep(0.3)
-    raise TimeoutError(f"kube-apiserver not ready after {timeout}s: {last[-2000:]}")
+                return False
+            last = r.text
+            return r.status_code == 200
+
+        wait_until(ready, timeout, interval=0.3, what="kube-apiserver /readyz",
+                   diagnose=lambda: last[-2000:])
 
 
 def start_control_plane(bins: Path) -> KubeCluster:

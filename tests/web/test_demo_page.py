@@ -111,17 +111,21 @@ def test_new_os_shows_progress_then_the_record(stack: Stack, browser, screenshot
         search(browser, "2001")
         seen: list[tuple[str | None, str | None]] = []
         shot = False
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
+
+        def record_shown() -> bool:  # and, until then, every progress step seen
+            nonlocal shot
             s = state(browser)
             if s["record"] == "OS 2001":
-                break
+                return True
             if s["dialog"]:
                 seen.append((s["valuenow"], s["message"]))
                 if not shot and s["valuenow"] and 25 <= int(s["valuenow"]) < 100:
                     screenshots(browser, "2-progress")
                     shot = True
-            time.sleep(0.1)
+            return False
+
+        wait_until(record_shown, 180, interval=0.1, what="OS 2001 shown",
+                   diagnose=lambda: f"progress seen: {seen[-10:]}")
     finally:
         stack.demo.set_faults(slow_os_ms=0)
     current = wait_record(browser, "2001", timeout=30)
