@@ -182,6 +182,7 @@ PROD = [
     "--set", "podLabels.team=ops", "--set", "podAnnotations.owner=ops",
     "--set", "imagePullSecrets[0].name=regcred",
     "--set", "flower.enabled=true",
+    "--set", "legacyDemo.enabled=true", "--set", "legacy.url=http://registro-legacy-demo:8080",
     "--set", "caBundle.configMap=corp-ca",
     "--set", "extraEnvFrom[0].configMapRef.name=proxy-env",
     "--set", "extraVolumes[0].name=extra", "--set", "extraVolumes[0].emptyDir.medium=Memory",
@@ -201,7 +202,8 @@ def test_every_pod_takes_the_production_values(helm):
     # every workload, the hooks and the helm-test pod
     assert {"Deployment/registro-api", "Deployment/registro-worker", "Deployment/registro-operator",
             "StatefulSet/registro-redis", "StatefulSet/registro-postgresql",
-            "Deployment/registro-flower", "Job/registro-uninstall",
+            "Deployment/registro-flower", "Deployment/registro-legacy-demo",
+            "Job/registro-uninstall",
             "Pod/registro-test-api-health"} <= set(pods), sorted(pods)
     for name, pod in pods.items():
         spec, meta = pod["spec"], pod["metadata"]
