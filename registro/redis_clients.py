@@ -17,13 +17,20 @@ from urllib.parse import quote, unquote, urlsplit
 
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.asyncio.sentinel import SentinelConnectionPool as AsyncSentinelPool
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelConnectionPool
 
 from registro.settings import Settings
 
 DEFAULT_SENTINEL_PORT = 26379
+# A pooled connection that Redis closed (a restart, a failover) fails its next command
+# at once: one retry on a new connection, instead of an error per stale connection (after
+# a restart the API's first lookup fell back to a synchronous scrape). Timeouts are not
+# retried: a Redis that does not answer costs one timeout, as the callers' bounds assume.
 
 
 class _BlockingSentinelPool(SentinelConnectionPool, redis.BlockingConnectionPool):
@@ -81,7 +88,9 @@ def sync_client(settings: Settings, *, socket_timeout: float, socket_connect_tim
     """A client of the Redis master. ``max_connections`` with ``wait_s``: a bounded pool
     whose callers wait up to ``wait_s`` for a connection."""
     options: dict[str, Any] = dict(socket_timeout=socket_timeout,
-                                   socket_connect_timeout=socket_connect_timeout, **kwargs)
+                                   socket_connect_timeout=socket_connect_timeout,
+                                   retry=Retry(NoBackoff(), 1, (redis.ConnectionError,)),
+                                   **kwargs)
     if max_connections is not None:
         options["max_connections"] = max_connections
         if wait_s is not None:
@@ -104,6 +113,7 @@ def async_client(settings: Settings, *, socket_timeout: float, socket_connect_ti
     ``wait_s`` for a connection)."""
     options: dict[str, Any] = dict(socket_timeout=socket_timeout,
                                    socket_connect_timeout=socket_connect_timeout,
+                                   retry=AsyncRetry(NoBackoff(), 1, (redis.ConnectionError,)),
                                    max_connections=max_connections, timeout=wait_s, **kwargs)
     if not uses_sentinel(settings):
         return aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
