@@ -110,8 +110,8 @@ class ScrapedOS(_Record):
 
 
 class ScrapeResult(BaseModel):
-    """One scrape saved: a task's SUCCESS result and the body of the API's synchronous
-    answer. Built by ``registro.records.scrape_result``."""
+    """One read of the OS, saved: the result of a SUCCESS task, and the fields of the
+    synchronous answer."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "status": "success", "data": {"numero_os": "12345", "cliente": "...",

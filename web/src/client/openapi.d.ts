@@ -733,6 +733,8 @@ export interface components {
         };
         /**
          * ScrapeResult
+         * @description One read of the OS, saved: the result of a SUCCESS task, and the fields of the
+         *     synchronous answer.
          * @example {
          *       "cliente_id": 123,
          *       "data": {
