@@ -1,7 +1,7 @@
 """The single Redis pod is deleted with lookups in flight, gracefully and then forced
-(``--grace-period=0 --force``), and then its redis-server is SIGKILLed from the host (the
-kubelet restarts the container in the same pod): every lookup still ends SUCCESS and
-every OS is stored exactly once.
+(``--grace-period=0 --force``), and (``REGISTRO_REDIS_RESTART_MODES``) its redis-server
+SIGKILLed from the host (the kubelet restarts the container in the same pod): every
+lookup still ends SUCCESS and every OS is stored exactly once.
 
 A killed process loses no acknowledged write with ``appendfsync everysec``: Redis
 write()s the AOF before it replies, so the kernel holds it; everysec only bounds what a
@@ -192,7 +192,13 @@ def scenario(cluster, api_client, *, mode: str) -> dict:
             "searches": demo_admin(cluster, "/_demo/stats")["searches"] - searches0}
 
 
-@pytest.mark.parametrize("mode", ["graceful", "forced", "killed"])
+# The issue's two deletions by default; the host-side SIGKILL (about a minute more of
+# the cluster tier, the slowest of make test's lanes) with
+# REGISTRO_REDIS_RESTART_MODES=graceful,forced,killed.
+MODES = os.environ.get("REGISTRO_REDIS_RESTART_MODES", "graceful,forced").split(",")
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_redis_pod_deleted_with_lookups_in_flight_loses_nothing(request, node_cluster,
                                                                 api_client, mode):
     if mode == "killed":
