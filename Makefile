@@ -44,9 +44,9 @@ run: system-deps-run venv web
 	$(BIN)/registro up
 
 # Each phase prints "[phase] NAME: N s" (scripts/fresh-machine-check.sh collects them).
-# Then two lanes (scripts/pytest-tiers.sh): pytest on PYTEST_WORKERS xdist processes, and
-# alongside them ruff and mypy (off the critical path: 21 s), the web unit tests, the images, the real-pods tier (tests/cluster), the
-# image tests and the web consumer apps.
+# Then two lanes (scripts/pytest-tiers.sh): pytest on PYTEST_WORKERS xdist processes, then
+# ruff and mypy, the web unit tests, the image tests and the web consumer apps; alongside
+# them the images and the real-pods tier (tests/cluster).
 PYTEST_WORKERS ?= 2
 export PYTEST_WORKERS
 PYTEST_ARGS ?=
