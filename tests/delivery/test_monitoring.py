@@ -344,12 +344,13 @@ DRIFT_ALERT = "RegistroFieldDrift"
 DRIFT_FIELD = "cliente.telefone"
 # The live test's windows (values: 1h / 7d / 20 reads / 15m by default): the same rule,
 # scaled down so that a few minutes of reads exercise it.
-DRIFT_OVERRIDES = ("--set", "monitoring.prometheusRule.fieldDrift.recentWindow=30s",
+DRIFT_MIN_READS = 4
+DRIFT_OVERRIDES = ("--set", "monitoring.prometheusRule.fieldDrift.recentWindow=15s",
                    "--set", "monitoring.prometheusRule.fieldDrift.baselineWindow=5m",
-                   "--set", "monitoring.prometheusRule.fieldDrift.minReads=5",
+                   "--set", f"monitoring.prometheusRule.fieldDrift.minReads={DRIFT_MIN_READS}",
                    "--set", "monitoring.prometheusRule.fieldDrift.for=5s")
 RECENT_READS = ("sum by (field) (increase(registro_field_reads_total"
-                f'{{field="{DRIFT_FIELD}"}}[30s]))')
+                f'{{field="{DRIFT_FIELD}"}}[15s]))')
 
 
 class Reader(threading.Thread):
@@ -423,15 +424,15 @@ def test_field_drift_alert_on_a_renamed_label(helm, tmp_path, browser_available)
 
         def reads_each_second(window: str) -> bool:
             # the recent window held at least minReads reads at every second of `window`
-            q = f"min_over_time(({RECENT_READS})[{window}:1s]) >= 5"
+            q = f"min_over_time(({RECENT_READS})[{window}:1s]) >= {DRIFT_MIN_READS}"
             return bool(prom.query(q)["data"]["result"])
 
         # 1. Quiet: the field is read often enough for the rule to judge it, and filled,
-        # for twice the time a drop takes to fire (~30 s): in production the baseline
+        # for twice the time a drop takes to fire (~15 s): in production the baseline
         # (7 d) dwarfs the recent window (1 h); here it must still outweigh the empty
         # reads, or its own fill rate falls below minBaselineFillRate first (with the
         # warm-up's filled reads, the baseline stays above 0.7 until the alert fires).
-        _wait(lambda: reads_each_second("60s"), 300, "60 s of enough reads of the field")
+        _wait(lambda: reads_each_second("30s"), 300, "30 s of enough reads of the field")
         assert reader.error is None, reader.error
         history = prom.query(f'count_over_time(ALERTS{{alertname="{DRIFT_ALERT}"}}[1h])')
         assert not history["data"]["result"], history
