@@ -171,3 +171,11 @@ def test_ignoring_is_not_blanket():
              "container-ephemeral-storage-request-and-limit", "container-resources"}
     wide = [r.check for r in accepted_findings() if r.check in fixed]
     assert not wide, f"these checks must be fixed, not accepted: {wide}"
+
+
+def test_counts_table_has_a_row_for_every_value_set():
+    text = README.read_text()
+    table = text[text.index("| Value set | Before issue 14 |"):text.index(TABLE_HEADING)]
+    listed = {line.split("|")[1].strip().strip("`") for line in table.splitlines()
+              if line.startswith("| `")}
+    assert listed == set(VALUE_SETS), (sorted(set(VALUE_SETS) - listed), sorted(listed))
