@@ -67,7 +67,7 @@ def sentinel_set(tmp_path) -> Iterator[dict]:
                 f"port {port}\nbind 127.0.0.1\ndir {tmp_path}\nrequirepass \"{PASSWORD}\"\n"
                 f"sentinel monitor {MASTER} 127.0.0.1 {ports[0]} 2\n"
                 f"sentinel auth-pass {MASTER} {PASSWORD}\n"
-                f"sentinel down-after-milliseconds {MASTER} 1000\n"
+                f"sentinel down-after-milliseconds {MASTER} 2000\n"
                 f"sentinel failover-timeout {MASTER} 10000\n")
             started.append(_server([str(conf), "--sentinel"], port,
                                    tmp_path / f"sentinel-{port}.log"))
@@ -185,6 +185,12 @@ def test_celery_publishes_and_stores_results_across_a_killed_master(sentinel_set
     env["servers"][old].proc.kill()
     new = promoted(env, old)
     promoted_s = time.monotonic() - t0
+    # The other replica follows the new master before the second write, which is then
+    # replicated (WAIT below): under load (load average 8-13) a Sentinel may judge the
+    # new master down too and promote the other replica; an unreplicated write is lost
+    # then, the window the chart documents (minReplicasToWrite), not what this proves.
+    wait_until(lambda: int(_admin(new).info("replication")["connected_slaves"]) >= 1, 60,
+               what="the other replica following the promoted master")
 
     def published() -> bool:
         try:
@@ -199,8 +205,8 @@ def test_celery_publishes_and_stores_results_across_a_killed_master(sentinel_set
     writable_s = time.monotonic() - t0
     print(f"\n[sentinel] master {old} SIGKILLed: replica {new} promoted after "
           f"{promoted_s:.1f} s, Celery publishing and storing again after {writable_s:.1f} s")
-    on_new = _admin(new)
-    queued = on_new.lrange(QUEUE_NAME, 0, -1)
+    assert _admin(new).execute_command("WAIT", 1, 5000) == 1
+    queued = _admin(master_port(env["sentinels"][0])).lrange(QUEUE_NAME, 0, -1)
     assert sum('"sentinel-before"' in m for m in queued) == 1, queued
     assert sum('"sentinel-after"' in m for m in queued) == 1, queued
     assert app.AsyncResult("sentinel-before").result == {"ok": 1}
