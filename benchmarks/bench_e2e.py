@@ -165,6 +165,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--first-os", type=int, default=10001)
+    parser.add_argument("--api-processes", type=int, default=1,
+                        help="uvicorn processes of the API (`registro up` starts one per "
+                             "core; the chart, two replicas)")
     parser.add_argument("--nice-workers", type=int, default=0,
                         help="renice workers and their browsers (as separate pods with CPU "
                              "limits would): the API keeps CPU for answering")
@@ -184,7 +187,7 @@ def main() -> None:
             for w in stack.workers:  # browsers started later inherit the niceness
                 for p in [psutil.Process(w.proc.pid), *psutil.Process(w.proc.pid).children(True)]:
                     p.nice(args.nice_workers)
-        api = Api(stack, **production)
+        api = Api(stack, api_processes=args.api_processes, **production)
         numeros, n = [], args.first_os
         while len(numeros) < args.lookups:
             if exists(str(n)):
@@ -215,7 +218,8 @@ def main() -> None:
 
     ok = result["outcomes"].get("SUCCESS", 0)
     print(f"end-to-end: {args.lookups} lookups, {args.clients} clients, "
-          f"{args.workers} worker processes (1 browser each), workers nice {args.nice_workers}")
+          f"{args.workers} worker processes (1 browser each), workers nice {args.nice_workers}, "
+          f"{args.api_processes} API process(es)")
     print(f"  success rate        {ok / args.lookups:.1%}  outcomes={result['outcomes']}")
     print(f"  scrapes on the site {searches} (one per lookup expected)")
     print(f"  total time          {total:.1f} s  ({args.lookups / total * 60:.0f} lookups/min)")

@@ -214,12 +214,17 @@ class Worker:
 class Api:
     """The API under uvicorn in a subprocess."""
 
-    def __init__(self, stack: Stack, **env: object) -> None:
+    def __init__(self, stack: Stack, *, api_processes: int = 1, **env: object) -> None:
         port = processes.free_port()
         self.log_path = stack.workdir / f"api-{port}.log"
+        run_env = stack.env(**env)
+        if api_processes > 1:  # /metrics sums every process's samples, as `registro up`
+            metrics_dir = stack.workdir / f"api-{port}-metrics"
+            metrics_dir.mkdir()
+            run_env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
         # uvicorn needs ~2 s; a machine shared with other test runs, far more
-        self.managed = processes.start_api(stack.env(**env), port=port,
-                                                log_path=self.log_path, timeout=180)
+        self.managed = processes.start_api(run_env, port=port, processes=api_processes,
+                                           log_path=self.log_path, timeout=180)
         self.proc, self.port, self.url = self.managed.proc, port, self.managed.url
         self.headers = {"Authorization": f"Bearer {stack.api_key}"}
 
