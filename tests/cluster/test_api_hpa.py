@@ -132,10 +132,12 @@ def test_api_hpa_scales_up_under_load_and_back(node_cluster, registro_release, p
     finally:
         cluster.kubectl("delete", "pod", "api-load", "-n", pod_namespace, "--wait=false",
                         "--ignore-not-found", check=False)
+        restoring = time.monotonic()
         helm("rollback", RELEASE, str(revision), "-n", NAMESPACE, "--wait", "--timeout", "5m")
     wait_until(lambda: (r := pods_ready(cluster, NAMESPACE)) and all(r.values()), 300, 2,
                what="every pod Ready after the rollback")
+    restore_s = time.monotonic() - restoring
     assert cluster.kubectl("get", "hpa", "-n", NAMESPACE, "-o", "name").stdout.strip() == ""
     print(f"\n[hpa] API pods' peak CPU {peak} m (requests {counts}); load -> 2 Ready replicas "
-          f"{scale_up_s:.1f} s; load stopped -> 1 replica {scale_down_s:.1f} s; "
-          f"test {time.monotonic() - t0:.1f} s")
+          f"{scale_up_s:.1f} s; load stopped -> 1 replica {scale_down_s:.1f} s; rollback "
+          f"{restore_s:.1f} s; test {time.monotonic() - t0:.1f} s")

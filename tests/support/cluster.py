@@ -843,8 +843,13 @@ def start_node_cluster(bins: Binaries) -> NodeCluster:
             "--bind-address=127.0.0.1", f"--secure-port={free_port()}",
             "--leader-elect=false", "--v=1"])
 
+        # -- the objects CoreDNS and metrics-server need, in one kubectl run --
+        ms_port = free_port()
+        cluster.kubectl("apply", "-f", "-", input=COREDNS_RBAC + "---" + METRICS_SERVER_OBJECTS
+                        .replace("PORT", str(ms_port)).replace("GATEWAY", GATEWAY)
+                        .replace("CA_BUNDLE", _b64(ca_pem)))
+
         # -- CoreDNS as a host process on the bridge address; nothing to forward to --
-        cluster.kubectl("apply", "-f", "-", input=COREDNS_RBAC)
         dns_health, dns_ready = free_port(), free_port()
         (workdir / "Corefile").write_text(
             f".:53 {{\n  bind {GATEWAY}\n  errors\n"
@@ -857,10 +862,6 @@ def start_node_cluster(bins: Binaries) -> NodeCluster:
 
         # -- metrics-server as a host process on the bridge address, behind the
         # aggregation layer; nobody waits for it here (only the HPA test needs it) --
-        ms_port = free_port()
-        cluster.kubectl("apply", "-f", "-", input=METRICS_SERVER_OBJECTS
-                        .replace("PORT", str(ms_port)).replace("GATEWAY", GATEWAY)
-                        .replace("CA_BUNDLE", _b64(ca_pem)))
         ms_kubeconfig = str(kubeconfig("metrics-server"))
         cluster._spawn("metrics-server", [
             str(bins.metrics_server), f"--kubeconfig={ms_kubeconfig}",
