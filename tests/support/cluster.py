@@ -357,7 +357,7 @@ subjects:
 
 # metrics-server: upstream's RBAC (system:metrics-server, auth delegation) for its own
 # client cert, and the APIService. The Service has no selector: its one endpoint is the
-# host process on the bridge address (ENDPOINTS is filled in at start).
+# host process on the bridge address (PORT, GATEWAY and CA_BUNDLE are filled in at start).
 METRICS_SERVER_OBJECTS = """
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
@@ -521,9 +521,9 @@ class NodeCluster(KubeCluster):
         step("containerd", terminate, "containerd")
         step("shims", self._kill_leftover_processes)
         step("pod processes", self._kill_cgroup_tree)
-        # 2. the control plane and the DNS server
-        for name in ("metrics-server", "coredns", "kube-scheduler", "kube-controller-manager", "kube-apiserver",
-                     "etcd"):
+        # 2. the control plane, the DNS server and metrics-server
+        for name in ("metrics-server", "coredns", "kube-scheduler", "kube-controller-manager",
+                     "kube-apiserver", "etcd"):
             step(name, terminate, name)
         for proc in self.processes:  # anything else started here
             if proc.poll() is None:
@@ -868,7 +868,6 @@ def start_node_cluster(bins: Binaries) -> NodeCluster:
             f"--authentication-kubeconfig={ms_kubeconfig}",
             f"--authorization-kubeconfig={ms_kubeconfig}",
             f"--bind-address={GATEWAY}", f"--secure-port={ms_port}",
-            f"--cert-dir={workdir / 'metrics-server-pki'}",
             f"--tls-cert-file={pki['metrics-server-serving.crt']}",
             f"--tls-private-key-file={pki['metrics-server-serving.key']}",
             # the kubelet's serving cert is self-signed
