@@ -67,8 +67,8 @@ test-fast: venv
 
 # etcd, kube-apiserver and kubectl (operator tests' control plane; operator/README.md) and
 # the one-node cluster's kube-controller-manager, kube-scheduler, kubelet, kube-proxy,
-# containerd and CoreDNS (tests/cluster), built from the Go module proxy and cached
-# outside the repo by version.
+# containerd, CoreDNS and metrics-server (tests/cluster), built from the Go module proxy
+# and cached outside the repo by version.
 k8s-tools:
 	@BUILD_NODE=1 scripts/build-k8s.sh >/dev/null
 

@@ -9,6 +9,7 @@
 #       containerd, containerd-shim-runc-v2, ctr                     -> containerd-<version>/bin
 #       coredns with only the plugins the cluster DNS needs          -> coredns-<version>/bin
 #         (no `forward` plugin is compiled in: unknown names cannot leave the machine)
+#       metrics-server (resource metrics for the HPA test)          -> metrics-server-<version>/bin
 #
 #   scripts/build-k8s.sh            # build (or reuse) and print the k8s bin dir
 #   K8S_VERSION=v1.36.3 scripts/build-k8s.sh
@@ -21,11 +22,13 @@ K8S_VERSION="${K8S_VERSION:-v1.37.2}"
 ETCD_VERSION="${ETCD_VERSION:-v3.7.0}"
 CONTAINERD_VERSION="${CONTAINERD_VERSION:-v2.4.2}"
 COREDNS_VERSION="${COREDNS_VERSION:-v1.15.0}"
+METRICS_SERVER_VERSION="${METRICS_SERVER_VERSION:-v0.8.0}"
 CACHE_ROOT="${REGISTRO_TOOLS_CACHE:-/root/.cache/registro-tools}"
 OUT="$CACHE_ROOT/k8s-$K8S_VERSION"
 BIN="$OUT/bin"
 CTRD_BIN="$CACHE_ROOT/containerd-$CONTAINERD_VERSION/bin"
 DNS_BIN="$CACHE_ROOT/coredns-$COREDNS_VERSION/bin"
+MS_BIN="$CACHE_ROOT/metrics-server-$METRICS_SERVER_VERSION/bin"
 BUILD_KCM="${BUILD_KCM:-0}"
 BUILD_NODE="${BUILD_NODE:-0}"
 
@@ -36,6 +39,8 @@ ctrd_wanted=()
 [[ "$BUILD_NODE" == 1 ]] && ctrd_wanted=(containerd containerd-shim-runc-v2 ctr)
 dns_wanted=()
 [[ "$BUILD_NODE" == 1 ]] && dns_wanted=(coredns)
+ms_wanted=()
+[[ "$BUILD_NODE" == 1 ]] && ms_wanted=(metrics-server)
 
 all_present() {
   local dir="$1"; shift
@@ -43,7 +48,7 @@ all_present() {
   for b in "$@"; do [[ -x "$dir/$b" ]] || return 1; done
 }
 if all_present "$BIN" "${wanted[@]}" && all_present "$CTRD_BIN" "${ctrd_wanted[@]}" &&
-   all_present "$DNS_BIN" "${dns_wanted[@]}"; then
+   all_present "$DNS_BIN" "${dns_wanted[@]}" && all_present "$MS_BIN" "${ms_wanted[@]}"; then
   echo "$BIN"
   exit 0
 fi
@@ -189,14 +194,28 @@ GO
   mv "$DNS_BIN/coredns.tmp" "$DNS_BIN/coredns"
 }
 
+# --- metrics-server: its go.mod has no replaces, so `go install` works -------
+build_metrics_server() {
+  all_present "$MS_BIN" metrics-server && return 0
+  mkdir -p "$MS_BIN"
+  log "building metrics-server $METRICS_SERVER_VERSION"
+  # the version its own Makefile stamps (k8s.io/client-go/pkg/version)
+  GOBIN="$work/ms" go install -trimpath \
+    -ldflags "-s -w -X k8s.io/client-go/pkg/version.gitVersion=$METRICS_SERVER_VERSION" \
+    "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION"
+  mv "$work/ms/metrics-server" "$MS_BIN/metrics-server"
+}
+
 needs_kube=0
 for b in "${missing[@]}"; do [[ "$b" != etcd ]] && needs_kube=1; done
 [[ ${#ctrd_wanted[@]} -gt 0 ]] && build_containerd
 [[ ${#dns_wanted[@]} -gt 0 ]] && build_coredns
+[[ ${#ms_wanted[@]} -gt 0 ]] && build_metrics_server
 [[ $needs_kube == 1 ]] && build_kube
 [[ " ${missing[*]} " == *" etcd "* ]] && build_etcd
 
 all_present "$BIN" "${wanted[@]}" || { log "missing binaries in $BIN after build"; exit 1; }
 all_present "$CTRD_BIN" "${ctrd_wanted[@]}" || { log "missing containerd binaries"; exit 1; }
 all_present "$DNS_BIN" "${dns_wanted[@]}" || { log "missing coredns"; exit 1; }
+all_present "$MS_BIN" "${ms_wanted[@]}" || { log "missing metrics-server"; exit 1; }
 echo "$BIN"

@@ -11,6 +11,7 @@ def test_stop_leaves_nothing_behind(own_cluster):
     before = dict(own_cluster.guard.sysctl_before)
     workdir = own_cluster.workdir
     assert own_cluster.named["kubelet"].poll() is None  # it was running
+    assert own_cluster.named["metrics-server"].poll() is None
     own_cluster.stop()
     assert node.leftovers(workdir) == []
     now = node.sysctl_snapshot()

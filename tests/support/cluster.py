@@ -1,7 +1,8 @@
 """A real one-node Kubernetes cluster for the tests, started and stopped here.
 
 etcd, kube-apiserver, kube-controller-manager, kube-scheduler, containerd 2.x, kubelet,
-kube-proxy (iptables mode) and CoreDNS (host process, no ``forward`` plugin), built by
+kube-proxy (iptables mode), CoreDNS (host process, no ``forward`` plugin) and
+metrics-server (host process behind the aggregation layer, for the HPA), built by
 ``BUILD_NODE=1 scripts/build-k8s.sh``; runc, iptables and the CNI plugins from Debian.
 Needs root (it creates a bridge, routes, iptables rules and cgroups).
 
@@ -54,6 +55,7 @@ from tests.support.kube import (
 
 CONTAINERD_VERSION = os.environ.get("CONTAINERD_VERSION", "v2.4.2")
 COREDNS_VERSION = os.environ.get("COREDNS_VERSION", "v1.15.0")
+METRICS_SERVER_VERSION = os.environ.get("METRICS_SERVER_VERSION", "v0.8.0")
 
 # Addresses of the test cluster. Nothing here is routed off the machine.
 BRIDGE = "registro0"
@@ -97,6 +99,7 @@ class Binaries:
     k8s: Path
     containerd: Path
     coredns: Path
+    metrics_server: Path
 
     @property
     def kubectl(self) -> Path:
@@ -108,9 +111,11 @@ def binaries() -> Binaries | None:
     k8s = CACHE_ROOT / f"k8s-{K8S_VERSION}" / "bin"
     ctrd = CACHE_ROOT / f"containerd-{CONTAINERD_VERSION}" / "bin"
     dns = CACHE_ROOT / f"coredns-{COREDNS_VERSION}" / "bin" / "coredns"
+    ms = CACHE_ROOT / f"metrics-server-{METRICS_SERVER_VERSION}" / "bin" / "metrics-server"
     ok = (all((k8s / b).is_file() for b in NODE_BINARIES)
-          and all((ctrd / b).is_file() for b in CONTAINERD_BINARIES) and dns.is_file())
-    return Binaries(k8s, ctrd, dns) if ok else None
+          and all((ctrd / b).is_file() for b in CONTAINERD_BINARIES) and dns.is_file()
+          and ms.is_file())
+    return Binaries(k8s, ctrd, dns, ms) if ok else None
 
 
 def missing_host_parts() -> list[str]:
@@ -264,8 +269,12 @@ def toolbox_image_archive(dest: Path) -> Path:
 # --- certificates ------------------------------------------------------------------
 
 
+METRICS_SERVER_SVC = "metrics-server.kube-system.svc"
+
+
 def cluster_pki(d: Path) -> dict[str, Path]:
-    """CA, API server serving cert and one client cert per component."""
+    """CA, API server serving cert and one client cert per component; a front-proxy CA
+    of its own and the client cert the aggregator proxies to metrics-server with."""
     d.mkdir(parents=True, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = _name("registro-cluster-ca")
@@ -289,11 +298,26 @@ def cluster_pki(d: Path) -> dict[str, Path]:
         "kubelet": (f"system:node:{NODE_NAME}", "system:nodes"),
         "kube-proxy": ("system:kube-proxy", None),
         "coredns": ("registro-test:coredns", None),
+        "metrics-server": ("registro-test:metrics-server", None),
     }
     for name, (cn, org) in clients.items():
         key = ec.generate_private_key(ec.SECP256R1())
         files[f"{name}.crt"] = _pem_cert(_cert(_name(cn, org), key, ca_name, ca_key))
         files[f"{name}.key"] = _pem_key(key)
+    # metrics-server serves on the bridge address; the aggregator checks the Service name
+    ms_key = ec.generate_private_key(ec.SECP256R1())
+    files["metrics-server-serving.crt"] = _pem_cert(_cert(
+        _name("metrics-server"), ms_key, ca_name, ca_key, server=True,
+        sans=[x509.DNSName(METRICS_SERVER_SVC), x509.IPAddress(ipaddress.ip_address(GATEWAY))]))
+    files["metrics-server-serving.key"] = _pem_key(ms_key)
+    # request headers (X-Remote-User...) are trusted only from certs of this CA
+    fp_key = ec.generate_private_key(ec.SECP256R1())
+    fp_name = _name("registro-front-proxy-ca")
+    files["front-proxy-ca.crt"] = _pem_cert(_cert(fp_name, fp_key, fp_name, fp_key, ca=True))
+    fpc_key = ec.generate_private_key(ec.SECP256R1())
+    files["front-proxy-client.crt"] = _pem_cert(_cert(_name("front-proxy-client"), fpc_key,
+                                                      fp_name, fp_key))
+    files["front-proxy-client.key"] = _pem_key(fpc_key)
     sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     files["sa.key"] = _pem_key(sa_key)
     files["sa.pub"] = sa_key.public_key().public_bytes(
@@ -328,6 +352,70 @@ metadata: {name: "registro-test:coredns"}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "registro-test:coredns"}
 subjects:
 - {apiGroup: rbac.authorization.k8s.io, kind: User, name: "registro-test:coredns"}
+"""
+
+
+# metrics-server: upstream's RBAC (system:metrics-server, auth delegation) for its own
+# client cert, and the APIService. The Service has no selector: its one endpoint is the
+# host process on the bridge address (PORT, GATEWAY and CA_BUNDLE are filled in at start).
+METRICS_SERVER_OBJECTS = """
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: "registro-test:metrics-server"}
+rules:
+- apiGroups: [""]
+  resources: [nodes/metrics]
+  verbs: [get]
+- apiGroups: [""]
+  resources: [pods, nodes]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: "registro-test:metrics-server"}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole,
+          name: "registro-test:metrics-server"}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: "registro-test:metrics-server"}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: "registro-test:metrics-server:auth-delegator"}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "system:auth-delegator"}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: "registro-test:metrics-server"}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: "registro-test:metrics-server:auth-reader", namespace: kube-system}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role,
+          name: "extension-apiserver-authentication-reader"}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: "registro-test:metrics-server"}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: metrics-server, namespace: kube-system}
+spec:
+  ports: [{name: https, port: 443, targetPort: PORT, protocol: TCP}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: metrics-server, namespace: kube-system}
+subsets:
+- addresses: [{ip: "GATEWAY"}]
+  ports: [{name: https, port: PORT, protocol: TCP}]
+---
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata: {name: v1beta1.metrics.k8s.io}
+spec:
+  group: metrics.k8s.io
+  version: v1beta1
+  groupPriorityMinimum: 100
+  versionPriority: 100
+  caBundle: CA_BUNDLE
+  service: {name: metrics-server, namespace: kube-system, port: 443}
 """
 
 
@@ -433,9 +521,9 @@ class NodeCluster(KubeCluster):
         step("containerd", terminate, "containerd")
         step("shims", self._kill_leftover_processes)
         step("pod processes", self._kill_cgroup_tree)
-        # 2. the control plane and the DNS server
-        for name in ("coredns", "kube-scheduler", "kube-controller-manager", "kube-apiserver",
-                     "etcd"):
+        # 2. the control plane, the DNS server and metrics-server
+        for name in ("metrics-server", "coredns", "kube-scheduler", "kube-controller-manager",
+                     "kube-apiserver", "etcd"):
             step(name, terminate, name)
         for proc in self.processes:  # anything else started here
             if proc.poll() is None:
@@ -595,7 +683,8 @@ def leftovers(workdir: Path | None = None) -> list[str]:
     the bridge, kubepods cgroups, mounts. Empty when the host is clean."""
     found = []
     names = {"kubelet", "containerd", "containerd-shim-runc-v2", "etcd", "kube-apiserver",
-             "kube-controller-manager", "kube-scheduler", "kube-proxy", "coredns"}
+             "kube-controller-manager", "kube-scheduler", "kube-proxy", "coredns",
+             "metrics-server"}
     for p in Path("/proc").iterdir():
         if not p.name.isdigit():
             continue
@@ -717,6 +806,16 @@ def start_node_cluster(bins: Binaries) -> NodeCluster:
             "--service-account-issuer=https://kubernetes.default.svc",
             f"--service-account-key-file={pki['sa.pub']}",
             f"--service-account-signing-key-file={pki['sa.key']}",
+            # the aggregation layer, for metrics.k8s.io (metrics-server)
+            f"--requestheader-client-ca-file={pki['front-proxy-ca.crt']}",
+            "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-username-headers=X-Remote-User",
+            f"--proxy-client-cert-file={pki['front-proxy-client.crt']}",
+            f"--proxy-client-key-file={pki['front-proxy-client.key']}",
+            # to the endpoint (the bridge address), not through the Service IP
+            "--enable-aggregator-routing=true",
             "--v=1"])
         _wait_ready(server, {"ca.crt": pki["ca.crt"], "admin.crt": pki["admin.crt"],
                              "admin.key": pki["admin.key"]}, api, workdir / "kube-apiserver.log")
@@ -734,7 +833,9 @@ def start_node_cluster(bins: Binaries) -> NodeCluster:
             f"--root-ca-file={pki['ca.crt']}",
             f"--cluster-signing-cert-file={pki['ca.crt']}",
             f"--cluster-signing-key-file={pki['ca.key']}",
-            "--allocate-node-cidrs=false", "--v=1"])
+            "--allocate-node-cidrs=false",
+            # the HPA test: a decision every 5 s instead of 15 s
+            "--horizontal-pod-autoscaler-sync-period=5s", "--v=1"])
         cluster._spawn("kube-scheduler", [
             str(bins.k8s / "kube-scheduler"), f"--kubeconfig={kubeconfig('scheduler')}",
             f"--authentication-kubeconfig={workdir / 'scheduler.kubeconfig'}",
@@ -742,8 +843,13 @@ def start_node_cluster(bins: Binaries) -> NodeCluster:
             "--bind-address=127.0.0.1", f"--secure-port={free_port()}",
             "--leader-elect=false", "--v=1"])
 
+        # -- the objects CoreDNS and metrics-server need, in one kubectl run --
+        ms_port = free_port()
+        cluster.kubectl("apply", "-f", "-", input=COREDNS_RBAC + "---" + METRICS_SERVER_OBJECTS
+                        .replace("PORT", str(ms_port)).replace("GATEWAY", GATEWAY)
+                        .replace("CA_BUNDLE", _b64(ca_pem)))
+
         # -- CoreDNS as a host process on the bridge address; nothing to forward to --
-        cluster.kubectl("apply", "-f", "-", input=COREDNS_RBAC)
         dns_health, dns_ready = free_port(), free_port()
         (workdir / "Corefile").write_text(
             f".:53 {{\n  bind {GATEWAY}\n  errors\n"
@@ -753,6 +859,22 @@ def start_node_cluster(bins: Binaries) -> NodeCluster:
             "    pods insecure\n  }\n  cache 5\n}\n")
         coredns = cluster._spawn("coredns", [str(bins.coredns), "-conf",
                                              str(workdir / "Corefile")])
+
+        # -- metrics-server as a host process on the bridge address, behind the
+        # aggregation layer; nobody waits for it here (only the HPA test needs it) --
+        ms_kubeconfig = str(kubeconfig("metrics-server"))
+        cluster._spawn("metrics-server", [
+            str(bins.metrics_server), f"--kubeconfig={ms_kubeconfig}",
+            f"--authentication-kubeconfig={ms_kubeconfig}",
+            f"--authorization-kubeconfig={ms_kubeconfig}",
+            f"--bind-address={GATEWAY}", f"--secure-port={ms_port}",
+            f"--tls-cert-file={pki['metrics-server-serving.crt']}",
+            f"--tls-private-key-file={pki['metrics-server-serving.key']}",
+            # the kubelet's serving cert is self-signed
+            "--kubelet-insecure-tls", "--kubelet-preferred-address-types=InternalIP",
+            "--kubelet-use-node-status-port",  # the kubelet's port is a free one, not 10250
+            # its lowest resolution; it must exceed the kubelet timeout (10 s by default)
+            "--metric-resolution=10s", "--kubelet-request-timeout=5s", "--v=1"])
 
         # -- containerd --
         sock = workdir / "containerd" / "containerd.sock"
