@@ -276,3 +276,22 @@ def test_api_autoscaling_renders_an_hpa_and_leaves_the_replicas_to_it(helm):
     assert "replicas" not in by_name(docs, "Deployment", "-api")["spec"]
     assert "minReplicas must be <=" in _fails(
         helm, "--set", "api.autoscaling.enabled=true", "--set", "api.autoscaling.minReplicas=7")
+
+
+def test_checksum_of_generated_secrets_matches_the_rendered_secret(helm):
+    """Generated secrets (no lookup result at install) are drawn once per render: the
+    pods' checksum/secret is the Secret's own, so the first upgrade, which finds the
+    Secret by lookup, renders the same checksum and rolls nothing (before, the
+    annotation re-rendered new random values: every pod rolled on the first upgrade)."""
+    import hashlib
+
+    rendered = helm_template(helm)
+    source = next(part for part in rendered.split("---\n")
+                  if part.startswith("# Source: registro/templates/secret.yaml"))
+    secret_sum = hashlib.sha256(("\n" + source.split("\n", 1)[1]).encode()).hexdigest()
+    docs = documents(rendered)
+    sums = {d["metadata"]["name"]: d["spec"]["template"]["metadata"]["annotations"][
+        "checksum/secret"] for d in docs if d["kind"] == "Deployment"
+        and "checksum/secret" in d["spec"]["template"]["metadata"].get("annotations", {})}
+    assert set(sums) >= {"registro-api", "registro-worker"}, sums
+    assert set(sums.values()) == {secret_sum}, (sums, secret_sum)

@@ -361,7 +361,17 @@ value to set, so this empty string is never deployed. */}}
 {{- if and $secret (hasKey $secret.data .key) }}
 {{- index $secret.data .key | b64dec }}
 {{- else }}
-{{- randAlphaNum 32 }}
+{{- /* One random value per key and render: the Secret and the pods' checksum/secret
+annotation (which renders secret.yaml again) must see the same one, or the first
+upgrade after an install rolls every pod. */}}
+{{- if not (hasKey .ctx.Values "registroGeneratedSecrets") }}
+{{- $_ := set .ctx.Values "registroGeneratedSecrets" dict }}
+{{- end }}
+{{- $generated := .ctx.Values.registroGeneratedSecrets }}
+{{- if not (hasKey $generated .key) }}
+{{- $_ := set $generated .key (randAlphaNum 32) }}
+{{- end }}
+{{- index $generated .key }}
 {{- end }}
 {{- end }}
 {{- end }}
