@@ -7,8 +7,11 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 from sqlalchemy import select
+
+from devstack.waits import wait_until
 
 from registro.db import session_scope
 from registro.models import OrdemServico
@@ -131,3 +134,57 @@ def test_redis_down_fallback_is_bounded_then_queue_resumes(stack, bounded_api):
         in metrics
     assert 'registro_api_fallbacks_total{cause="redis_unavailable",outcome="rejected"} 2.0' \
         in metrics
+
+
+def test_sigterm_lets_a_fallback_scrape_in_flight_answer(stack):
+    """A rollout's SIGTERM reaches an API process in the middle of a synchronous
+    fallback scrape: uvicorn stops taking connections and waits (its graceful timeout;
+    120 s in the chart, 30 s here) for the scrape, which answers and is stored; then the
+    process exits. The chart's figures are checked at render
+    (tests/delivery/test_chart_lifecycle.py)."""
+    stack.stop_workers()  # no worker online: the API scrapes itself
+    api = Api(stack, REGISTRO_FALLBACK_MAX_BROWSERS=1)
+    answer: dict = {}
+    slow_ms = 4000  # the OS page and its data: 8 s of scrape after the search
+    try:
+        stack.demo.faults(slow_os_ms=slow_ms)
+        searches = stack.demo.stats()["searches"]
+
+        def ask() -> None:
+            with api.client() as c:
+                answer["response"] = c.post(POST.format("2131"))
+                answer["at"] = time.monotonic()
+
+        caller = threading.Thread(target=ask)
+        caller.start()
+        wait_until(lambda: stack.demo.stats()["searches"] > searches, 60,
+                   what="the fallback scrape at the legacy system")
+        signalled = time.monotonic()
+        api.proc.terminate()  # SIGTERM, as the kubelet sends after the preStop sleep
+        exited = None
+
+        def refused() -> bool:  # no new connection once it stops
+            try:
+                httpx.get(f"{api.url}/healthz", timeout=2)
+                return False
+            except httpx.ConnectError:
+                return True
+
+        wait_until(refused, 10, what="the listener closed")
+        assert "response" not in answer  # still scraping
+        api.proc.wait(60)
+        exited = time.monotonic()
+        caller.join(60)
+    finally:
+        stack.demo.faults(slow_os_ms=0)
+        api.stop()
+    r = answer["response"]
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["via"] == "sincrono" and body["data"]["numero_os"] == "2131", body
+    assert answer["at"] - signalled >= slow_ms / 1000  # it was in flight when signalled
+    assert exited is not None and exited >= answer["at"]
+    with session_scope(stack.db_url) as s:
+        assert s.scalar(select(OrdemServico).where(OrdemServico.numero_os == "2131"))
+    print(f"\n[shutdown] SIGTERM {answer['at'] - signalled:.1f} s before the fallback's "
+          f"answer; the process exited {exited - signalled:.1f} s after SIGTERM")
