@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import select
 
 from devstack.waits import wait_until
-
 from registro.db import session_scope
 from registro.models import OrdemServico
 from registro.records import as_utc
