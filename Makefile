@@ -44,9 +44,9 @@ run: system-deps-run venv web
 	$(BIN)/registro up
 
 # Each phase prints "[phase] NAME: N s" (scripts/fresh-machine-check.sh collects them).
-# Then two lanes (scripts/pytest-tiers.sh): pytest on PYTEST_WORKERS xdist processes, then
-# ruff and mypy, the web unit tests, the image tests and the web consumer apps; alongside
-# them the images and the real-pods tier (tests/cluster).
+# Then three lanes at once (scripts/pytest-tiers.sh): pytest on PYTEST_WORKERS xdist
+# processes; ruff and mypy, the web unit tests, the image tests and the web consumer
+# apps; the images, then the real-pods tier (tests/cluster).
 PYTEST_WORKERS ?= 2
 export PYTEST_WORKERS
 PYTEST_ARGS ?=
