@@ -165,7 +165,7 @@ def hash_tree(h: KeyHash, root: Path, rel: str, exclude: re.Pattern[str]) -> Non
 
 
 # What .dockerignore leaves out of the project's COPY sources.
-PROJECT_EXCLUDE = re.compile(r"(^|/)(__pycache__|\.env)(/|$)|\.(pyc|pem|key)$|\.egg-info(/|$)")
+PROJECT_EXCLUDE = re.compile(r"(^|/)(__pycache__|\.env)(/|$)|\.(pyc|pem|key|md)$|\.egg-info(/|$)")
 NOTHING = re.compile(r"a^")
 
 

@@ -135,7 +135,7 @@ def test_each_image_installs_only_its_part(short):
     own extra in every `uv` step."""
     build = parse(REPO / f"Dockerfile.{short}")[0]
     folders = [src for src, _ in build.copies
-               if src not in ("pyproject.toml", "uv.lock", "README.md", "images/trim-venv.sh")]
+               if src not in ("pyproject.toml", "uv.lock", "images/trim-venv.sh")]
     assert folders == IMAGES[short]["copies"]
     uv_steps = [part for run in build.runs for part in run.split("&&") if "uv sync" in part
                 or "uv export" in part]
