@@ -34,7 +34,7 @@ from registro.api.schemas import (
     Instructions,
 )
 from registro.api.security import Caller
-from registro.api.stored_records import StoredAnswer
+from registro.api.stored_records import DatabaseBusy, StoredAnswer, StoredRecords
 from registro.errors import ScrapeError
 from registro.queue import task_id_for
 from registro.records import scrape_result
@@ -162,6 +162,15 @@ async def refresh(services: Services, numero_os: str) -> BuscarOSQueued | None:
         return None
 
 
+async def _read_stored(stored: StoredRecords, numero_os: str) -> StoredAnswer | None:
+    if stored.reads_on_loop:
+        try:
+            return stored.found_existing(numero_os, on_loop=True)
+        except DatabaseBusy:  # locked (a checkpoint): wait off the loop, rarely
+            metrics.DB_BUSY_READS.inc()
+    return await to_thread.run_sync(stored.found_existing, numero_os)
+
+
 def _is_fresh(found: StoredAnswer, now: dt.datetime, max_idade: int | None) -> bool:
     return max_idade is None or found.age_s(now) <= max_idade
 
@@ -182,8 +191,7 @@ async def buscar_os(services: Services, caller: Caller, numero_os: str, *, forca
     fallback (Selenium) takes a hop."""
     stored = services.stored_records
     if not forcar:
-        found = (stored.found_existing(numero_os) if stored.reads_on_loop
-                 else await to_thread.run_sync(stored.found_existing, numero_os))
+        found = await _read_stored(stored, numero_os)
         if found is not None:
             await services.limiter.admit_or_skip(caller)
             metrics.FOUND_EXISTING.inc()

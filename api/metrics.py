@@ -45,6 +45,9 @@ DEDUPE_HITS = Counter("registro_api_dedupe_hits_total",
                       registry=REGISTRY)
 FOUND_EXISTING = Counter("registro_api_found_existing_total",
                          "Lookups answered from the local database.", registry=REGISTRY)
+DB_BUSY_READS = Counter("registro_api_db_busy_reads_total",
+                        "Stored-record reads that found SQLite locked on the event loop and "
+                        "were read again in the threadpool.", registry=REGISTRY)
 STALE_ANSWERS = Counter("registro_api_stale_answers_total",
                         "found_existing answers older than the caller's max_idade "
                         "(desatualizado: a refresh is queued when the queue can take it).",

@@ -174,6 +174,8 @@ def main() -> None:
                         help="renice this process (the 100 clients) while they run, as "
                              "clients on other machines would be: the /healthz probe "
                              "keeps nice 0")
+    parser.add_argument("--nice-legacy", type=int, default=0,
+                        help="renice the demo legacy system, an external site in production")
     parser.add_argument("--nice-workers", type=int, default=0,
                         help="renice workers and their browsers (as separate pods with CPU "
                              "limits would): the API keeps CPU for answering")
@@ -193,6 +195,9 @@ def main() -> None:
             for w in stack.workers:  # browsers started later inherit the niceness
                 for p in [psutil.Process(w.proc.pid), *psutil.Process(w.proc.pid).children(True)]:
                     p.nice(args.nice_workers)
+        if args.nice_legacy:
+            for p in [psutil.Process(demo.proc.pid), *psutil.Process(demo.proc.pid).children(True)]:
+                p.nice(args.nice_legacy)
         api = Api(stack, api_processes=args.api_processes, **production)
         numeros, n = [], args.first_os
         while len(numeros) < args.lookups:
@@ -228,7 +233,7 @@ def main() -> None:
     ok = result["outcomes"].get("SUCCESS", 0)
     print(f"end-to-end: {args.lookups} lookups, {args.clients} clients, "
           f"{args.workers} worker processes (1 browser each), workers nice {args.nice_workers}, "
-          f"clients nice {args.nice_clients}, "
+          f"clients nice {args.nice_clients}, legacy system nice {args.nice_legacy}, "
           f"{args.api_processes} API process(es)")
     print(f"  success rate        {ok / args.lookups:.1%}  outcomes={result['outcomes']}")
     print(f"  scrapes on the site {searches} (one per lookup expected)")

@@ -18,7 +18,7 @@ import redis
 
 from registro import pipeline_state as state
 from registro.api.main import create_app
-from registro.db import session_scope
+from registro.db import get_engine, session_scope
 from registro.legacy_demo.data import expected_record
 from registro.records import save_scraped
 from registro.settings import Settings
@@ -142,3 +142,53 @@ def test_no_key_no_answer(call):
     answer = call("POST", f"{BASE}/buscar-os-async/{STORED}", key=None)
     assert answer.status_code == 401
     assert answer.headers["www-authenticate"] == "Bearer"
+
+
+def test_a_locked_sqlite_database_never_stalls_the_event_loop(redis_url, sqlite_url):
+    """SQLite is read on the event loop; when it is locked (a writer's checkpoint; here
+    another connection holding it exclusively for 1 s) the read gives up at once and
+    waits in the threadpool: /healthz keeps answering meanwhile, and the lookup answers
+    found_existing once the lock goes. The driver's own wait (30 s of sleeps) on the
+    loop stalled every request of the process (~215 ms, measured in bench_e2e)."""
+    import sqlite3
+    import threading
+    import time
+
+    from registro.api import metrics
+
+    with session_scope(sqlite_url) as session:
+        save_scraped(session, expected_record(STORED))
+    settings = Settings(api_keys=KEY, redis_url=redis_url, database_url=sqlite_url,
+                        fallback_max_browsers=0, api_record_cache_entries=0)
+    app = create_app(settings)
+    headers = {"Authorization": f"Bearer {KEY}"}
+    busy_before = metrics.DB_BUSY_READS._value.get()
+
+    for url, busy_wait in ((sqlite_url, True), (sqlite_url, False)):
+        get_engine(url, busy_wait=busy_wait).dispose()  # an exclusive lock needs no other
+
+    async def scenario() -> tuple[httpx.Response, list[float], float]:
+        holder = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"),
+                                 isolation_level=None, check_same_thread=False)
+        holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+        holder.execute("BEGIN EXCLUSIVE")  # readers now get "database is locked"
+        async with app.router.lifespan_context(app), httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://app") as http:
+            threading.Timer(1.0, holder.close).start()
+            started = time.monotonic()
+            lookup = asyncio.ensure_future(
+                http.post(f"{BASE}/buscar-os-async/{STORED}", headers=headers))
+            health: list[float] = []
+            while not lookup.done():
+                t = time.monotonic()
+                assert (await http.get("/healthz")).status_code == 200
+                health.append(time.monotonic() - t)
+                await asyncio.sleep(0.05)
+            return await lookup, health, time.monotonic() - started
+
+    answer, health, waited = asyncio.run(scenario())
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["status"] == "found_existing"
+    assert waited >= 0.9, waited  # it did wait for the lock
+    assert len(health) >= 5 and max(health) < 0.5, health  # the loop kept answering
+    assert metrics.DB_BUSY_READS._value.get() == busy_before + 1
