@@ -6,6 +6,7 @@ no I/O, so they are ``async def`` (run on the event loop, not one threadpool hop
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
@@ -104,9 +105,19 @@ def make_async_redis(settings: Settings) -> aioredis.Redis:
     )
 
 
+async def open_async_pool(client: aioredis.Redis, connections: int) -> int:
+    """Open the asyncio pool's connections at start (one PING each, at once): the first
+    burst after a start or a rollout then finds them, instead of opening them on the
+    event loop (bench_e2e's opening 100 posts waited 110-165 ms for that). How many
+    opened; 0 when Redis is down (the requests open them later)."""
+    results = await asyncio.gather(*(client.ping() for _ in range(connections)),
+                                   return_exceptions=True)
+    return sum(1 for r in results if r is True)
+
+
 ApiCallDep = Annotated[ApiCall, Depends(api_call)]
 SessionDep = Annotated[Session, Depends(db_session)]
 RedisDep = Annotated[redis.Redis, Depends(redis_dep)]
 
 __all__ = ["ApiCall", "ApiCallDep", "RedisDep", "Services", "SessionDep", "make_async_redis",
-           "make_redis"]
+           "make_redis", "open_async_pool"]

@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from registro import publishing
 from registro.api import metrics
-from registro.api.deps import Services, make_async_redis, make_redis
+from registro.api.deps import Services, make_async_redis, make_redis, open_async_pool
 from registro.api.errors import install_error_handlers
 from registro.api.fallback import FallbackScrapers
 from registro.api.routes import desenvolvimento, health
@@ -118,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         publishing.new_task_call(app.state.celery, settings, "0")
         with contextlib.suppress(Exception):  # no schema yet: /readyz says so
             app.state.stored_records.current_version("", on_loop=True)
+        await open_async_pool(app.state.async_redis, settings.api_redis_async_connections)
         gc.collect()
         gc.freeze()
         yield
