@@ -124,9 +124,9 @@ class StoredRecords:
         """The encoded ``found_existing`` answer, or None if the OS is not stored.
 
         ``on_loop`` (SQLite read on the event loop): ``DatabaseBusy`` at once when the
-        database is locked, instead of the driver's sleeps on the loop (a writer's
-        checkpoint stalled every request of the process for ~215 ms, measured in
-        bench_e2e); the caller reads again off the loop."""
+        database is locked, instead of the driver's sleeps (up to 30 s) on the loop,
+        which would stall every request of the process; the caller reads again off
+        the loop (tests/api/test_in_process.py)."""
         try:
             return self._found_existing(numero_os, on_loop=on_loop)
         except Exception as exc:

@@ -148,8 +148,9 @@ def test_a_locked_sqlite_database_never_stalls_the_event_loop(redis_url, sqlite_
     """SQLite is read on the event loop; when it is locked (a writer's checkpoint; here
     another connection holding it exclusively for 1 s) the read gives up at once and
     waits in the threadpool: /healthz keeps answering meanwhile, and the lookup answers
-    found_existing once the lock goes. The driver's own wait (30 s of sleeps) on the
-    loop stalled every request of the process (~215 ms, measured in bench_e2e)."""
+    found_existing once the lock goes. The driver's own wait (up to 30 s of sleeps) on
+    the loop stalled every request of the process (the old read: 2 health checks in
+    that second)."""
     import sqlite3
     import threading
     import time
