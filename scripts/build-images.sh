@@ -17,6 +17,8 @@
 #   qualified, so `registro-api:0.1.0` in a pod spec resolves to them).
 #   Run podman yourself with CONTAINERS_CONF=<containers_conf> (runc, cgroupfs, ulimits).
 # Env: REGISTRO_TOOLS_CACHE (default /root/.cache/registro-tools).
+# podman also keeps localhost/registro-<part>-deps:cache, each project image's dependency
+# stage: the layer cache that lets a source edit skip the dependency install.
 # Short names: debian, python, api, worker, operator, demo, selenium, redis, postgres, flower,
 # pause.
 set -euo pipefail

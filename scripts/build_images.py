@@ -302,6 +302,11 @@ def build_containerfile(spec: Spec, key: str, fresh: bool = False) -> None:
               "--label", f"{LABEL}={key}", "-t", spec.ref, "-f"]
     if spec.kind == "project":
         # The project's Dockerfile unchanged, from the repo (.dockerignore trims the context).
+        # Its dependency stage is tagged first: the prune after a build removes untagged
+        # images with the label, and with them the cache of a stage nothing tagged ends in
+        # (the dependency install then ran again on every source edit).
+        podman(*common[:-3], "-t", deps_ref(spec), "--target", "deps", "-f",
+               str(spec.dockerfile), str(REPO), capture=False)
         labels = ["--build-arg", f"VERSION={chart_app_version()}",
                   "--build-arg", f"REVISION={revision(spec.dockerfile)}"]
         podman(*common[:-1], *labels, "-f", str(spec.dockerfile), str(REPO), capture=False)
@@ -317,6 +322,11 @@ def build_containerfile(spec: Spec, key: str, fresh: bool = False) -> None:
             else:
                 shutil.copy2(host, context / rel)
         podman(*common, str(context / "Containerfile"), str(context), capture=False)
+
+
+def deps_ref(spec: Spec) -> str:
+    """The tag of a project image's dependency stage (a build cache, never deployed)."""
+    return f"localhost/{spec.ref.rsplit('/', 1)[-1].split(':')[0]}-deps:cache"
 
 
 def revision(dockerfile: Path) -> str:

@@ -99,6 +99,17 @@ def parse(dockerfile: Path) -> list[Stage]:
     return stages
 
 
+def build_stage(dockerfile: Path) -> Stage:
+    """Every stage before the runtime's (the dependencies', then the project's) as one."""
+    *builds, _runtime = parse(dockerfile)
+    merged = Stage("build")
+    for stage in builds:
+        merged.env.update(stage.env)
+        merged.copies += stage.copies
+        merged.runs += stage.runs
+    return merged
+
+
 @pytest.mark.parametrize("name", DOCKERFILES)
 def test_hadolint(name):
     hadolint = REPO / ".venv" / "bin" / "hadolint"
@@ -111,8 +122,10 @@ def test_hadolint(name):
 
 @pytest.mark.parametrize("name", DOCKERFILES)
 def test_dockerfile_policies(name):
-    build, runtime = parse(REPO / name)
-    assert build.name == "build" and runtime.name == "runtime", "multi-stage: build, runtime"
+    stages = parse(REPO / name)
+    assert [s.name for s in stages] == ["deps", "build", "runtime"], \
+        "multi-stage: dependencies, project, runtime"
+    build, runtime = build_stage(REPO / name), stages[-1]
     base = (REPO / name).read_text()
     m = re.search(r"ARG PYTHON_IMAGE=python:(\d+\.\d+\.\d+)-slim-bookworm", base)
     assert m, "slim Python base pinned to a patch version"
@@ -133,9 +146,9 @@ def test_dockerfile_policies(name):
 def test_each_image_installs_only_its_part(short):
     """Its own folders (never a dev folder, tests or the demo in production images), its
     own extra in every `uv` step."""
-    build = parse(REPO / f"Dockerfile.{short}")[0]
-    folders = [src for src, _ in build.copies
-               if src not in ("pyproject.toml", "uv.lock", "images/trim-venv.sh")]
+    build = build_stage(REPO / f"Dockerfile.{short}")
+    folders = [src for src, _ in build.copies if src not in (
+        "pyproject.toml", "uv.lock", "images/trim-venv.sh", "images/split-venv.sh")]
     assert folders == IMAGES[short]["copies"]
     uv_steps = [part for run in build.runs for part in run.split("&&") if "uv sync" in part
                 or "uv export" in part]
@@ -180,7 +193,7 @@ def install_like_build_stage(dockerfile: Path, work: Path) -> tuple[Path, float]
     """Run the build stage's steps into ``work/opt-registro`` (the apt-get and pip
     installs of its tools aside: binutils' strip and uv are the host's); the venv and
     the seconds its steps took."""
-    build = parse(dockerfile)[0]
+    build = build_stage(dockerfile)
     src = copy_build_context(build, work / "src")
     venv = work / "opt-registro"
     env = {**os.environ, **build.env, "UV_PROJECT_ENVIRONMENT": str(venv)}
@@ -207,7 +220,7 @@ def image_venv(tmp_path_factory):
     uv = shutil.which("uv")
     require(uv is not None, "uv")
     require(shutil.which("strip") is not None, "strip (binutils)")
-    build = parse(REPO / "Dockerfile.api")[0]
+    build = build_stage(REPO / "Dockerfile.api")
     pinned = next(re.search(r"uv==([\d.]+)", r).group(1) for r in build.runs if "uv==" in r)
     have = subprocess.run([uv, "--version"], capture_output=True, text=True, check=False).stdout.split()[1]
     assert have == pinned, f"local uv {have} differs from the images' uv {pinned}"
@@ -224,7 +237,7 @@ def image_venv(tmp_path_factory):
 
 def runtime_command(name: str, venv: Path, replace: dict[str, str] | None = None
                     ) -> tuple[list[str], dict[str, str]]:
-    runtime = parse(REPO / name)[1]
+    runtime = parse(REPO / name)[-1]
     argv = runtime.entrypoint + runtime.cmd
     for old, new in (replace or {}).items():
         argv = [new if a == old else a for a in argv]
@@ -342,7 +355,7 @@ def test_operator_entrypoint_runs_with_the_charts_rbac(image_venv, tmp_path, hel
     sa = next(d["metadata"]["name"] for d in rbac if d["kind"] == "ServiceAccount")
     kubeconfig = cluster.service_account_kubeconfig(namespace, sa)
 
-    runtime = parse(REPO / "Dockerfile.operator")[1]
+    runtime = parse(REPO / "Dockerfile.operator")[-1]
     health = free_port()
     args = [a.replace(":8080/", f":{health}/").replace("0.0.0.0", "127.0.0.1")
             for a in chart_args]
@@ -456,9 +469,12 @@ def http_ok(url: str) -> bool:
         return False
 
 
+ALL_IMAGES = ["debian", "python", "api", "worker", "operator", "demo", "selenium", "redis",
+              "postgres", "flower", "pause"]  # in build order
+
+
 @BUILDS
-@pytest.mark.parametrize("name", ["debian", "python", "api", "worker", "operator", "demo",
-                                  "selenium", "redis", "postgres", "flower", "pause"])
+@pytest.mark.parametrize("name", ALL_IMAGES)
 def test_image_is_built_and_exported(images, name):
     image = images[name]
     from tests.support.images import podman_env
@@ -474,6 +490,33 @@ def test_image_is_built_and_exported(images, name):
         assert user == f"{PROJECT_UID}:{PROJECT_UID}"
     elif name not in ("debian", "python"):
         assert user and not user.startswith("0"), f"{name} runs as root"
+
+
+@BUILDS
+def test_the_cluster_lane_imports_each_image_as_the_build_log_reports_it(images, tmp_path,
+                                                                          monkeypatch):
+    """``lane_build_archives`` (the cluster tier's pre-import) read from build-images.sh's
+    own log: every archive, in build order, and the end once the exit status is written."""
+    import threading
+
+    from tests.support.images import SCRIPT, lane_build_archives
+
+    log, rc = tmp_path / "images", tmp_path / "images.rc"
+    monkeypatch.setenv("REGISTRO_IMAGES_BUILD_LOG", str(log))
+    monkeypatch.setenv("REGISTRO_IMAGES_BUILD_RC", str(rc))
+
+    def build() -> None:
+        with log.open("w") as out:
+            code = subprocess.run([str(SCRIPT)], cwd=REPO, stdout=out,
+                                  stderr=subprocess.STDOUT, check=False).returncode
+        rc.write_text(str(code))
+
+    thread = threading.Thread(target=build)
+    thread.start()
+    archives = list(lane_build_archives(poll=0.2))
+    thread.join()
+    assert rc.read_text() == "0", log.read_text()[-3000:]
+    assert archives == [(name, images[name].archive) for name in ALL_IMAGES]
 
 
 # Run inside an image (python -c, argv: entry modules, then the modules absent by design):

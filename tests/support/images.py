@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,8 +47,57 @@ _result: tuple[dict[str, ImageInfo], str] | tuple[None, str] | None = None
 _containers_conf: str | None = None
 
 
+def _await_lane_build() -> str:
+    """When scripts/pytest-tiers.sh builds the images alongside this session, it names
+    in ``REGISTRO_IMAGES_BUILD_RC`` the file that receives ``make images``' exit status:
+    wait for it (instead of building the same images twice at once); "" or why not."""
+    rc_file = os.environ.get("REGISTRO_IMAGES_BUILD_RC")
+    if not rc_file:
+        return ""
+    path = Path(rc_file)
+    deadline = time.monotonic() + 3600
+    while not path.exists():
+        if time.monotonic() > deadline:
+            return f"container images: {path} did not appear within an hour"
+        time.sleep(1)
+    rc = path.read_text().strip()
+    return "" if rc == "0" else f"container images (make images exited {rc}; see its log)"
+
+
+# build-images.sh's line for each image done: "<name> <ref> <size> MiB <seconds> s
+# built|cached <archive>".
+_DONE_LINE = re.compile(r"(?P<name>[a-z]+) +\S+ +\d+ MiB +[\d.]+ s +(?:built|cached) +(?P<archive>/\S+)")
+
+
+def lane_build_archives(poll: float = 1.0) -> Iterator[tuple[str, Path]]:
+    """While scripts/pytest-tiers.sh builds the images alongside this session, each
+    image's short name and archive as soon as the build's log (``REGISTRO_IMAGES_BUILD_LOG``) reports
+    it done; ends when the build has ended (at once without a lane build)."""
+    log, rc = (os.environ.get(v) for v in ("REGISTRO_IMAGES_BUILD_LOG", "REGISTRO_IMAGES_BUILD_RC"))
+    if not (log and rc):
+        return
+    seen, deadline = 0, time.monotonic() + 3600
+    while time.monotonic() < deadline:
+        ended = Path(rc).exists()  # before the read: then the read has every line
+        try:
+            lines = Path(log).read_text(errors="replace").splitlines(keepends=True)
+        except FileNotFoundError:
+            lines = []
+        complete = [line for line in lines if line.endswith("\n")]
+        for line in complete[seen:]:
+            if m := _DONE_LINE.fullmatch(line.rstrip("\n")):
+                yield m["name"], Path(m["archive"])
+        seen = len(complete)
+        if ended:
+            return
+        time.sleep(poll)
+
+
 def _build() -> tuple[dict[str, ImageInfo] | None, str]:
     global _containers_conf
+    why = _await_lane_build()
+    if why:
+        return None, why
     if shutil.which("podman") is None and os.geteuid() != 0:
         return None, "podman (scripts/build-images.sh installs it as root)"
     proc = subprocess.run([str(SCRIPT)], cwd=REPO, capture_output=True, text=True,
