@@ -332,9 +332,13 @@ API_APP = "registro.api.main:app_factory"
 
 def api_command(host: str, port: int, processes: int = 1, *, app: str = API_APP,
                 extra_args: Sequence[str] = ()) -> list[str]:
+    """With several processes uvicorn's supervisor kills one that leaves its health ping
+    unanswered for 5 s (its default), resetting the connections it holds: a starting
+    process on a loaded laptop can take that long. 30 s keeps real hangs caught."""
     return [venv_bin("uvicorn"), "--factory", app, "--host", host,
             "--port", str(port), "--timeout-graceful-shutdown", "30", "--no-access-log",
-            "--timeout-keep-alive", "75", "--workers", str(max(1, processes)), *extra_args]
+            "--timeout-keep-alive", "75", "--workers", str(max(1, processes)),
+            "--timeout-worker-healthcheck", "30", *extra_args]
 
 
 def start_api(env: dict[str, str], *, port: int | None = None, host: str = "127.0.0.1",

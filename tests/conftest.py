@@ -191,8 +191,14 @@ def pytest_terminal_summary(terminalreporter):
     for folder, seconds in sorted(_folder_seconds.items(), key=lambda kv: -kv[1]):
         terminalreporter.write_line(f"[phase] pytest {folder}: {seconds:.0f} s")
     out = os.environ.get("REGISTRO_MODULE_SECONDS_OUT")  # refreshes tests/module-seconds.txt
-    if out:
-        rows = sorted(_module_seconds.items(), key=lambda kv: -kv[1])
+    if out:  # merged: each of make test's lanes adds the modules it ran
+        known = {}
+        if Path(out).exists():
+            for line in Path(out).read_text().splitlines():
+                if line.strip() and not line.startswith("#"):
+                    seconds, module = line.split()
+                    known[module] = float(seconds)
+        rows = sorted({**known, **_module_seconds}.items(), key=lambda kv: -kv[1])
         Path(out).write_text("# seconds per module (setup + call + teardown), measured by a"
                              " run with REGISTRO_MODULE_SECONDS_OUT set\n"
                              + "".join(f"{s:.0f} {m}\n" for m, s in rows))
