@@ -84,13 +84,14 @@ def _queued(numero_os: str, done: state.Enqueued) -> BuscarOSQueued:
                               check_status=STATUS_PATH.format(task_id=task_id)))
 
 
-async def enqueue(services: Services, numero_os: str, caller: Caller | None = None
-                  ) -> BuscarOSQueued | None:
+async def enqueue(services: Services, numero_os: str, caller: Caller | None = None, *,
+                  replaces_read_at: dt.datetime | None = None) -> BuscarOSQueued | None:
     """Claim the OS and publish its one task in one round trip on the event loop, with
     the ``caller``'s count when given (``RateLimited`` beyond it); a second caller gets
     the same task. None when no worker is online; raises on Redis errors (the caller
     falls back)."""
-    call = publishing.new_task_call(services.celery, services.settings, numero_os)
+    call = publishing.new_task_call(services.celery, services.settings, numero_os,
+                                    replaces_read_at=replaces_read_at)
     limiter = services.limiter
     done = (await limiter.admit_enqueue(caller, call) if caller is not None
             else await call.run_async(limiter.client))
@@ -151,12 +152,15 @@ async def queue_or_fallback(services: Services, caller: Caller, numero_os: str) 
     return answer.model_dump_json().encode()
 
 
-async def refresh(services: Services, numero_os: str) -> BuscarOSQueued | None:
+async def refresh(services: Services, numero_os: str, read_at: dt.datetime
+                  ) -> BuscarOSQueued | None:
     """Queue the refresh of a stale record through the same claim as any lookup (100
     stale callers, one task); None when the queue cannot take it (Redis down, no worker
-    online): the stale record is answered anyway, never scraped synchronously."""
+    online): the stale record is answered anyway, never scraped synchronously. A caller
+    that read the record (its ``read_at``) just before a refresh saved it may claim once
+    that refresh has ended: its task finds the record read since and does not scrape."""
     try:
-        return await enqueue(services, numero_os)
+        return await enqueue(services, numero_os, replaces_read_at=read_at)
     except Exception as exc:  # noqa: BLE001 - Redis lost or publishing failed
         log.warning("refresh not queued numero_os=%s error=%s", numero_os, type(exc).__name__)
         return None
@@ -199,5 +203,5 @@ async def buscar_os(services: Services, caller: Caller, numero_os: str, *, forca
             if _is_fresh(found, now, max_idade):
                 return found.encode(now)
             metrics.STALE_ANSWERS.inc()  # answered now, refreshed by the task
-            return found.encode(now, stale=True, refresh=await refresh(services, numero_os))
+            return found.encode(now, stale=True, refresh=await refresh(services, numero_os, found.lido_em))
     return await queue_or_fallback(services, caller, numero_os)

@@ -12,6 +12,7 @@ that order). User lookups publish at 0, refreshes at 9.
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 
 import redis
@@ -32,21 +33,27 @@ def claim(client: redis.Redis, settings: Settings, numero_os: str) -> str | None
     return token if state.try_claim(client, numero_os, token, ttl) else None
 
 
-def task_kwargs(numero_os: str, claim_token: str | None, *, refresh: bool) -> dict:
-    """The scrape task's keyword arguments; ``refresh`` only when true, so a user
-    lookup's message is the same as before refreshes existed."""
+def task_kwargs(numero_os: str, claim_token: str | None, *, refresh: bool,
+                replaces_read_at: dt.datetime | None = None) -> dict:
+    """The scrape task's keyword arguments; ``refresh`` and ``replaces_read_at`` only
+    when given, so a user lookup's message is the same as before they existed.
+    ``replaces_read_at``: the ``lido_em`` of the stale record this task refreshes; the
+    task does not scrape again when the stored record was read after it."""
     kwargs: dict = {"numero_os": numero_os, "claim_token": claim_token}
     if refresh:
         kwargs["refresh"] = True
+    if replaces_read_at is not None:
+        kwargs["replaces_read_at"] = replaces_read_at.isoformat()
     return kwargs
 
 
 def _enqueue_call(celery: Celery, numero_os: str, token: str, *, claim_ttl_s: int | None,
-                  priority: int, refresh: bool) -> state.EnqueueCall:
+                  priority: int, refresh: bool, replaces_read_at: dt.datetime | None = None
+                  ) -> state.EnqueueCall:
     """``claim_ttl_s``: take the claim for that long (None: the caller holds it)."""
     task_id = task_id_for(numero_os)
-    message_key, message = task_message(
-        celery, task_id, task_kwargs(numero_os, token, refresh=refresh), priority)
+    kwargs = task_kwargs(numero_os, token, refresh=refresh, replaces_read_at=replaces_read_at)
+    message_key, message = task_message(celery, task_id, kwargs, priority)
     return state.enqueue_call(
         numero_os, task_id, token, claim=claim_ttl_s is not None,
         claim_ttl_s=claim_ttl_s or 0, message_key=message_key, message=message,
@@ -54,13 +61,16 @@ def _enqueue_call(celery: Celery, numero_os: str, token: str, *, claim_ttl_s: in
 
 
 def new_task_call(celery: Celery, settings: Settings, numero_os: str, *,
-                  priority: int = USER_PRIORITY, refresh: bool = False) -> state.EnqueueCall:
+                  priority: int = USER_PRIORITY, refresh: bool = False,
+                  replaces_read_at: dt.datetime | None = None) -> state.EnqueueCall:
     """A lookup's one round trip, to run (``.run_async``) or to hand to the API's rate
     limiter: with a live worker, take the OS's claim and publish its task, or find the
-    task already there (``Enqueued.outcome``)."""
+    task already there (``Enqueued.outcome``). ``replaces_read_at``: see
+    :func:`task_kwargs`."""
     ttl = state.claim_ttl_s(settings.task_time_limit_s, settings.task_max_retries)
     return _enqueue_call(celery, numero_os, secrets.token_hex(16), claim_ttl_s=ttl,
-                         priority=priority, refresh=refresh)
+                         priority=priority, refresh=refresh,
+                         replaces_read_at=replaces_read_at)
 
 
 def publish_claimed(client: redis.Redis, celery: Celery, numero_os: str, token: str, *,

@@ -219,3 +219,15 @@ def scrape_result(scraped: ScrapedOS, ids: SavedIds) -> ScrapeResult:
     return ScrapeResult(data=public_data(scraped), cliente_id=ids.cliente_id,
                         equipamento_id=ids.equipamento_id,
                         scraped_fields=scraped.field_count(), lido_em=ids.lido_em)
+
+
+def read_since(session: Session, numero_os: str, read_at: dt.datetime) -> ScrapeResult | None:
+    """The stored OS's result when it was read after ``read_at``, else None: a refresh of
+    a record that another task has refreshed since has nothing left to read."""
+    row = find_os(session, numero_os)
+    if row is None or as_utc(row.scraped_at) <= as_utc(read_at):
+        return None
+    scraped = to_scraped(row)
+    return ScrapeResult(data=public_data(scraped), cliente_id=row.cliente_id,
+                        equipamento_id=row.equipamento_id,
+                        scraped_fields=scraped.field_count(), lido_em=as_utc(row.scraped_at))

@@ -34,6 +34,7 @@ A ``Scraper`` is not thread-safe: use one per worker process/thread.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
 from types import TracebackType
@@ -254,3 +255,14 @@ def scrape_and_save(scraper: Scraper, database_url: str, numero_os: str,
     with session_scope(database_url) as session:
         ids = save_scraped(session, scraped)
     return scraped, ids
+
+
+def stored_since(database_url: str, numero_os: str, read_at: str) -> dict | None:
+    """The task's result for the stored OS when it was read after ``read_at`` (ISO),
+    else None (:func:`registro.records.read_since`)."""
+    from registro.db import session_scope
+    from registro.records import read_since
+
+    with session_scope(database_url) as session:
+        since = read_since(session, numero_os, dt.datetime.fromisoformat(read_at))
+        return since.model_dump(mode="json") if since else None

@@ -247,9 +247,10 @@ class ScrapeTask(Task):
 
 @app.task(bind=True, base=ScrapeTask, name=TASK_NAME)
 def scrape_os(self: ScrapeTask, numero_os: str, claim_token: str | None = None,
-              refresh: bool = False) -> dict:
-    """``refresh``: published by the background refresh (priority 9), not by a user."""
-    from registro.worker.scraper import scrape_and_save
+              refresh: bool = False, replaces_read_at: str | None = None) -> dict:
+    """``refresh``: published by the background refresh (priority 9), not by a user.
+    ``replaces_read_at``: a stale record's lido_em; a record read since is not re-read."""
+    from registro.worker.scraper import scrape_and_save, stored_since
 
     settings = get_settings()
     if self.AsyncResult(self.request.id).state in FINAL_STATES:
@@ -260,6 +261,10 @@ def scrape_os(self: ScrapeTask, numero_os: str, claim_token: str | None = None,
         log.info("task already finished; redelivered message dropped")
         _close_task(redis_client(), self.request.id, numero_os, claim_token)
         raise Ignore()
+    if replaces_read_at and (since := stored_since(settings.database_url, numero_os,
+                                                   replaces_read_at)):
+        log.info("record read since the stale read it replaces; not scraped again")
+        return {**since, "numero_os": numero_os}
     log.info("scrape started try=%s", self.request.retries + 1)
 
     def report(step: str, percent: float, message: str) -> None:

@@ -112,7 +112,7 @@ def test_stale_record_is_answered_without_a_task_when_the_queue_cannot_take_it(r
     async def refresh_with(client: aioredis.Redis) -> object:
         services = SimpleNamespace(limiter=SimpleNamespace(client=client), celery=celery,
                                    settings=settings)
-        return await lookup.refresh(services, "1503")
+        return await lookup.refresh(services, "1503", dt.datetime.now(dt.UTC))
 
     async def both() -> None:
         no_workers = aioredis.Redis.from_url(redis_url)

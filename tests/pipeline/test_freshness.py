@@ -11,9 +11,12 @@ from decimal import Decimal
 import httpx
 import pytest
 
+from registro import publishing
+from registro.celery_config import make_celery
 from registro.db import session_scope
 from registro.legacy_demo.data import expected_record
 from registro.records import find_os
+from registro.settings import Settings
 from tests.pipeline.harness import wait_status
 
 pytestmark = [pytest.mark.redis, pytest.mark.browser]
@@ -150,7 +153,8 @@ def test_max_idade_answers_stale_at_once_with_one_refresh_then_fresh(stack, work
         stack.demo.faults(latency_ms=0)
     assert done["status"] == "SUCCESS", done
     # one refresh: the demo served the OS page once for all 100 callers
-    assert stack.demo.stats()["os_pages"] - pages_before == 1
+    assert stack.demo.stats()["os_pages"] - pages_before == 1, \
+        worker.log_path.read_text()[-6000:]
 
     fresh = _lookup(client, numero, max_idade=600)
     assert fresh["desatualizado"] is False and "task_id" not in fresh
@@ -162,6 +166,38 @@ def test_max_idade_answers_stale_at_once_with_one_refresh_then_fresh(stack, work
     assert {c["campo"] for c in history["alteracoes"]} >= {"ordem_servico.diagnostico",
                                                           "ordem_servico.status"}
     stack.demo.reset()
+
+
+def test_a_stale_refresh_claimed_after_another_refresh_does_not_scrape_again(stack, worker,
+                                                                            client):
+    """The window the one claim leaves: a caller reads the stale record, a refresh saves
+    it and releases the claim, then that caller claims. Its task (which carries the
+    lido_em the caller saw) answers the record read since instead of scraping again;
+    with the record's own lido_em it does scrape (the control)."""
+    numero = "1605"
+    first = _scrape(client, numero, forcar=False)
+    read_at = _parse(first["lido_em"])
+    settings = Settings(redis_url=stack.redis_url)
+    celery = make_celery(settings)
+
+    def refresh(seen: dt.datetime) -> dict:
+        call = publishing.new_task_call(celery, settings, numero, replaces_read_at=seen)
+        assert call.run(stack.redis()).outcome == "queued"
+        done = wait_status(client, f"scraping_{numero}", {"SUCCESS", "FAILURE"})
+        assert done["status"] == "SUCCESS", done
+        return done["result"]
+
+    pages = stack.demo.stats()["os_pages"]
+    answered = refresh(read_at - dt.timedelta(hours=1))  # the caller saw an older read
+    assert stack.demo.stats()["os_pages"] == pages, worker.log_path.read_text()[-3000:]
+    assert _parse(answered["lido_em"]) == read_at
+    assert answered["data"] == _lookup(client, numero)["data"]  # as stored
+    assert answered["cliente_id"] == first["cliente_id"]
+    assert answered["scraped_fields"] == first["scraped_fields"]
+
+    scraped = refresh(read_at)  # nothing read since what the caller saw: read it again
+    assert stack.demo.stats()["os_pages"] == pages + 1
+    assert _parse(scraped["lido_em"]) > read_at
 
 
 def _changes_metric(http: httpx.Client) -> dict[str, float]:
