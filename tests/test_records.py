@@ -9,8 +9,14 @@ import sqlalchemy as sa
 
 from registro.db import session_scope
 from registro.models import Cliente, Equipamento, OrdemServico
-from registro.records import find_os, public_data, save_scraped, to_scraped
-from registro.schemas import ClienteData, EquipamentoData, OrdemServicoData, ScrapedOS
+from registro.records import find_os, public_data, save_scraped, scrape_result, to_scraped
+from registro.schemas import (
+    DECIMAL_PLACES,
+    ClienteData,
+    EquipamentoData,
+    OrdemServicoData,
+    ScrapedOS,
+)
 
 
 def _scraped(numero_os="1001", cnpj="11222333000181", serie="SN-77", total="1234.56"):
@@ -50,6 +56,25 @@ def test_save_updates_changed_fields(db_url):
     assert data["numero_os"] == "1001"
     assert data["cliente"] == "Metalúrgica São João Ltda"
     assert data["ordem_servico"]["data_abertura"] == "2024-03-05"
+
+
+def test_a_scrape_answers_the_values_it_stores(db_url):
+    """A task's result and a later found_existing answer give the same data: a numeric
+    field is written with the column's two decimals in both ("16.00", not "16.0")."""
+    scraped = _scraped(total="16.0")
+    with session_scope(db_url) as s:
+        answered = scrape_result(scraped, save_scraped(s, scraped)).data
+    with session_scope(db_url) as s:
+        stored = public_data(to_scraped(find_os(s, "1001")))
+    assert answered["ordem_servico"]["valor_total"] == "16.00"
+    assert answered["equipamento_dados"]["potencia_cv"] == "7.50"
+    assert answered == stored
+
+
+def test_every_numeric_column_keeps_the_schemas_decimals():
+    columns = [c for m in (Cliente, Equipamento, OrdemServico) for c in m.__table__.columns
+               if isinstance(c.type, sa.Numeric) and not isinstance(c.type, sa.Float)]
+    assert columns and {c.type.scale for c in columns} == {DECIMAL_PLACES}, columns
 
 
 def test_shared_cliente_across_orders(db_url):

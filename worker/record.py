@@ -65,13 +65,16 @@ class RecordBuilder:
                 f"OS {numero_os}: required field(s) {', '.join(empty)} came back empty; "
                 "the page no longer matches the profile")
         try:
-            return ScrapedOS.model_validate(data)
+            scraped = ScrapedOS.model_validate(data)
         except ValidationError as exc:
             for err in exc.errors():
                 key = ".".join(str(p) for p in err["loc"][:2])
                 trace.problems[key] = "; ".join(filter(None, (trace.problems.get(key),
                                                                err["msg"])))
             raise self._invalid(numero_os, trace.problems) from None
+        # the values as the record keeps them (a number with its column's decimals)
+        trace.values.update((k, v) for k, v in scraped.flat().items() if k in trace.values)
+        return scraped
 
     @staticmethod
     def _invalid(numero_os: str, problems: dict[str, str]) -> PermanentScrapeError:
