@@ -27,7 +27,9 @@ from tests.support.release import (  # noqa: F401 - re-exported for the test mod
     NAMESPACE,
     RELEASE,
     demo_admin,
+    pods,
     pods_ready,
+    settled,
     wait_until,
 )
 
@@ -42,15 +44,28 @@ def _build_tools() -> None:
     require(proc.returncode == 0, f"cluster tools (build-k8s.sh: {proc.stderr[-1500:]})")
 
 
+RELEASE_FIXTURES = {"registro_release", "api_client", "helm", "sentinel_release"}
+
+
 def pytest_collection_modifyitems(items):
     """A cluster test may carry the session's cluster start, image import and helm
     install in its setup: 30 minutes instead of the suite's 10 (a slow machine). They
-    run in one pytest process of their own (scripts/pytest-tiers.sh), in file order:
-    one cluster, stopped by test_zz_stop."""
+    run in one pytest process of their own (scripts/pytest-tiers.sh): one cluster, the
+    tests that need no release first (they overlap the image build that
+    scripts/pytest-tiers.sh runs alongside), then the others in file order, and
+    test_zz_stop last."""
     here = Path(__file__).parent
-    for item in items:
-        if here in Path(item.fspath).parents:
-            item.add_marker(pytest.mark.timeout(1800))
+    ours = [item for item in items if here in Path(item.fspath).parents]
+    for item in ours:
+        item.add_marker(pytest.mark.timeout(1800))
+
+    def phase(item) -> int:
+        if Path(item.fspath).name == "test_zz_stop.py":
+            return 2
+        return 1 if RELEASE_FIXTURES & set(getattr(item, "fixturenames", ())) else 0
+
+    if ours and len(ours) == len(items):  # only when the cluster tier runs alone
+        items[:] = sorted(items, key=phase)  # stable: file order within a phase
 
 
 @pytest.fixture(scope="session")
@@ -79,6 +94,7 @@ def node_cluster():
     t0 = time.monotonic()
     cluster = node.start_node_cluster(bins)
     release.watch(cluster)
+    release.start_preimport(cluster)
     marker.touch()
     print(f"\n[cluster] {kind} start: {time.monotonic() - t0:.1f} s "
           f"(API server {cluster.timings['apiserver_ready_s']:.1f} s, "
@@ -176,7 +192,8 @@ def registro_release(node_cluster, helm):
     archives = release.image_archives()
     require(isinstance(archives, dict), str(archives))
     timings = release.install(node_cluster, helm, archives)
-    print(f"\n[cluster] images imported in {timings['import_s']:.1f} s, helm install --wait "
+    print(f"\n[cluster] {release.preimport_summary()}; the rest imported in "
+          f"{timings['import_s']:.1f} s, helm install --wait "
           f"{timings['install_s']:.1f} s; start to Ready: {release.start_to_ready(node_cluster)}")
     yield {"helm": helm}
     helm("uninstall", RELEASE, "-n", NAMESPACE, "--wait", "--timeout", "5m", check=False)

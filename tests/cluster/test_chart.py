@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from tests.cluster.conftest import NAMESPACE, RELEASE
+from tests.cluster.conftest import NAMESPACE, RELEASE, settled, wait_until
 
 
 def _components(cluster) -> dict[str, list[dict]]:
@@ -18,6 +18,9 @@ def _components(cluster) -> dict[str, list[dict]]:
 
 
 def test_every_component_runs_and_is_ready(node_cluster, registro_release):
+    # a test before this one may have scaled a Deployment in: its pod leaves in its own time
+    wait_until(lambda: settled(node_cluster, NAMESPACE), 300, 2,
+               what="every pod Ready and none terminating")
     by = _components(node_cluster)
     for comp in ("api", "worker", "redis", "postgresql", "operator", "legacy-demo"):
         assert comp in by, f"no {comp} pod: {sorted(by)}"

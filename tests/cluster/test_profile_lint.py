@@ -8,7 +8,7 @@ import json
 import re
 from pathlib import Path
 
-from tests.cluster.conftest import CHART, NAMESPACE, RELEASE, pods_ready, wait_until
+from tests.cluster.conftest import CHART, NAMESPACE, RELEASE, pods_ready, settled, wait_until
 from tests.support.release import pods
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,5 +53,5 @@ def test_broken_profile_fails_in_the_init_container_with_file_and_line(
         assert ready_before & still, (ready_before, still)
     finally:
         helm("rollback", RELEASE, str(revision), "-n", NAMESPACE, "--wait", "--timeout", "10m")
-    wait_until(lambda: (r := pods_ready(node_cluster, NAMESPACE)) and all(r.values()), 300, 2,
+    wait_until(lambda: settled(node_cluster, NAMESPACE), 300, 2,
                what="every pod Ready after the rollback")

@@ -93,10 +93,6 @@ def switch_master_at(cluster, pod: str) -> dt.datetime | None:
     return dt.datetime.strptime(stamp, "%d %b %Y %H:%M:%S.%f").replace(tzinfo=dt.UTC)
 
 
-def ready_pods(cluster) -> dict[str, bool]:
-    return release.pods_ready(cluster, NS)
-
-
 @pytest.fixture(scope="module")
 def sentinel_release(node_cluster, helm, registro_release):
     """The second release (the images are in containerd already: the session's)."""
@@ -105,7 +101,7 @@ def sentinel_release(node_cluster, helm, registro_release):
     try:
         helm("install", REL, str(release.CHART), "-n", NS, *VALUES, "--wait",
              "--timeout", "15m", timeout=960)
-        wait_until(lambda: (r := ready_pods(node_cluster)) and all(r.values()), 600, 2,
+        wait_until(lambda: release.settled(node_cluster, NS), 600, 2,
                    what="every pod of the Sentinel release Ready")
         print(f"\n[sentinel-pods] installed in {time.monotonic() - t0:.1f} s")
         secret = json.loads(kubectl(node_cluster, "get", "secret", f"{REL}-secrets", "-n", NS,

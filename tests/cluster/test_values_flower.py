@@ -3,7 +3,7 @@ enabled next to the bundled PostgreSQL; its pod reaches Ready."""
 
 from __future__ import annotations
 
-from tests.cluster.conftest import CHART, NAMESPACE, RELEASE, pods_ready, wait_until
+from tests.cluster.conftest import CHART, NAMESPACE, RELEASE, settled, wait_until
 from tests.cluster.test_chart import _components
 
 
@@ -14,7 +14,7 @@ def test_second_value_set_flower(node_cluster, registro_release):
          NAMESPACE, "--reuse-values", "--set", "flower.enabled=true", "--wait", "--timeout",
          "10m")
     wait_until(lambda: "flower" in _components(node_cluster)
-               and all(pods_ready(node_cluster, NAMESPACE).values()), 300, 2,
+               and settled(node_cluster, NAMESPACE), 300, 2,
                what="Flower pod Ready")
     # Flower reaches the password-protected Redis with the URL the chart gives it: the
     # same CELERY_BROKER_URL pings the worker over the broker.

@@ -47,14 +47,6 @@ def _api_key(cluster) -> str:
     return base64.b64decode(secret["data"]["api-keys"]).decode().split(",")[0]
 
 
-def _all_ready(cluster) -> bool:
-    """Every pod Ready and none terminating (a port-forward must reach a pod that stays)."""
-    if any(p["metadata"].get("deletionTimestamp") for p in release.pods(cluster, NS)):
-        return False
-    ready = release.pods_ready(cluster, NS)
-    return bool(ready) and all(ready.values())
-
-
 def _lookup(client, numero: str, timeout: float = 300) -> dict:
     body = client.post(f"{BASE}/buscar-os-async/{numero}").json()
     if body["status"] != "queued":
@@ -101,7 +93,7 @@ def test_upgrade_from_the_previous_chart_and_rollback_keep_the_data(node_cluster
 
     t = time.monotonic()
     helm("install", REL, str(previous), "-n", NS, *VALUES, "--wait", "--timeout", "10m")
-    wait_until(lambda: _all_ready(node_cluster), 300, 2, what="previous release Ready")
+    wait_until(lambda: release.settled(node_cluster, NS), 300, 2, what="previous release Ready")
     timings["install previous"] = time.monotonic() - t
     key = _api_key(node_cluster)
 
@@ -115,7 +107,7 @@ def test_upgrade_from_the_previous_chart_and_rollback_keep_the_data(node_cluster
         """A helm step, timed until every pod is Ready; then a new forward."""
         t = time.monotonic()
         helm(*helm_args, "--wait", "--timeout", "10m")
-        wait_until(lambda: _all_ready(node_cluster), 300, 2, what=f"{name}: release Ready")
+        wait_until(lambda: release.settled(node_cluster, NS), 300, 2, what=f"{name}: release Ready")
         timings[name] = time.monotonic() - t
         client.close()
         return forward()

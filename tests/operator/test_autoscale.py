@@ -185,7 +185,10 @@ def test_target_deleted_and_recreated_recovers(apis, operator_kubeconfig, namesp
         wait_until(lambda: condition(pool_status(custom, namespace), "TargetFound").get(
             "status") == "True", 10, what="TargetFound=True again")
         assert condition(pool_status(custom, namespace), "TargetFound")["status"] == "True"
-        assert [e for e in events(core, namespace) if e.reason == "TargetFound"]
+        # kopf posts events from a queue of its own: the event may follow the status
+        assert wait_until(
+            lambda: [e for e in events(core, namespace) if e.reason == "TargetFound"],
+            10, what="TargetFound event")[0].type == "Normal"
     assert runner.exception is None
     assert runner.exit_code == 0
 
