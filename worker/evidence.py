@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from selenium.common.exceptions import JavascriptException
 from selenium.webdriver.remote.command import Command
@@ -21,6 +22,8 @@ from selenium.webdriver.remote.webdriver import WebDriver
 
 from registro.evidence import MAX_CONSOLE, Bundle, redact
 from registro.worker.page import short
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -74,21 +77,42 @@ def console_entries(driver: WebDriver, since_ms: float) -> list[dict[str, Any]]:
 def capture(driver: WebDriver | None, bundle: Bundle, *, password: str,
             since_ms: float) -> Bundle:
     """``bundle`` with what the browser shows, redacted (also without a browser: the
-    message and the step log are redacted all the same)."""
+    message and the step log are redacted all the same). Each part is read on its own:
+    one that fails (a renderer still busy with a page that timed out) costs only itself."""
     cookies: list[str] = []
     if driver is not None:
-        try:
-            driver.switch_to.default_content()
-            try:
-                snapshot = driver.execute_script(SNAPSHOT_JS)
-                bundle = replace(bundle, url=snapshot["url"], title=snapshot["title"],
-                                 html=page_html(snapshot))
-            except JavascriptException as exc:  # a page mid-navigation
-                log.info("evidence: page snapshot failed (%s)", short(exc))
-                bundle = replace(bundle, url=driver.current_url, title=driver.title)
-            cookies = [str(c.get("value", "")) for c in driver.get_cookies()]
-            bundle = replace(bundle, screenshot=driver.get_screenshot_as_png())
-            bundle = replace(bundle, console=console_entries(driver, since_ms))
-        except Exception as exc:  # noqa: BLE001 - the browser may be gone: keep what we have
-            log.warning("evidence of OS %s incomplete: %s", bundle.numero_os, short(exc))
+        bundle = _page(driver, bundle)
+        cookies = [str(c.get("value", "")) for c in
+                   _read(bundle, "cookies", driver.get_cookies) or []]
+        shot = _read(bundle, "screenshot", driver.get_screenshot_as_png)
+        if shot is None and _read(bundle, "stop", lambda: driver.execute_script(
+                "window.stop(); return true")):  # the page still loading: stop it, again
+            shot = _read(bundle, "screenshot", driver.get_screenshot_as_png)
+        console = _read(bundle, "console", lambda: console_entries(driver, since_ms))
+        bundle = replace(bundle, screenshot=shot, console=console or [])
     return redact(bundle, secrets=[password], tokens=cookies)
+
+
+def _page(driver: WebDriver, bundle: Bundle) -> Bundle:
+    """``bundle`` with the page's URL, title and redacted HTML, as far as they can be read."""
+    try:
+        driver.switch_to.default_content()
+        snapshot = driver.execute_script(SNAPSHOT_JS)
+        return replace(bundle, url=snapshot["url"], title=snapshot["title"],
+                       html=page_html(snapshot))
+    except JavascriptException as exc:  # a page mid-navigation
+        log.info("evidence: page snapshot failed (%s)", short(exc))
+        return replace(bundle, url=_read(bundle, "url", lambda: driver.current_url),
+                       title=_read(bundle, "title", lambda: driver.title))
+    except Exception as exc:  # noqa: BLE001 - the browser may be gone: keep what we have
+        log.warning("evidence of OS %s: no page (%s)", bundle.numero_os, short(exc))
+        return bundle
+
+
+def _read(bundle: Bundle, what: str, read: Callable[[], T]) -> T | None:
+    """``read()``, or None (logged) when the browser cannot give it."""
+    try:
+        return read()
+    except Exception as exc:  # noqa: BLE001 - the browser may be gone: keep what we have
+        log.warning("evidence of OS %s: no %s (%s)", bundle.numero_os, what, short(exc))
+        return None

@@ -88,8 +88,10 @@ def assert_no_password(text: str) -> None:
 
 def test_failed_task_evidence_outlives_the_worker_and_is_served_by_another_api(stack):
     stack.stop_workers()
+    # 8 s: the wait for the renamed button ends the try; 3 s once let a loaded machine's
+    # login page time out first, so the step log named the timeout instead of the button.
     stack.start_worker("evidence", REGISTRO_SITE_PROFILE=broken_profile(stack.workdir),
-                       REGISTRO_LEGACY_PASSWORD=PASSWORD, REGISTRO_PAGE_TIMEOUT_S=3,
+                       REGISTRO_LEGACY_PASSWORD=PASSWORD, REGISTRO_PAGE_TIMEOUT_S=8,
                        REGISTRO_TASK_MAX_RETRIES=0)
     lookup_api, other_api = Api(stack), Api(stack)
     try:
