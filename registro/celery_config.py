@@ -24,6 +24,21 @@ LOG_FORMAT = ("ts=%(asctime)s level=%(levelname)s proc=%(processName)s "
               "task_id=%(task_id)s numero_os=%(numero_os)s logger=%(name)s msg=%(message)s")
 
 
+def _broker_options(settings: Settings, sentinel: dict) -> dict:
+    return {
+        **sentinel,
+        # Unacknowledged messages of a dead worker come back after this.
+        "visibility_timeout": settings.broker_visibility_timeout_s,
+        # kombu sweeps for such tasks every interval x throttle seconds (default 10 x
+        # 10); throttle 1 makes the interval the only knob. A worker killed while
+        # holding the sweep mutex blocks sweeps until the mutex expires.
+        "unacked_restore_interval": settings.broker_restore_interval_s,
+        "unacked_restore_throttle": 1,
+        "unacked_mutex_expire": 60,
+        "socket_connect_timeout": max(settings.redis_socket_timeout_s, 1.0),
+    }
+
+
 def celery_config(settings: Settings) -> dict:
     if settings.broker_visibility_timeout_s <= settings.task_time_limit_s:
         log.warning(
@@ -38,18 +53,7 @@ def celery_config(settings: Settings) -> dict:
         "broker_url": broker_url,
         "result_backend": result_backend,
         "result_backend_transport_options": sentinel,
-        "broker_transport_options": {
-            **sentinel,
-            # Unacknowledged messages of a dead worker come back after this.
-            "visibility_timeout": settings.broker_visibility_timeout_s,
-            # kombu sweeps for such tasks every interval x throttle seconds (default
-            # 10 x 10); throttle 1 makes the interval the only knob. A worker killed
-            # while holding the sweep mutex blocks sweeps until the mutex expires.
-            "unacked_restore_interval": settings.broker_restore_interval_s,
-            "unacked_restore_throttle": 1,
-            "unacked_mutex_expire": 60,
-            "socket_connect_timeout": max(timeout, 1.0),
-        },
+        "broker_transport_options": _broker_options(settings, sentinel),
         "broker_connection_retry_on_startup": True,
         "redis_socket_connect_timeout": max(timeout, 1.0),
         "redis_socket_timeout": 30.0,
