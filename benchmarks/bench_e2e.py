@@ -24,6 +24,8 @@ import time
 
 import httpx
 import psutil
+from cpu_group import CpuGroup  # beside this script
+from stall_probe import StallProbe, overlapping, run_delay
 
 from devstack.stack import Api, Stack
 from registro.legacy_demo.data import exists
@@ -62,8 +64,30 @@ class PssSampler(threading.Thread):
             self.stop_flag.wait(self.interval)
 
 
-def server_quantiles(metrics_text: str) -> dict[str, tuple[int, float, float]]:
-    """Per route: (count, p50, p99) from the API's own latency histogram (seconds)."""
+def tree(pid: int) -> list[psutil.Process]:
+    """A process and every process under it."""
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
+
+
+def server_quantiles(metrics_text: str, minus: str | None = None
+                     ) -> dict[str, tuple[int, float, float]]:
+    """Per route: (count, p50, p99) from the API's own latency histogram (seconds); with
+    ``minus`` (an earlier scrape), of the requests served between the two."""
+    buckets = server_buckets(metrics_text)
+    if minus is not None:
+        before = server_buckets(minus)
+        buckets = {route: {le: n - before.get(route, {}).get(le, 0) for le, n in cum.items()}
+                   for route, cum in buckets.items()}
+    out = {}
+    for route, cum in buckets.items():
+        total = cum[max(cum)]
+        out[route] = (int(total), _quantile(cum, 0.5), _quantile(cum, 0.99))
+    return out
+
+
+def server_buckets(metrics_text: str) -> dict[str, dict[float, float]]:
+    """Per route: the latency histogram's cumulative buckets, summed over status."""
     from prometheus_client.parser import text_string_to_metric_families
 
     buckets: dict[str, dict[float, float]] = {}
@@ -76,11 +100,7 @@ def server_quantiles(metrics_text: str) -> dict[str, tuple[int, float, float]]:
                 le = float(sample.labels["le"])
                 per_route = buckets.setdefault(route, {})
                 per_route[le] = per_route.get(le, 0) + sample.value  # sum over status
-    out = {}
-    for route, cum in buckets.items():
-        total = cum[max(cum)]
-        out[route] = (int(total), _quantile(cum, 0.5), _quantile(cum, 0.99))
-    return out
+    return buckets
 
 
 def _quantile(cum: dict[float, float], q: float) -> float:
@@ -119,7 +139,8 @@ print(json.dumps(lat))
 
 
 async def run_clients(api: Api, numeros: list[str], clients: int) -> dict:
-    post_lat, poll_lat, probe_lat, outcomes = [], [], [], {}
+    post_lat, post_spans, poll_lat, probe_lat, outcomes = [], [], [], [], {}
+    after_burst: list[str] = []  # /metrics once the opening burst (a POST each) is answered
     per_client = [numeros[i::clients] for i in range(clients)]
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=api.url, headers=api.headers, timeout=120,
@@ -133,9 +154,12 @@ async def run_clients(api: Api, numeros: list[str], clients: int) -> dict:
                 outcomes[status] = outcomes.get(status, 0) + 1
 
         async def one_lookup(numero: str) -> str:
-            t = time.perf_counter()
+            t = time.monotonic()
             r = await c.post(f"/api/desenvolvimento/buscar-os-async/{numero}")
-            post_lat.append(time.perf_counter() - t)
+            post_lat.append(time.monotonic() - t)
+            post_spans.append((t, time.monotonic()))
+            if len(post_lat) == clients:
+                after_burst.append((await c.get("/metrics")).text)
             body = r.json() if r.status_code == 200 else {}
             status = body.get("status")
             if status == "queued":
@@ -158,7 +182,8 @@ async def run_clients(api: Api, numeros: list[str], clients: int) -> dict:
                                  preexec_fn=lambda: os.setpriority(os.PRIO_PROCESS, 0, 0))
         await asyncio.gather(*(one_client(m) for m in per_client))
         probe_lat.extend(json.loads(probe.communicate("", timeout=60)[0]))
-    return {"post": post_lat, "poll": poll_lat, "probe": probe_lat, "outcomes": outcomes}
+    return {"post": post_lat, "post_spans": post_spans, "poll": poll_lat, "probe": probe_lat,
+            "outcomes": outcomes, "after_burst": after_burst[0] if after_burst else None}
 
 
 def main() -> None:
@@ -179,7 +204,27 @@ def main() -> None:
     parser.add_argument("--nice-workers", type=int, default=0,
                         help="renice workers and their browsers (as separate pods with CPU "
                              "limits would): the API keeps CPU for answering")
+    parser.add_argument("--workers-cpu-shares", type=int, default=None,
+                        help="put the workers and their browsers in one CPU cgroup of these "
+                             "cpu.shares (1024 per CPU), as a pod is: weighed as one against "
+                             "the API, where --nice-workers weighs each browser thread on "
+                             "its own (root)")
+    parser.add_argument("--stall-probe", action="store_true",
+                        help="also run benchmarks/stall_probe.py (SCHED_FIFO as root) and "
+                             "read the API's run-queue delay: tells the machine's stalls "
+                             "from the API's own")
+    parser.add_argument("--api-cpu", type=int, default=None,
+                        help="pin the API to this CPU and everything else (workers, "
+                             "browsers, demo, Redis, clients) to the others, as a pod with "
+                             "a CPU of its own would run: the API's latency without the "
+                             "machine's other work on its core")
     args = parser.parse_args()
+    others = None
+    if args.api_cpu is not None:
+        others = sorted(os.sched_getaffinity(0) - {args.api_cpu})
+        if not others:
+            parser.error("--api-cpu needs a machine with more than one CPU")
+        os.sched_setaffinity(0, others)  # inherited by everything started below
 
     stack = Stack.new("bench-key-" + str(time.time_ns()))
     demo = stack.demo
@@ -187,18 +232,26 @@ def main() -> None:
     production = {"REGISTRO_BROKER_VISIBILITY_TIMEOUT_S": 900,
                   "REGISTRO_TASK_TIME_LIMIT_S": 300, "REGISTRO_TASK_SOFT_TIME_LIMIT_S": 240,
                   "REGISTRO_WORKER_HEARTBEAT_S": 2}
-    api = None
+    api = group = None
     try:
+        if args.workers_cpu_shares is not None:
+            group = CpuGroup.create(f"registro-bench-{os.getpid()}", args.workers_cpu_shares)
         for i in range(args.workers):
             stack.start_worker(f"bench{i}", **production)
+            if group:  # browsers started later follow their worker into the group
+                for p in tree(stack.workers[-1].proc.pid):
+                    group.add(p.pid)
         if args.nice_workers:
             for w in stack.workers:  # browsers started later inherit the niceness
-                for p in [psutil.Process(w.proc.pid), *psutil.Process(w.proc.pid).children(True)]:
+                for p in tree(w.proc.pid):
                     p.nice(args.nice_workers)
         if args.nice_legacy:
-            for p in [psutil.Process(demo.proc.pid), *psutil.Process(demo.proc.pid).children(True)]:
+            for p in tree(demo.proc.pid):
                 p.nice(args.nice_legacy)
         api = Api(stack, api_processes=args.api_processes, **production)
+        if args.api_cpu is not None:
+            for p in tree(api.proc.pid):
+                p.cpu_affinity([args.api_cpu])
         numeros, n = [], args.first_os
         while len(numeros) < args.lookups:
             if exists(str(n)):
@@ -213,28 +266,45 @@ def main() -> None:
                     pass
             return found
 
+        def api_pids() -> list[int]:
+            return [p.pid for p in tree(api.proc.pid)]
+
         sampler = PssSampler(roots)
         sampler.start()
+        probe = StallProbe.start() if args.stall_probe else None
+        delay0 = sum(run_delay(pid) for pid in api_pids())
         started = time.perf_counter()
         if args.nice_clients:
             os.setpriority(os.PRIO_PROCESS, 0, args.nice_clients)
         result = asyncio.run(run_clients(api, numeros, args.clients))
         os.setpriority(os.PRIO_PROCESS, 0, 0)
         total = time.perf_counter() - started
+        api_run_delay = sum(run_delay(pid) for pid in api_pids()) - delay0
+        gaps = probe.stop() if probe else []
         sampler.stop_flag.set()
         sampler.join()
         searches = demo.stats()["searches"]
-        server = server_quantiles(httpx.get(f"{api.url}/metrics", timeout=10).text)
+        final = httpx.get(f"{api.url}/metrics", timeout=10).text
+        server = server_quantiles(final)
+        burst = rest = None
+        if result["after_burst"]:
+            burst = server_quantiles(result["after_burst"])
+            rest = server_quantiles(final, minus=result["after_burst"])
     finally:
         if api is not None:
             api.stop()
         stack.close()
+        if group:
+            group.remove()
 
     ok = result["outcomes"].get("SUCCESS", 0)
     print(f"end-to-end: {args.lookups} lookups, {args.clients} clients, "
           f"{args.workers} worker processes (1 browser each), workers nice {args.nice_workers}, "
           f"clients nice {args.nice_clients}, legacy system nice {args.nice_legacy}, "
-          f"{args.api_processes} API process(es)")
+          f"{args.api_processes} API process(es)"
+          + (f", workers and browsers in a cgroup of {args.workers_cpu_shares} cpu.shares"
+             if group else "")
+          + (f", API pinned to CPU {args.api_cpu}, the rest to {others}" if others else ""))
     print(f"  success rate        {ok / args.lookups:.1%}  outcomes={result['outcomes']}")
     print(f"  scrapes on the site {searches} (one per lookup expected)")
     print(f"  total time          {total:.1f} s  ({args.lookups / total * 60:.0f} lookups/min)")
@@ -250,10 +320,24 @@ def main() -> None:
         if count:
             print(f"  API server-side     {route}: {count} requests, p50 {p50 * 1000:.0f} ms, "
                   f"p99 {p99 * 1000:.0f} ms (its own histogram, without client overhead)")
-    post = server.get("POST /api/desenvolvimento/buscar-os-async/{numero_os}")
+    post_route = "POST /api/desenvolvimento/buscar-os-async/{numero_os}"
+    if burst and rest and post_route in burst:
+        for label, part in (("the opening burst", burst), ("after it", rest)):
+            count, p50, p99 = part.get(post_route, (0, 0.0, 0.0))
+            print(f"  POST server-side, {label}: {count} requests, p50 {p50 * 1000:.0f} ms, "
+                  f"p99 {p99 * 1000:.0f} ms")
+    post = server.get(post_route)
     if post and post[0] and result["probe"]:
         print(f"  POST p99 server-side / /healthz p99 probe: "
               f"{post[2] / pct(result['probe'], .99):.1f}x")
+    if probe:
+        slow = [s for s in result["post_spans"] if s[1] - s[0] >= 0.1]
+        big = [e - s for s, e in gaps if e - s >= 0.05]
+        print(f"  stall probe         ({probe.policy}) {len(big)} machine stalls of 50 ms or "
+              f"more, longest {max(big, default=0) * 1000:.0f} ms, "
+              f"{sum(big):.2f} s in all; the API waited {api_run_delay:.2f} s for a CPU")
+        print(f"  POSTs of 100 ms or more (client-side): {len(slow)}, of which "
+              f"{overlapping(slow, gaps, 0.05)} overlap a machine stall")
     print(f"  peak memory (PSS)   {sampler.peak_bytes / 2**20:.0f} MiB over "
           f"{sampler.peak_procs} processes (API, Redis, demo, workers, chromedriver, Chromium)")
 
