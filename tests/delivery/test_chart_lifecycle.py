@@ -253,6 +253,15 @@ def test_api_shutdown_outlasts_a_fallback_scrape(helm):
     assert spec["terminationGracePeriodSeconds"] > 5 + graceful
 
 
+def test_api_keeps_idle_connections_longer_than_the_proxies_in_front(helm):
+    """uvicorn's default (5 s) closes idle connections before an ingress or load balancer
+    (60 s idle timeouts by default) does: a request sent on one as it closes fails."""
+    for args, want in (((), 75), (("--set", "api.keepAliveSeconds=120"), 120)):
+        docs = documents(helm_template(helm, *args))
+        api = by_name(docs, "Deployment", "-api")["spec"]["template"]["spec"]["containers"][0]
+        assert f"--timeout-keep-alive={want}" in api["args"], api["args"]
+
+
 def test_chart_values_table_lists_new_knobs():
     readme = (CHART / "README.md").read_text()
     for knob in ("gitops", "priorityClassName", "caBundle.configMap", "redis.auth.password",

@@ -701,7 +701,7 @@ def test_api_image_serves_healthz_read_only(images, tmp_path, redis_url):
     port = free_port()
     args = ["--host", "127.0.0.1", "--port", str(port), "--proxy-headers",
             "--forwarded-allow-ips", "*", "--timeout-graceful-shutdown", "20",
-            "--no-server-header"]
+            "--timeout-keep-alive", "75", "--no-server-header"]
     with Container(ref, *args, options=("--network=host", *read_only(), *volume, *env)) as c:
         c.wait_for(lambda: http_ok(f"http://127.0.0.1:{port}/healthz"), "/healthz 200")
         assert c.exec("id", "-u").stdout.strip() == PROJECT_UID
