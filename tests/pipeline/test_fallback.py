@@ -162,11 +162,14 @@ def test_sigterm_lets_a_fallback_scrape_in_flight_answer(stack):
         api.proc.terminate()  # SIGTERM, as the kubelet sends after the preStop sleep
         exited = None
 
-        def refused() -> bool:  # no new connection once it stops
+        def refused() -> bool:  # no new connection served once it stops
             try:
                 httpx.get(f"{api.url}/healthz", timeout=2)
                 return False
             except httpx.ConnectError:
+                return True
+            except (httpx.ReadError, httpx.RemoteProtocolError):
+                # accepted into the backlog as the listener closed, then reset unanswered
                 return True
 
         wait_until(refused, 10, what="the listener closed")
