@@ -85,7 +85,9 @@ def test_no_worker_online_scrapes_synchronously(stack, bounded_api):
 
 def test_redis_down_fallback_is_bounded_then_queue_resumes(stack, bounded_api):
     survivor = stack.ensure_worker()  # must reconnect by itself when Redis is back
-    stack.demo.faults(slow_os_ms=2500)
+    # 2 x 6 s of OS page after each search: both scrapes hold their slot even when the
+    # second browser starts seconds after the first (2 x 2.5 s once let the first finish).
+    stack.demo.faults(slow_os_ms=6000)
     stack.stop_redis()
     try:
         with bounded_api.client() as c, DriverSampler(bounded_api) as sampler, \
@@ -100,11 +102,13 @@ def test_redis_down_fallback_is_bounded_then_queue_resumes(stack, bounded_api):
             started = time.monotonic()
             beyond = [c.post(POST.format(n)) for n in ("2208", "2209")]
             beyond_elapsed = time.monotonic() - started
+            held = not any(f.done() for f in first)  # both slots busy all along
             served = [f.result() for f in first]
     finally:
         stack.demo.faults(slow_os_ms=0)
         stack.start_redis()
 
+    assert held, "a first scrape ended before the posts beyond the bound were answered"
     for r in beyond:
         assert r.status_code == 503, r.text
         assert int(r.headers["Retry-After"]) > 0
