@@ -9,11 +9,11 @@
 # (REGISTRO_TOOLS_CACHE: Kubernetes binaries, Helm, kube-score, image archives; uv's,
 # npm's and Go's caches; podman's image storage), so nothing of the machine's is moved
 # or deleted and others can keep working. Debian packages stay installed (apt's own
-# cache makes reinstalling them cheap anyway). Both modes stop what an earlier test run
-# left (a test cluster's processes, mounts, bridge, routes and rules) and unmount
-# /run/netns if it is a mount point, as it is not on a new machine or after a reboot
-# (issue 18); that clean-up waits for the host's cluster lock, so a test cluster in use
-# is left alone. Run as root. The log is kept in /var/tmp/registro-rehearsal-*.log.
+# cache makes reinstalling them cheap anyway). Both modes undo what an earlier test run
+# left (`python -m tests.support.cluster reclaim`: a killed test cluster's processes,
+# mounts, bridge, routes and rules) and unmount /run/netns if it is a mount point, as it
+# is not on a new machine or after a reboot (issue 18); that waits for a test cluster in
+# use to stop. Run as root. The log is kept in /var/tmp/registro-rehearsal-*.log.
 set -euo pipefail
 mode=cold
 [ "${1:-}" = --warm ] && mode=warm
@@ -25,33 +25,12 @@ cold_root="/var/tmp/registro-cold-$stamp"
 say() { echo "[rehearsal] $*"; }
 
 say "stopping what earlier runs left (after any test cluster in use has stopped)"
-exec 9>/run/lock/registro-cluster.lock
-flock 9
-for pid in $(pgrep -f '/var/tmp/rgc-' || true); do kill -9 "$pid" 2>/dev/null || true; done
-awk '$2 ~ "^/var/tmp/rgc-" {print $2}' /proc/mounts | sort -r | xargs -r -n1 umount -l
-ip link delete registro0 2>/dev/null || true
-ip route del blackhole 10.251.0.0/24 2>/dev/null || true
-for bin in iptables ip6tables; do
-  for table in filter mangle; do
-    rules=$("$bin" -w -t "$table" -S FORWARD 2>/dev/null | grep registro-test-guardrail || true)
-    while read -r rule; do
-      [ -n "$rule" ] && eval "$bin -w -t $table ${rule/#-A /-D }"
-    done <<< "$rules"
-  done
-done
+if [ -x "$repo/.venv/bin/python" ]; then  # none: no run has been here either
+  (cd "$repo" && .venv/bin/python -m tests.support.cluster reclaim --new-machine)
+fi
 others=$(pgrep -a -f 'redis-server|postgres|prometheus|chromedriver|celery|uvicorn|kube-apiserver' \
          | grep -v pgrep || true)
 [ -z "$others" ] || { say "still running (not stopped, may slow the run):"; echo "$others"; }
-
-if findmnt -n /run/netns >/dev/null 2>&1; then
-  say "unmounting /run/netns (a new machine has no mount there)"
-  { grep ' nsfs ' /proc/self/mountinfo | awk '$5 ~ "^/run/netns/" {print $5}' \
-    | xargs -r -n1 umount -l; } 2>/dev/null || true
-  while findmnt -n /run/netns >/dev/null 2>&1; do umount -l /run/netns; done
-fi
-
-flock -u 9
-exec 9>&-
 
 if [ "$mode" = cold ]; then
   say "empty build caches of its own under $cold_root"

@@ -10,7 +10,6 @@ iptables rules and 30+ s, and is only worth it where pods must really run.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import subprocess
 import time
@@ -50,8 +49,8 @@ RELEASE_FIXTURES = {"registro_release", "api_client", "helm", "sentinel_release"
 def pytest_collection_modifyitems(items):
     """A cluster test may carry the session's cluster start, image import and helm
     install in its setup: 30 minutes instead of the suite's 10 (a slow machine). They
-    run in one pytest process of their own (scripts/pytest-tiers.sh): one cluster, the
-    tests that need no release first (they overlap the image build that
+    run in one pytest process of their own (scripts/pytest-tiers.sh): test_reclaim
+    before the cluster starts, one cluster, the tests that need no release first (they overlap the image build that
     scripts/pytest-tiers.sh runs alongside), then the others in file order, and
     test_zz_stop last."""
     here = Path(__file__).parent
@@ -60,6 +59,8 @@ def pytest_collection_modifyitems(items):
         item.add_marker(pytest.mark.timeout(1800))
 
     def phase(item) -> int:
+        if Path(item.fspath).name == "test_reclaim.py":  # before the session's cluster
+            return -1
         if Path(item.fspath).name == "test_zz_stop.py":
             return 2
         return 1 if RELEASE_FIXTURES & set(getattr(item, "fixturenames", ())) else 0
@@ -89,8 +90,11 @@ def node_cluster():
     marker = bins.k8s.parent / ".cluster-started"
     kind = "warm" if marker.exists() else "cold (first start with these binaries)"
     # One test cluster per host (it owns the bridge and /run/netns): a second pytest
-    # waits here for the first to stop, instead of failing on "bridge exists".
-    lock = _host_lock()
+    # waits here for the first to stop; what a killed one left is undone.
+    lock = node.host_lock()
+    reclaimed = node.reclaim(bins)
+    if reclaimed:
+        print(f"\n[cluster] undid a test cluster that was not stopped: {reclaimed}")
     t0 = time.monotonic()
     cluster = node.start_node_cluster(bins)
     release.watch(cluster)
@@ -109,21 +113,6 @@ def node_cluster():
         finally:
             lock.close()
         assert not left, f"the test cluster left things behind: {left}"
-
-
-CLUSTER_LOCK = Path("/run/lock/registro-cluster.lock")
-
-
-def _host_lock():
-    """An exclusive flock held while this session's cluster exists (closing frees it)."""
-    CLUSTER_LOCK.parent.mkdir(parents=True, exist_ok=True)
-    handle = CLUSTER_LOCK.open("a")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        print(f"\n[cluster] another test cluster holds {CLUSTER_LOCK}: waiting for it")
-        fcntl.flock(handle, fcntl.LOCK_EX)
-    return handle
 
 
 @pytest.fixture(scope="session")

@@ -26,6 +26,7 @@ import re
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import tarfile
 import tempfile
@@ -561,22 +562,9 @@ class NodeCluster(KubeCluster):
         for c in _run(*ctr, "containers", "list", "-q", check=False).stdout.split():
             _run(*ctr, "containers", "delete", c, check=False)
 
-    def _our_pids(self) -> list[int]:
-        """Processes whose command line names this cluster's work directory (shims)."""
-        me = str(self.workdir)
-        pids = []
-        for p in Path("/proc").iterdir():
-            if not p.name.isdigit():
-                continue
-            with contextlib.suppress(OSError):
-                if me in (p / "cmdline").read_bytes().decode(errors="replace"):
-                    pids.append(int(p.name))
-        return pids
-
     def _kill_leftover_processes(self) -> None:
-        for pid in self._our_pids():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        """Every process whose command line names this cluster's work directory (shims)."""
+        _kill_naming(str(self.workdir))
 
     @staticmethod
     def _kubepods_dirs() -> list[Path]:
@@ -678,6 +666,16 @@ class NodeCluster(KubeCluster):
                     _run("iptables", "-w", "-t", table, "-X", chain, check=False)
 
 
+def _kill_naming(path: str) -> None:
+    """SIGKILL every process whose command line contains ``path``."""
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if path in (p / "cmdline").read_bytes().decode(errors="replace"):
+                os.kill(int(p.name), signal.SIGKILL)
+
+
 def leftovers(workdir: Path | None = None) -> list[str]:
     """Everything a stopped cluster may have left behind: processes, routes, rules,
     the bridge, kubepods cgroups, mounts. Empty when the host is clean."""
@@ -719,10 +717,96 @@ def leftovers(workdir: Path | None = None) -> list[str]:
     if workdir:
         mounts = Path("/proc/mounts").read_text()
         if str(workdir) in mounts:
-            found.append("mounts under the work directory")
+            found.append(f"mounts under {workdir}")
         if workdir.exists():
             found.append(f"work directory {workdir}")
     return found
+
+
+# An abstract unix socket: scoped, like the bridge and the iptables rules, by network
+# namespace, and freed by the kernel when its process dies, however it dies.
+HOST_LOCK = "\0registro-test-cluster"
+HOST_BEFORE = "host-before.json"  # in the work directory: host state before start
+
+
+def host_lock() -> socket.socket:
+    """Held while this process's test cluster exists (closing frees it). A second
+    pytest waits here for the first cluster to stop instead of failing on its bridge."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    waiting = False
+    while True:
+        try:
+            sock.bind(HOST_LOCK)
+            return sock
+        except OSError:
+            if not waiting:
+                print("\n[cluster] another test cluster is running here: waiting for it")
+                waiting = True
+            time.sleep(1)
+
+
+def record_host_before(workdir: Path) -> Guardrails:
+    """The host state a cluster's start must know to undo itself; saved in ``workdir``
+    too, for :func:`reclaim` if this process dies before ``stop()``."""
+    guard = Guardrails(
+        sysctl_before=sysctl_snapshot(),
+        netns_before={p.name for p in NETNS_DIR.iterdir()} if NETNS_DIR.is_dir() else set(),
+        netns_dir_binds_before=[m for m, _ in mount_points()].count(str(NETNS_DIR)))
+    guard.netns_dir_mounted = own_netns_dir()
+    (workdir / HOST_BEFORE).write_text(json.dumps({
+        "sysctl": guard.sysctl_before, "netns": sorted(guard.netns_before),
+        "netns_dir_binds": guard.netns_dir_binds_before,
+        "netns_dir_mounted": guard.netns_dir_mounted}))
+    return guard
+
+
+def reclaim(bins: Binaries | None) -> list[str]:
+    """Undo test clusters that were never stopped: their pytest was killed (a CI
+    timeout, a session's end) and left the bridge, rules, routes, namespaces, mounts,
+    processes and kernel settings behind. Call with :func:`host_lock` held, so that no
+    live cluster owns them. Returns what was found; raises if any of it remains."""
+    prefix = Path(WORKDIR_PREFIX)
+    stale = sorted(p for p in prefix.parent.glob(prefix.name + "*") if p.is_dir())
+    found = list(dict.fromkeys(leftovers() + [x for p in stale for x in leftovers(p)]))
+    if not found:
+        return []
+    errors = []
+    _kill_naming(WORKDIR_PREFIX)  # the kubelets first: they would restart pods
+    for workdir in stale or [Path(tempfile.mkdtemp(prefix=prefix.name, dir=prefix.parent))]:
+        cluster = NodeCluster(workdir / "admin.kubeconfig", workdir, bins=bins,
+                              guard=_guard_left_by(workdir))
+        try:
+            cluster.stop()
+        except RuntimeError as e:
+            errors.append(str(e))
+    left = leftovers()
+    if left:
+        raise RuntimeError(f"a test cluster that was not stopped left {left} ({errors})")
+    return found
+
+
+def _guard_left_by(workdir: Path) -> Guardrails:
+    """What a dead cluster's stop() would have undone: the host state it recorded before
+    start, and the rules, route and bridge that carry our names."""
+    saved = workdir / HOST_BEFORE
+    before = json.loads(saved.read_text()) if saved.is_file() else {}
+    netns_now = {p.name for p in NETNS_DIR.iterdir()} if NETNS_DIR.is_dir() else set()
+    guard = Guardrails(
+        sysctl_before=before.get("sysctl", {}),  # unknown: nothing to restore
+        netns_before=set(before.get("netns", (n for n in netns_now if not n.startswith("cni-")))),
+        netns_dir_binds_before=before.get(
+            "netns_dir_binds", [m for m, _ in mount_points()].count(str(NETNS_DIR))),
+        netns_dir_mounted=before.get("netns_dir_mounted", False),
+        bridge_created=_run("ip", "link", "show", BRIDGE, check=False).returncode == 0)
+    if str(SERVICE_CIDR) in _run("ip", "route", "show", "type", "blackhole", check=False).stdout:
+        guard.routes.append(f"blackhole {SERVICE_CIDR}")
+    for binary in ("iptables", "ip6tables"):
+        for table in ("filter", "mangle"):
+            for line in _run(binary, "-w", "-t", table, "-S", "FORWARD",
+                             check=False).stdout.splitlines():
+                if line.startswith("-A FORWARD") and "registro-test-guardrail" in line:
+                    guard.drop_rules.append((binary, ["-t", table, *shlex.split(line)[1:]]))
+    return guard
 
 
 def _write_yaml(path: Path, doc: dict) -> Path:
@@ -737,14 +821,9 @@ def start_node_cluster(bins: Binaries) -> NodeCluster:
     workdir = Path(tempfile.mkdtemp(prefix=Path(WORKDIR_PREFIX).name, dir="/var/tmp"))
     workdir.chmod(0o755)
     cluster = NodeCluster(workdir / "admin.kubeconfig", workdir, bins=bins)
-    guard = cluster.guard
     try:
         # -- guardrails, before anything can start a pod --
-        guard.sysctl_before = sysctl_snapshot()
-        netns_dir = Path("/run/netns")
-        guard.netns_before = {p.name for p in netns_dir.iterdir()} if netns_dir.is_dir() else set()
-        guard.netns_dir_binds_before = [m for m, _ in mount_points()].count(str(NETNS_DIR))
-        guard.netns_dir_mounted = own_netns_dir()
+        cluster.guard = guard = record_host_before(workdir)
         if _run("ip", "link", "show", BRIDGE, check=False).returncode == 0:
             raise RuntimeError(f"bridge {BRIDGE} exists: another test cluster is running or "
                                "a previous one was not stopped")
@@ -1013,3 +1092,35 @@ disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.tracing.processor
                 shutil.copy(log, keep / log.name)
         cluster.stop()
         raise
+
+
+def _main(argv: list[str]) -> int:
+    """``python -m tests.support.cluster reclaim [--new-machine]`` (as root): wait for any
+    test cluster in use to stop, then undo what killed ones left. ``--new-machine`` also
+    unmounts /run/netns, as a new machine or a reboot has it (issue 18;
+    scripts/fresh-machine-check.sh)."""
+    if not argv or argv[0] != "reclaim" or set(argv[1:]) - {"--new-machine"}:
+        print(_main.__doc__)
+        return 2
+    lock = host_lock()
+    try:
+        found = reclaim(binaries())
+        print(f"undone: {found}" if found else "no test cluster left anything behind")
+        if "--new-machine" in argv:
+            for point, fs in reversed(mount_points(f"{NETNS_DIR}/")):
+                if fs == "nsfs":
+                    _run("umount", "-l", point, check=False)
+            for _ in range(10):
+                if not any(m == str(NETNS_DIR) for m, _ in mount_points(str(NETNS_DIR))):
+                    break
+                print(f"unmounting {NETNS_DIR} (a new machine has no mount there)")
+                _run("umount", "-l", str(NETNS_DIR))
+    finally:
+        lock.close()
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(_main(sys.argv[1:]))
