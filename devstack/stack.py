@@ -111,7 +111,9 @@ class Stack:
                "REGISTRO_TASK_TIME_LIMIT_S": "90",
                "REGISTRO_TASK_SOFT_TIME_LIMIT_S": "80",
                "REGISTRO_TASK_MAX_RETRIES": "2",
-               "REGISTRO_BROKER_VISIBILITY_TIMEOUT_S": "12",  # above any test task
+               # above most test tasks: a longer one's message is restored while it
+               # runs (its own worker drops it once the run ended, as finished)
+               "REGISTRO_BROKER_VISIBILITY_TIMEOUT_S": "12",
                "REGISTRO_BROKER_RESTORE_INTERVAL_S": "1",
                "REGISTRO_WORKER_HEARTBEAT_S": "0.5",
                # lost tasks are published again within 3 + 1 s (production: 15 + 5 s)

@@ -177,6 +177,21 @@ class ScrapeTask(Task):
             raise TransientScrapeError(Reason.RATE_LIMITED,
                                        f"rate limiter unavailable: {exc}") from exc
 
+    def finished_before(self) -> bool:
+        """Whether this task id already ended. Celery keeps a stored SUCCESS, but stores
+        STARTED over a FAILURE before this run's body starts (``task_track_started``):
+        the failure record (written before FAILURE, forgotten with it when the OS is
+        published again) tells, and FAILURE is stored back for the callers."""
+        if self.AsyncResult(self.request.id).state in FINAL_STATES:
+            return True
+        failure = state.read_failure(redis_client(), self.request.id)
+        if failure is None:
+            return False
+        self.backend.mark_as_failure(
+            self.request.id, PermanentScrapeError(Reason(failure["reason"]), failure["message"]),
+            request=self.request, call_errbacks=False)
+        return True
+
     # --- outcome handlers ---------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         self._started = time.monotonic()
@@ -253,11 +268,11 @@ def scrape_os(self: ScrapeTask, numero_os: str, claim_token: str | None = None,
     from registro.worker.scraper import scrape_and_save, stored_since
 
     settings = get_settings()
-    if self.AsyncResult(self.request.id).state in FINAL_STATES:
+    if self.finished_before():
         # A redelivery of a run that did finish (its acknowledgement was lost with a
-        # Redis restart, or its worker died after storing the result): nothing to redo.
-        # A new lookup of the OS forgets the old result before publishing, so it
-        # never lands here.
+        # Redis restart, its worker died after storing the result, or it outran the
+        # visibility timeout): nothing to redo. A new lookup of the OS forgets the old
+        # result before publishing, so it never lands here.
         log.info("task already finished; redelivered message dropped")
         _close_task(redis_client(), self.request.id, numero_os, claim_token)
         raise Ignore()

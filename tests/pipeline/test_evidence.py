@@ -124,7 +124,7 @@ def test_failed_task_evidence_outlives_the_worker_and_is_served_by_another_api(s
     body = meta.json()
     assert (body["numero_os"], body["motivo"], body["task_id"]) == (
         "3101", "timeout", queued["task_id"])  # the try's own reason; the task's: exhausted
-    assert body["url"].startswith(stack.demo.url + "/login")
+    assert body["url"].startswith(stack.demo.url + "/login"), body["passos"]
     assert body["titulo"] == "SGO — Acesso ao sistema"
     steps = {s["passo"]: s for s in body["passos"]}
     assert steps["login"]["resultado"] == "falhou"
