@@ -452,10 +452,17 @@ def test_field_drift_alert_on_a_renamed_label(helm, tmp_path, browser_available)
         reader = Reader(client, numeros)
         reader.start()
 
+        def selector(state: str) -> str:
+            return f'ALERTS{{alertname="{DRIFT_ALERT}",alertstate="{state}",field="{DRIFT_FIELD}"}}'
+
         def alert(state: str) -> bool:
-            res = prom.query(f'ALERTS{{alertname="{DRIFT_ALERT}",alertstate="{state}",'
-                             f'field="{DRIFT_FIELD}"}}')
-            return bool(res["data"]["result"])
+            return bool(prom.query(selector(state))["data"]["result"])
+
+        def samples(state: str) -> list[float]:
+            """When Prometheus evaluated the alert in ``state`` (its own samples: a poll
+            on a loaded machine sees a change late)."""
+            res = prom.query(f"{selector(state)}[10m]")["data"]["result"]
+            return [float(t) for t, _ in res[0]["values"]]
 
         def reads_each_second(window: str) -> bool:
             # the recent window held at least minReads reads at every second of `window`
@@ -488,10 +495,8 @@ def test_field_drift_alert_on_a_renamed_label(helm, tmp_path, browser_available)
         # it (the one after the last firing sample; a later look would judge later reads):
         # the recent fill was back above dropRatio of the baseline, with reads in the
         # window, and the baseline guard held (no diluted baseline silenced it).
-        last = prom.query(f'ALERTS{{alertname="{DRIFT_ALERT}",alertstate="firing",'
-                          f'field="{DRIFT_FIELD}"}}[10m]')["data"]["result"]
         assert reader.error is None, reader.error
-        resolving = float(last[0]["values"][-1][0]) + EVALUATION_INTERVAL_S
+        resolving = samples("firing")[-1] + EVALUATION_INTERVAL_S
         ratio, volume, baseline = re.split(r"\s+and on \(field\)\s+",
                                            " ".join(drift_rule["expr"].split()))
         fill, drop_ratio = ratio.rsplit(" < ", 1)
@@ -505,13 +510,7 @@ def test_field_drift_alert_on_a_renamed_label(helm, tmp_path, browser_available)
         assert recovered is not None and recovered >= float(drop_ratio), (fill, recovered)
         assert reads is not None and reads > 0, (volume, reads)
         assert at_resolution(baseline) is not None, baseline
-        # for: 5s, from Prometheus's own samples (a poll on a loaded machine sees it late)
-        def first_sample(state: str) -> float:
-            res = prom.query(f'ALERTS{{alertname="{DRIFT_ALERT}",alertstate="{state}",'
-                             f'field="{DRIFT_FIELD}"}}[10m]')["data"]["result"]
-            return float(res[0]["values"][0][0])
-
-        assert first_sample("firing") - first_sample("pending") >= 5
+        assert samples("firing")[0] - samples("pending")[0] >= 5  # for: 5s
         print(f"\n{DRIFT_ALERT}: pending {pending_at - renamed:.1f} s after the rename, "
               f"firing {firing_at - renamed:.1f} s, resolved {resolved_at - restored:.1f} s "
               f"after the restore; {len(reader.outcomes)} reads ({reader.fallbacks} by the "

@@ -170,11 +170,8 @@ def test_sigterm_lets_a_fallback_scrape_in_flight_answer(stack):
             try:
                 httpx.get(f"{api.url}/healthz", timeout=2)
                 return False
-            except httpx.ConnectError:
-                return True
-            except (httpx.ReadError, httpx.RemoteProtocolError):
-                # accepted into the backlog as the listener closed, then reset unanswered
-                return True
+            except (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError):
+                return True  # refused, or taken into the backlog as it closed, then reset
 
         wait_until(refused, 10, what="the listener closed")
         assert "response" not in answer  # still scraping
