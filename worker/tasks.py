@@ -19,11 +19,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import redis
-from billiard.process import current_process
 from celery import Task, signals
 from celery.exceptions import Ignore, Retry, SoftTimeLimitExceeded, TimeLimitExceeded
 
@@ -42,17 +40,6 @@ log = logging.getLogger("registro.worker.tasks")
 
 # Custom state while a task runs; meta: progress (0-100), message, numero_os, step.
 PROGRESS = "PROGRESS"
-
-# The worker's hostname, set in the main process before the pool forks (inherited).
-_worker_hostname = "worker"
-
-
-def _session_slot() -> Path:
-    """This pool process's WebDriver session record (see webdriver_sessions)."""
-    index = getattr(current_process(), "index", 0)
-    return webdriver_sessions.slot_path(get_settings().webdriver_state_dir,
-                                        _worker_hostname, index)
-
 
 def _session_id(scraper: Any) -> str | None:
     browser = getattr(scraper, "browser", None)
@@ -116,7 +103,7 @@ class ScrapeTask(Task):
         session_id = _session_id(scraper)
         try:
             scraper.close()
-            webdriver_sessions.forget(_session_slot(), session_id)
+            webdriver_sessions.forget(webdriver_sessions.current_slot(), session_id)
         except Exception:
             log.warning("closing the browser session failed", exc_info=True)
 
@@ -127,7 +114,7 @@ class ScrapeTask(Task):
         session_id = _session_id(scraper)
         if not session_id:
             return
-        slot = _session_slot()
+        slot = webdriver_sessions.current_slot()
         if webdriver_sessions.recorded_session(slot) != session_id:
             try:
                 webdriver_sessions.record(slot, scraper.browser, get_settings().selenium_url)
@@ -320,33 +307,6 @@ def _on_hard_time_limit(sender=None, task_id=None, exception=None, kwargs=None, 
         _close_task(client, task_id, kwargs.get("numero_os", ""), kwargs.get("claim_token"))
     except redis.RedisError:
         log.warning("could not record the hard time limit of %s", task_id)
-
-
-# --- the browser sessions' records (webdriver_sessions) ------------------------------
-
-@signals.worker_init.connect
-def _on_worker_init(sender=None, **_kwargs):
-    """Main process, before the pool starts: remove the sessions a previous incarnation
-    of this worker (same hostname) left on its WebDriver endpoint."""
-    global _worker_hostname
-    _worker_hostname = str(getattr(sender, "hostname", None) or "worker")
-    try:
-        webdriver_sessions.clean_all(get_settings().webdriver_state_dir, _worker_hostname)
-    except Exception:
-        log.warning("cleaning leftover WebDriver sessions failed", exc_info=True)
-
-
-@signals.worker_process_init.connect
-def _on_process_init(sender=None, **_kwargs):
-    """A pool process takes over its slot: a predecessor killed mid-task (SIGKILL, hard
-    time limit, OOM) left its session there. Done before the first task."""
-    global _worker_hostname
-    if sender:  # the hostname: a pool child that is a fresh interpreter never ran worker_init
-        _worker_hostname = str(sender)
-    try:
-        webdriver_sessions.clean(_session_slot(), force=True)
-    except Exception:
-        log.warning("cleaning the previous WebDriver session failed", exc_info=True)
 
 
 @signals.worker_process_shutdown.connect

@@ -34,8 +34,15 @@ import urllib.request
 from pathlib import Path
 
 import psutil
+from billiard.process import current_process
+from celery import signals
+
+from registro.settings import get_settings
 
 log = logging.getLogger("registro.worker.webdriver_sessions")
+
+# The worker's hostname, set in the main process before the pool forks (inherited).
+_worker_hostname = "worker"
 
 
 def slot_path(state_dir: Path, hostname: str, index: int) -> Path:
@@ -152,3 +159,36 @@ def clean_all(state_dir: Path, hostname: str) -> int:
     if not state_dir.is_dir():
         return 0
     return sum(clean(p) for p in sorted(state_dir.glob(f"{prefix}*.json")))
+
+
+# --- the worker's slots: cleaned at start (connected when the task module loads) -----
+
+def current_slot() -> Path:
+    """This pool process's session record."""
+    index = getattr(current_process(), "index", 0)
+    return slot_path(get_settings().webdriver_state_dir, _worker_hostname, index)
+
+
+@signals.worker_init.connect
+def _on_worker_init(sender=None, **_kwargs):
+    """Main process, before the pool starts: remove the sessions a previous incarnation
+    of this worker (same hostname) left on its WebDriver endpoint."""
+    global _worker_hostname
+    _worker_hostname = str(getattr(sender, "hostname", None) or "worker")
+    try:
+        clean_all(get_settings().webdriver_state_dir, _worker_hostname)
+    except Exception:
+        log.warning("cleaning leftover WebDriver sessions failed", exc_info=True)
+
+
+@signals.worker_process_init.connect
+def _on_process_init(sender=None, **_kwargs):
+    """A pool process takes over its slot: a predecessor killed mid-task (SIGKILL, hard
+    time limit, OOM) left its session there. Done before the first task."""
+    global _worker_hostname
+    if sender:  # the hostname: a pool child that is a fresh interpreter never ran worker_init
+        _worker_hostname = str(sender)
+    try:
+        clean(current_slot(), force=True)
+    except Exception:
+        log.warning("cleaning the previous WebDriver session failed", exc_info=True)
