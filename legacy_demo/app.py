@@ -69,6 +69,7 @@ class DemoState:
     overrides: dict[str, dict[str, str]] = field(default_factory=dict)
     cookie: str = SESSION_COOKIE  # the session cookie's name (each demo site has its own)
     labels: dict[str, str] = field(default_factory=dict)  # cliente table label -> shown
+    search_times: list[float] = field(default_factory=list)  # time.monotonic(), last 1000
 
     def __post_init__(self) -> None:
         self.reset()
@@ -79,9 +80,14 @@ class DemoState:
         self.rng = random.Random(self.config.error_seed)
         self.overrides = {}
         self.labels = {}
+        self.search_times = []
 
     def count(self, name: str) -> None:
         self.stats[name] += 1
+
+    def searched(self) -> None:
+        self.count("searches")
+        self.search_times = [*self.search_times[-999:], time.monotonic()]
 
     def should_fail(self, path: str) -> bool:
         f = self.faults
@@ -277,7 +283,7 @@ def create_app(config: DemoConfig | None = None) -> FastAPI:
         raw = request.query_params.get("numero")
         if raw is None:
             return page("buscar.html", user=sess.username, numero="", warning=None)
-        state.count("searches")
+        state.searched()
         typed = raw.strip()
         if not typed.isdigit() or not typed.isascii() or len(typed) > 12:
             return page("buscar.html", user=sess.username, numero=typed,
@@ -370,7 +376,8 @@ def create_app(config: DemoConfig | None = None) -> FastAPI:
     @app.get("/_demo/stats")
     async def get_stats(request: Request) -> Response:
         return admin_denied(request) or JSONResponse(
-            {**state.stats, "active_sessions": len(state.sessions)}
+            {**state.stats, "active_sessions": len(state.sessions),
+             "search_times": state.search_times}
         )
 
     @app.post("/_demo/reset")
