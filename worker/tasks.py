@@ -16,6 +16,7 @@ recommends): the task body is the happy path, and the handlers do the bookkeepin
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -30,7 +31,7 @@ from registro.errors import PermanentScrapeError, Reason, ScrapeError, Transient
 from registro.queue import TASK_NAME
 from registro.records import scrape_result
 from registro.settings import get_settings
-from registro.worker import metrics, webdriver_sessions
+from registro.worker import metrics, task_runs, webdriver_sessions
 from registro.worker.celery_app import app
 from registro.worker.ratelimit import legacy_limiter, refresh_limiter
 from registro.worker.reconciler import FINAL_STATES
@@ -196,6 +197,9 @@ class ScrapeTask(Task):
             except redis.RedisError:
                 log.warning("could not record the failure reason of %s", self.request.id)
             raise
+        finally:
+            with contextlib.suppress(redis.RedisError):  # else it expires with the limit
+                task_runs.run_ended(redis_client(), self.request.id, self.request.hostname)
 
     def _finish(self, outcome: str, reason: str) -> None:
         metrics.TASK_OUTCOMES.labels(outcome, reason).inc()
@@ -262,6 +266,11 @@ def scrape_os(self: ScrapeTask, numero_os: str, claim_token: str | None = None,
         # result before publishing, so it never lands here.
         log.info("task already finished; redelivered message dropped")
         _close_task(redis_client(), self.request.id, numero_os, claim_token)
+        raise Ignore()
+    if holder := task_runs.running_elsewhere(
+            redis_client(), self.request.id, self.request.hostname,
+            ttl_s=settings.task_time_limit_s + 60, wait_live_s=2 * settings.worker_heartbeat_s):
+        log.info("task running on %s; redelivered message dropped", holder)
         raise Ignore()
     if replaces_read_at and (since := stored_since(settings.database_url, numero_os,
                                                    replaces_read_at)):

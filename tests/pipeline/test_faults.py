@@ -189,3 +189,37 @@ def test_redelivered_message_of_a_finished_task_is_not_run_again(private_stack, 
     with api.client() as c:
         now = c.get(f"/api/desenvolvimento/scraping-status/{body['task_id']}").json()
     assert (now["status"], now.get("reason")) == (outcome, first.get("reason")), now
+
+
+def test_redelivered_copy_of_a_running_task_is_not_run_twice(private_stack, api):
+    """Celery redelivers a running late-acknowledged task when its worker's broker
+    connection drops (kombu restores the channel's unacknowledged messages: a Redis
+    restart); an idle worker takes the copy. It is dropped while the worker running the
+    task is alive, so the OS is read once (a cluster test's Redis pod deletion once read
+    one twice)."""
+    s, numero = private_stack, "2505"
+    s.stop_workers()
+    workers = [s.start_worker("run-a"), s.start_worker("run-b")]
+    s.demo.reset()
+    s.demo.faults(slow_os_ms=4000)
+    app = make_celery(Settings(redis_url=s.redis_url))
+    try:
+        with api.client() as c:
+            body = c.post(POST.format(numero)).json()
+            assert body["status"] == "queued", body
+            wait_until(lambda: s.demo.stats()["searches"] >= 1, 60, interval=0.05,
+                       what="the scrape to reach the search")
+            # What the restore publishes: the same task id and arguments, once more.
+            app.send_task(TASK_NAME, kwargs={"numero_os": numero, "claim_token": "old"},
+                          task_id=body["task_id"])
+            wait_until(lambda: any("redelivered message dropped" in w.log_path.read_text()
+                                   for w in workers), 60, what="the copy dropped")
+            done = wait_status(c, body["task_id"], {"SUCCESS", "FAILURE"})
+    finally:
+        app.close()
+        s.demo.faults(slow_os_ms=0)
+        s.stop_workers()
+    assert done["status"] == "SUCCESS", done
+    assert s.demo.stats()["searches"] == 1  # read once
+    dropped = "".join(w.log_path.read_text() for w in workers)
+    assert "task running on run-" in dropped, dropped[-3000:]
