@@ -215,7 +215,35 @@ def start_redis(
     managed = spawn("redis", args, log_path=log_path, port=port,
                     url=f"redis://127.0.0.1:{port}/0")
     managed.workdir = workdir if own_dir else None
-    return _listening(managed)
+    return _redis_serving(_listening(managed))
+
+
+def _redis_serving(managed: ManagedProcess, timeout: float = 60.0) -> ManagedProcess:
+    """Listening is not serving: with an AOF to load, Redis answers LOADING first (a
+    restarted test Redis once did, to the test's first read, on a loaded machine)."""
+    import redis
+
+    from devstack.waits import wait_until
+
+    client = redis.Redis(port=managed.port, socket_timeout=2)
+
+    def serving() -> bool:
+        try:
+            client.ping()
+        except redis.BusyLoadingError:
+            return False
+        except (redis.ResponseError, redis.AuthenticationError):
+            pass  # NOAUTH and the like: it runs commands
+        return True
+
+    try:
+        wait_until(serving, timeout, interval=0.05, what=f"redis on {managed.port} loaded")
+    except Exception:
+        managed.stop()
+        raise
+    finally:
+        client.close()
+    return managed
 
 
 def _pg_bindir() -> Path | None:
