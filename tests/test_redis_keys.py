@@ -3,7 +3,8 @@ through the owner's operations (read from the source, nothing imported).
 
 Owners: ``registro/pipeline_state.py`` (claims, task records, heartbeats, the
 reconciler's state), ``registro/refresh_state.py`` (the refresh scheduler's),
-``registro/queue.py`` (kombu's and Celery's layout), and the two rate limiters.
+``registro/queue.py`` (kombu's and Celery's layout), the two rate limiters, and
+``worker/task_runs.py`` (which worker runs a task).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = ("registro", "api", "worker", "legacy_demo", "operator/registro_operator")
 OWNERS = {"registro/pipeline_state.py", "registro/refresh_state.py", "registro/queue.py",
-          "worker/ratelimit.py", "api/security.py"}
+          "worker/ratelimit.py", "api/security.py", "worker/task_runs.py"}
 # The API's status and queue-status reads (one round trip each, with the caller's limit)
 # are given these keys by the owners' names: reads only.
 READERS = {"api/task_status.py", "api/queue_status.py"}

@@ -13,8 +13,8 @@ import time
 
 import redis
 
+from registro import pipeline_state as state
 from registro.leases import release_if_owner
-from registro.pipeline_state import HEARTBEAT_PREFIX
 
 RUN_PREFIX = "registro:run:"
 
@@ -30,7 +30,7 @@ def running_elsewhere(client: redis.Redis, task_id: str, hostname: str, *, ttl_s
     if holder and holder != hostname:
         deadline = time.monotonic() + wait_live_s
         while True:
-            if client.exists(HEARTBEAT_PREFIX + holder):
+            if holder in state.live_worker_tasks(client):
                 return holder
             if time.monotonic() >= deadline:
                 break
