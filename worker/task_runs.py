@@ -4,8 +4,9 @@ drops (kombu restores the channel's unacknowledged messages when it closes it: a
 restart), while that worker still runs it; another worker then takes the copy.
 
 Owner of ``registro:run:<task id>``: the hostname of the worker running the task. A copy
-is dropped while that worker is alive (its heartbeat key; waited for a little, as a
-Redis restart expires every heartbeat until the next beat), and runs when it is gone."""
+is dropped while that worker's heartbeat lists the task (waited for a little, as a Redis
+restart expires every heartbeat until the next beat); it runs when that worker is gone
+or no longer holds the task (its pool process was killed, the hard time limit)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def running_elsewhere(client: redis.Redis, task_id: str, hostname: str, *, ttl_s
     if holder and holder != hostname:
         deadline = time.monotonic() + wait_live_s
         while True:
-            if holder in state.live_worker_tasks(client):
+            if task_id in state.live_worker_tasks(client).get(holder, ()):
                 return holder
             if time.monotonic() >= deadline:
                 break
